@@ -1,0 +1,3 @@
+from rnntag.cli import main
+
+main()

@@ -1,0 +1,311 @@
+"""The `rnntag` command: parse options, call the library, print the results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rnntag.config import ModelConfig, TrainConfig
+from rnntag.errors import RnntagError
+
+app = typer.Typer(
+    help="Sequence tagging (POS, named entities) with a BiLSTM-CRF.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+stderr = Console(stderr=True)
+
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="conll or conllu; by default conllu for *.conllu files, conll otherwise."
+    ),
+]
+TagColumn = Annotated[
+    int, typer.Option(help="CoNLL tag column (0-based; negative counts from the end).")
+]
+TagField = Annotated[str, typer.Option(help="CoNLL-U tag field: upos, xpos or misc:KEY.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+MODEL_DEFAULTS = ModelConfig()
+TRAIN_DEFAULTS = TrainConfig()
+
+
+def _format(value: str | None, path: str) -> Any:
+    from rnntag.corpus import guess_format
+
+    if value is None:
+        return guess_format(path)
+    if value not in ("conll", "conllu"):
+        raise typer.BadParameter("must be conll or conllu", param_hint="--format")
+    return value
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option(help="Show Python tracebacks on errors.")] = False,
+) -> None:
+    """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
+
+
+@app.command()
+def train(
+    train_file: Annotated[str, typer.Argument(metavar="TRAIN", help="Tagged training file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
+    dev: Annotated[
+        str | None, typer.Option(help="Tagged development file, for early stopping.")
+    ] = None,
+    fmt: Format = None,
+    tag_column: TagColumn = -1,
+    tag_field: TagField = "upos",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing model in --out.")] = False,
+    device: Device = "auto",
+    word_dim: int = MODEL_DEFAULTS.word_dim,
+    char_encoder: Annotated[
+        str, typer.Option(help="cnn, lstm or none.")
+    ] = MODEL_DEFAULTS.char_encoder,
+    char_dim: int = MODEL_DEFAULTS.char_dim,
+    char_hidden: Annotated[
+        int, typer.Option(help="CNN filters, or char-BiLSTM size.")
+    ] = MODEL_DEFAULTS.char_hidden,
+    char_kernel: int = MODEL_DEFAULTS.char_kernel,
+    max_word_chars: int = MODEL_DEFAULTS.max_word_chars,
+    rnn: Annotated[str, typer.Option(help="lstm, gru or rnn (Elman).")] = MODEL_DEFAULTS.rnn,
+    hidden_size: Annotated[
+        int, typer.Option(help="RNN size per direction.")
+    ] = MODEL_DEFAULTS.hidden_size,
+    num_layers: int = MODEL_DEFAULTS.num_layers,
+    dropout: float = MODEL_DEFAULTS.dropout,
+    decoder: Annotated[str, typer.Option(help="crf or softmax.")] = MODEL_DEFAULTS.decoder,
+    normalize_digits: bool = MODEL_DEFAULTS.normalize_digits,
+    epochs: int = TRAIN_DEFAULTS.epochs,
+    batch_size: int = TRAIN_DEFAULTS.batch_size,
+    optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = TRAIN_DEFAULTS.optimizer,
+    lr: float = TRAIN_DEFAULTS.lr,
+    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = TRAIN_DEFAULTS.momentum,
+    lr_decay: Annotated[
+        float, typer.Option(help="Learning rate at epoch e is lr / (1 + lr_decay * e).")
+    ] = TRAIN_DEFAULTS.lr_decay,
+    weight_decay: float = TRAIN_DEFAULTS.weight_decay,
+    clip: Annotated[
+        float, typer.Option(help="Gradient norm cap; 0 disables.")
+    ] = TRAIN_DEFAULTS.clip,
+    patience: Annotated[
+        int, typer.Option(help="Epochs without dev improvement before stopping.")
+    ] = TRAIN_DEFAULTS.patience,
+    unk_replace: Annotated[
+        float, typer.Option(help="Probability of replacing a training singleton by <unk>.")
+    ] = TRAIN_DEFAULTS.unk_replace,
+    seed: int = TRAIN_DEFAULTS.seed,
+    threads: Annotated[
+        int, typer.Option(help="Torch threads; 0 = torch's default.")
+    ] = TRAIN_DEFAULTS.threads,
+) -> None:
+    """Train a tagger on a CoNLL or CoNLL-U file and save the best model on --dev."""
+    from rnntag.config import CHOICES
+    from rnntag.corpus import load_corpus
+    from rnntag.modelfile import CONFIG_FILE
+    from rnntag.report import ProgressReporter
+    from rnntag.train import resolve_device
+    from rnntag.train import train as run_training
+
+    given = locals()
+    model_config = ModelConfig(**{f.name: given[f.name] for f in fields(ModelConfig)})
+    train_config = TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig)})
+    for name, allowed in CHOICES.items():
+        if given[name] not in allowed:
+            raise typer.BadParameter(
+                f"must be one of {', '.join(allowed)}", param_hint=f"--{name.replace('_', '-')}"
+            )
+    if (out / CONFIG_FILE).exists() and not force:
+        raise typer.BadParameter(
+            f"{out} already holds a model; choose another or pass --force", param_hint="--out"
+        )
+    torch_device = resolve_device(device)
+    train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field)
+    dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field) if dev else None
+    stderr.print(
+        f"training on {len(train_data)} sentences"
+        + (f", dev {len(dev_data)} sentences" if dev_data else "")
+        + f", device {torch_device.type}",
+        highlight=False,
+    )
+    reporter = ProgressReporter(stderr)
+    try:
+        info = run_training(
+            train_data, dev_data, out, model_config, train_config, reporter, torch_device
+        )
+    finally:
+        reporter.close()
+    results = info.results
+    score = results.get("dev_score")
+    best = (
+        f"best dev {results['dev_metric']} {100 * score:.2f} at epoch {results['best_epoch']}; "
+        if score is not None
+        else ""
+    )
+    stderr.print(f"{best}model saved to {out}", highlight=False)
+
+
+@app.command()
+def tag(
+    files: Annotated[
+        list[str] | None, typer.Argument(help="Input files; standard input when none.")
+    ] = None,
+    model: Annotated[
+        list[Path], typer.Option("--model", "-m", help="Model directory; repeat for several.")
+    ] = ...,  # type: ignore[assignment]
+    input_format: Annotated[
+        str, typer.Option("--input", help="tokens (one sentence per line), conll or conllu.")
+    ] = "tokens",
+    output: Annotated[str, typer.Option(help="conll or conllu.")] = "conll",
+    tag_field: Annotated[
+        str, typer.Option(help="CoNLL-U field that receives the predicted tags.")
+    ] = "upos",
+    device: Device = "auto",
+) -> None:
+    """Tag sentences from files or standard input and write them to standard output."""
+    from rnntag.corpus import (
+        STDIN,
+        open_text,
+        parse_tag_field,
+        read_sentences,
+        write_conll,
+        write_conllu,
+    )
+    from rnntag.predict import Tagger
+    from rnntag.train import resolve_device
+
+    if input_format not in ("tokens", "conll", "conllu"):
+        raise typer.BadParameter("must be tokens, conll or conllu", param_hint="--input")
+    if output not in ("conll", "conllu"):
+        raise typer.BadParameter("must be conll or conllu", param_hint="--output")
+    if output == "conllu" and len(model) > 1:
+        raise typer.BadParameter("CoNLL-U output takes one model", param_hint="--model")
+    parse_tag_field(tag_field)
+    taggers = [Tagger.load(m, resolve_device(device)) for m in model]
+    out = sys.stdout
+    for path in files or [STDIN]:
+        with open_text(path) as stream:
+            sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
+            for sentence, first_tags in taggers[0].tag_stream(sentences):
+                columns = [first_tags]
+                columns += [t.tag_tokens([sentence.tokens])[0] for t in taggers[1:]]
+                if output == "conllu":
+                    write_conllu(out, sentence, first_tags, tag_field)
+                else:
+                    write_conll(out, sentence.tokens, columns)
+        out.flush()
+
+
+@app.command("eval")
+def evaluate(
+    test_file: Annotated[
+        str | None, typer.Argument(metavar="TEST", help="Gold file to tag with --model and score.")
+    ] = None,
+    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory.")] = None,
+    gold: Annotated[str | None, typer.Option(help="Gold file, scored against --pred.")] = None,
+    pred: Annotated[str | None, typer.Option(help="Predicted file, scored against --gold.")] = None,
+    fmt: Format = None,
+    tag_column: TagColumn = -1,
+    tag_field: TagField = "upos",
+    mode: Annotated[
+        str, typer.Option(help="Span scoring: conlleval (as papers report) or strict.")
+    ] = "conlleval",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    device: Device = "auto",
+) -> None:
+    """Score a model on a gold file, or a predicted file against a gold file."""
+    from rnntag.corpus import load_corpus
+    from rnntag.metrics import evaluate as score
+    from rnntag.report import print_eval
+    from rnntag.schemes import detect_scheme
+
+    if mode not in ("conlleval", "strict"):
+        raise typer.BadParameter("must be conlleval or strict", param_hint="--mode")
+    if model is not None and test_file is not None and gold is None and pred is None:
+        from rnntag.predict import Tagger
+        from rnntag.train import resolve_device
+
+        tagger = Tagger.load(model, resolve_device(device))
+        data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field)
+        tokens = [s.tokens for s in data]
+        gold_tags = [s.tags or [] for s in data]
+        result = score(
+            gold_tags,
+            tagger.tag_tokens(tokens),
+            tagger.info.scheme,
+            mode,  # type: ignore[arg-type]
+            tokens,
+            tagger.encoder.knows,
+            tagger.encoder.labels,
+        )
+    elif gold is not None and pred is not None and model is None and test_file is None:
+        gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field)
+        pred_data = load_corpus(pred, _format(fmt, pred), tag_column, tag_field)
+        _check_aligned(gold, gold_data, pred, pred_data)
+        gold_tags = [s.tags or [] for s in gold_data]
+        result = score(gold_tags, [s.tags or [] for s in pred_data], detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
+    else:
+        raise typer.BadParameter("give either -m MODEL TEST or --gold GOLD --pred PRED")
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        print_eval(Console(), result)
+
+
+def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:
+    for g, p in zip(gold, pred, strict=False):
+        if g.tokens != p.tokens:
+            i = next(
+                (i for i, (a, b) in enumerate(zip(g.tokens, p.tokens, strict=False)) if a != b),
+                min(len(g.tokens), len(p.tokens)),
+            )
+            raise RnntagError(
+                f"tokens do not line up with {gold_path} line {g.line}: sentence of {len(p.tokens)} tokens"
+                f" against {len(g.tokens)}, first difference at token {i + 1}",
+                pred_path,
+                p.line,
+            )
+    if len(gold) != len(pred):
+        raise RnntagError(f"{len(pred)} sentences, but {gold_path} has {len(gold)}", pred_path)
+
+
+@app.command()
+def info(
+    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Model directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
+) -> None:
+    """Show a model's configuration, labels, size and training scores."""
+    from rnntag.modelfile import load_model
+    from rnntag.report import print_info
+
+    model_info, network = load_model(model_dir)
+    if as_json:
+        print(json.dumps(model_info.to_dict(), indent=1, ensure_ascii=False))
+        return
+    print_info(Console(), model_dir, model_info, sum(p.numel() for p in network.parameters()))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and a non-zero exit code.
+
+    Exit codes: 0 success, 1 bad data or model, 2 bad usage.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args = ["--debug", *(a for a in args if a != "--debug")]
+    try:
+        app(args=args, prog_name="rnntag")
+    except RnntagError as exc:
+        if debug:
+            raise
+        stderr.print(f"rnntag: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,292 @@
+"""Reading and writing CoNLL column files, CoNLL-U and one-sentence-per-line token files.
+
+Every reader is a generator over `Sentence` objects, so input is consumed incrementally.
+Problems are raised as `RnntagError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Literal
+
+import conllu
+from conllu.models import TokenList
+
+from rnntag.errors import RnntagError
+
+Format = Literal["conll", "conllu", "tokens"]
+STDIN = "-"
+DOCSTART = "-DOCSTART-"
+CONLLU_FIELDS = 10
+_CONLLU_ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
+
+
+@dataclass
+class Sentence:
+    """One sentence as read from a file.
+
+    Attributes:
+        tokens: The word forms.
+        tags: Gold tags, one per token, or None when the file has none.
+        line: 1-based line number of the sentence's first line in its file.
+        conllu: The parsed CoNLL-U sentence, kept so it can be written back whole.
+    """
+
+    tokens: list[str]
+    tags: list[str] | None = None
+    line: int = 1
+    conllu: TokenList | None = None
+
+
+def guess_format(path: str) -> Format:
+    """The format implied by a file name: `.conllu` is CoNLL-U, anything else CoNLL."""
+    return "conllu" if path.endswith(".conllu") else "conll"
+
+
+@contextmanager
+def open_text(path: str) -> Iterator[IO[str]]:
+    """Open a UTF-8 file (or stdin for "-"), tolerating a BOM and CRLF line ends."""
+    if path == STDIN:
+        stream = open(sys.stdin.fileno(), encoding="utf-8-sig", closefd=False)  # noqa: SIM115
+    else:
+        try:
+            stream = open(path, encoding="utf-8-sig")  # noqa: SIM115
+        except OSError as exc:
+            raise RnntagError(exc.strerror or "cannot open file", path) from None
+    with stream:
+        yield stream
+
+
+def _lines(stream: IO[str], path: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines without their line ends; undecodable bytes become an error on that line."""
+    number = 0
+    try:
+        for number, raw in enumerate(stream, start=1):
+            yield number, raw.rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise RnntagError(f"not valid UTF-8 ({exc.reason})", path, number + 1) from None
+
+
+def _split_columns(line: str) -> list[str]:
+    # Tab-separated files may hold spaces inside a field; others are split on any whitespace.
+    if "\t" in line:
+        return [field.strip() for field in line.split("\t")]
+    return line.split()
+
+
+def read_conll(
+    stream: IO[str], path: str, tag_column: int | None = -1, require_tags: bool = False
+) -> Iterator[Sentence]:
+    """Read a CoNLL column file: one token per line, blank lines between sentences.
+
+    Args:
+        stream: The open text stream.
+        path: File name for error messages.
+        tag_column: Index of the tag column (negative counts from the end), or None to read
+            tokens only. A file with a single column has no tags.
+        require_tags: Raise an error if the file has no tag column.
+
+    Returns:
+        An iterator over sentences; `-DOCSTART-` lines are skipped.
+    """
+    width: int | None = None
+    width_line = 0
+    tokens: list[str] = []
+    tags: list[str] = []
+    start = 0
+    for number, line in _lines(stream, path):
+        if not line.strip():
+            if tokens:
+                yield Sentence(tokens, tags if tags else None, start)
+                tokens, tags = [], []
+            continue
+        fields = _split_columns(line)
+        if fields[0] == DOCSTART:
+            continue
+        if width is None:
+            width, width_line = len(fields), number
+        elif len(fields) != width:
+            raise RnntagError(
+                f"expected {width} columns as on line {width_line}, found {len(fields)}",
+                path,
+                number,
+            )
+        if not tokens:
+            start = number
+        tokens.append(fields[0])
+        if tag_column is None or width == 1:
+            if require_tags:
+                raise RnntagError("no tag column: the file has only one column", path, number)
+            continue
+        if not -width <= tag_column < width:
+            raise RnntagError(
+                f"tag column {tag_column} is out of range for {width} columns", path, number
+            )
+        tags.append(fields[tag_column])
+    if tokens:
+        yield Sentence(tokens, tags if tags else None, start)
+
+
+def parse_tag_field(tag_field: str) -> tuple[str, str | None]:
+    """Split `upos`, `xpos` or `misc:KEY` into (field, misc key)."""
+    if tag_field in ("upos", "xpos"):
+        return tag_field, None
+    if tag_field.startswith("misc:") and len(tag_field) > len("misc:"):
+        return "misc", tag_field[len("misc:") :]
+    raise RnntagError(f"tag field must be upos, xpos or misc:KEY, not {tag_field!r}")
+
+
+def _conllu_tag(token: dict, field: str, key: str | None) -> str | None:
+    if key is None:
+        return token[field]
+    misc = token["misc"] or {}
+    value = misc.get(key)
+    return None if value is None else str(value)
+
+
+def read_conllu(
+    stream: IO[str], path: str, tag_field: str = "upos", require_tags: bool = False
+) -> Iterator[Sentence]:
+    """Read CoNLL-U with the `conllu` package, keeping each parsed sentence for writing back.
+
+    Multi-word token ranges (`1-2`) and empty nodes (`8.1`) are kept in `Sentence.conllu` but
+    are not among the tokens to tag.
+
+    Args:
+        stream: The open text stream.
+        path: File name for error messages.
+        tag_field: `upos`, `xpos` or `misc:KEY`.
+        require_tags: Raise an error when a word has no tag (`_`).
+
+    Returns:
+        An iterator over sentences.
+    """
+    field, key = parse_tag_field(tag_field)
+    block: list[str] = []
+    start = 0
+    for number, line in _lines(stream, path):
+        if not line.strip():
+            if block:
+                yield _parse_conllu_block(block, path, start, field, key, require_tags)
+                block = []
+            continue
+        if not block:
+            start = number
+        if not line.startswith("#"):
+            columns = line.split("\t")
+            if len(columns) != CONLLU_FIELDS:
+                raise RnntagError(
+                    f"expected {CONLLU_FIELDS} tab-separated fields, found {len(columns)}",
+                    path,
+                    number,
+                )
+            if not _CONLLU_ID.match(columns[0]):
+                raise RnntagError(f"token id {columns[0]!r} is not a number", path, number)
+        block.append(line)
+    if block:
+        yield _parse_conllu_block(block, path, start, field, key, require_tags)
+
+
+def _parse_conllu_block(
+    block: list[str], path: str, start: int, field: str, key: str | None, require_tags: bool
+) -> Sentence:
+    try:
+        sentence = conllu.parse("\n".join(block) + "\n\n")[0]
+    except Exception as exc:  # conllu raises several exception types for malformed input
+        raise RnntagError(f"malformed CoNLL-U sentence: {exc}", path, start) from None
+    tokens: list[str] = []
+    tags: list[str | None] = []
+    for token in sentence:
+        if not isinstance(token["id"], int):
+            continue
+        tokens.append(token["form"] if token["form"] is not None else "_")
+        tags.append(_conllu_tag(token, field, key))
+    if not tokens:
+        raise RnntagError("sentence has no words", path, start)
+    if any(tag is None for tag in tags):
+        if require_tags:
+            raise RnntagError(f"a word has no {field if key is None else key} tag", path, start)
+        return Sentence(tokens, None, start, sentence)
+    return Sentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
+
+
+def read_tokens(stream: IO[str], path: str) -> Iterator[Sentence]:
+    """Read one sentence per line, tokens separated by whitespace; blank lines are skipped."""
+    for number, line in _lines(stream, path):
+        tokens = line.split()
+        if tokens:
+            yield Sentence(tokens, None, number)
+
+
+def read_sentences(
+    stream: IO[str],
+    path: str,
+    fmt: Format,
+    tag_column: int | None = -1,
+    tag_field: str = "upos",
+    require_tags: bool = False,
+) -> Iterator[Sentence]:
+    """Read any supported format; see `read_conll`, `read_conllu` and `read_tokens`."""
+    if fmt == "conll":
+        return read_conll(stream, path, tag_column, require_tags)
+    if fmt == "conllu":
+        return read_conllu(stream, path, tag_field, require_tags)
+    return read_tokens(stream, path)
+
+
+def load_corpus(
+    path: str, fmt: Format | None = None, tag_column: int = -1, tag_field: str = "upos"
+) -> list[Sentence]:
+    """Read a whole tagged corpus into memory, requiring a tag on every token."""
+    with open_text(path) as stream:
+        sentences = list(
+            read_sentences(
+                stream, path, fmt or guess_format(path), tag_column, tag_field, require_tags=True
+            )
+        )
+    if not sentences:
+        raise RnntagError("no sentences found", path)
+    return sentences
+
+
+def write_conll(out: IO[str], tokens: list[str], tag_columns: Iterable[list[str]]) -> None:
+    """Write one sentence as `token<TAB>tag...` lines followed by a blank line."""
+    columns = list(tag_columns)
+    for i, token in enumerate(tokens):
+        out.write("\t".join([token, *(column[i] for column in columns)]) + "\n")
+    out.write("\n")
+
+
+def write_conllu(
+    out: IO[str], sentence: Sentence, tags: list[str], tag_field: str = "upos"
+) -> None:
+    """Write a CoNLL-U sentence back with the predicted tags in `tag_field`.
+
+    Sentences that were not read from CoNLL-U get fresh ids and a `# text` comment.
+    """
+    field, key = parse_tag_field(tag_field)
+    parsed = sentence.conllu
+    if parsed is None:
+        parsed = TokenList(
+            [_blank_conllu_token(i, form) for i, form in enumerate(sentence.tokens, start=1)],
+            metadata={"text": " ".join(sentence.tokens)},
+        )
+    words = iter(tags)
+    for token in parsed:
+        if not isinstance(token["id"], int):
+            continue
+        tag = next(words)
+        if key is None:
+            token[field] = tag
+        else:
+            token["misc"] = {**(token["misc"] or {}), key: tag}
+    out.write(parsed.serialize())
+
+
+def _blank_conllu_token(index: int, form: str) -> dict:
+    fields = ("lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
+    return {"id": index, "form": form, **dict.fromkeys(fields)}

@@ -1,0 +1,134 @@
+"""A linear-chain conditional random field over padded, batch-first emission scores.
+
+References: Lafferty et al. 2001; Lample et al. 2016 (BiLSTM-CRF); Ma & Hovy 2016.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+# Score given to transitions that must never be taken; finite so logsumexp stays defined.
+FORBIDDEN = -10000.0
+
+
+class CRF(nn.Module):
+    """Linear-chain CRF with learned transition, start and end scores.
+
+    `transitions[i, j]` scores moving from tag i to tag j; `start_transitions[j]` scores a
+    sentence starting with tag j and `end_transitions[i]` one ending with tag i. Masks are
+    boolean, batch-first and left-aligned: `mask[b, t]` is True for the real tokens of
+    sentence b, and every sentence has at least one token.
+
+    Args:
+        num_tags: Number of tags.
+    """
+
+    def __init__(self, num_tags: int):
+        super().__init__()
+        self.num_tags = num_tags
+        self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))  # (from, to)
+        self.start_transitions = nn.Parameter(torch.empty(num_tags))  # (num_tags,)
+        self.end_transitions = nn.Parameter(torch.empty(num_tags))  # (num_tags,)
+        nn.init.uniform_(self.transitions, -0.1, 0.1)
+        nn.init.uniform_(self.start_transitions, -0.1, 0.1)
+        nn.init.uniform_(self.end_transitions, -0.1, 0.1)
+
+    def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+        """Log-likelihood of each gold tag sequence.
+
+        Args:
+            emissions: (batch, seq_len, num_tags) scores.
+            tags: (batch, seq_len) gold tag indices; padding may hold any valid index.
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            (batch,) log p(tags | emissions).
+        """
+        return self.score(emissions, tags, mask) - self.log_partition(emissions, mask)
+
+    def score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
+        """Unnormalised score of the given tag sequences.
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            tags: (batch, seq_len).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            (batch,) scores.
+        """
+        # (batch, seq_len)
+        emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
+        # (batch, seq_len - 1)
+        moved = self.transitions[tags[:, :-1], tags[:, 1:]]
+        # (batch,)
+        lengths = mask.sum(dim=1)
+        # (batch,)
+        last_tags = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+        # (batch,)
+        total = self.start_transitions[tags[:, 0]] + self.end_transitions[last_tags]
+        # (batch,)
+        total = total + torch.where(mask, emitted, 0.0).sum(dim=1)
+        # (batch,)
+        return total + torch.where(mask[:, 1:], moved, 0.0).sum(dim=1)
+
+    def log_partition(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Log of the sum of exp-scores of all tag sequences (forward algorithm).
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            (batch,) log Z.
+        """
+        # (batch, num_tags): log-sum of the scores of all prefixes ending in each tag
+        alpha = self.start_transitions + emissions[:, 0]
+        for t in range(1, emissions.size(1)):
+            # (batch, from, to)
+            step = alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1)
+            # (batch, num_tags)
+            alpha = torch.where(mask[:, t].unsqueeze(1), torch.logsumexp(step, dim=1), alpha)
+        # (batch,)
+        return torch.logsumexp(alpha + self.end_transitions, dim=1)
+
+    def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Best tag sequence of each sentence (Viterbi algorithm).
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            A pair: (batch,) score of each best sequence, and (batch, seq_len) its tags,
+            0 at padded positions.
+        """
+        batch, seq_len, num_tags = emissions.shape
+        # (num_tags,): a padded step points each tag back at itself, carrying it through
+        identity = torch.arange(num_tags, device=emissions.device)
+        # (batch, num_tags): best score of a prefix ending in each tag
+        best = self.start_transitions + emissions[:, 0]
+        pointers = []
+        for t in range(1, seq_len):
+            # (batch, from, to)
+            step = best.unsqueeze(2) + self.transitions
+            # (batch, num_tags) each
+            step_best, step_from = step.max(dim=1)
+            keep = mask[:, t].unsqueeze(1)  # (batch, 1)
+            # (batch, num_tags)
+            best = torch.where(keep, step_best + emissions[:, t], best)
+            # (batch, num_tags)
+            pointers.append(torch.where(keep, step_from, identity))
+        # (batch,) each
+        scores, last = (best + self.end_transitions).max(dim=1)
+        # (batch, 1)
+        current = last.unsqueeze(1)
+        path = [current]
+        for step_from in reversed(pointers):
+            # (batch, 1)
+            current = step_from.gather(1, current)
+            path.append(current)
+        # (batch, seq_len)
+        tags = torch.cat(path[::-1], dim=1)
+        return scores, torch.where(mask, tags, 0)

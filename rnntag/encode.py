@@ -1,0 +1,166 @@
+"""Turning sentences of strings into padded index tensors, and grouping them by length."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from rnntag.config import ModelConfig, Vocabularies
+from rnntag.vocab import Vocab, normalize_word, ranked
+
+PAD_INDEX = 0
+UNK_INDEX = 1
+
+
+@dataclass
+class Batch:
+    """Padded tensors for a batch of sentences.
+
+    Attributes:
+        words: (batch, seq_len) word indices.
+        mask: (batch, seq_len) True at real tokens.
+        chars: (num_unique_words, word_len) character indices of each distinct token.
+        char_index: (batch, seq_len) row of `chars` for each token.
+        tags: (batch, seq_len) gold tag indices, or None.
+    """
+
+    words: Tensor
+    mask: Tensor
+    chars: Tensor
+    char_index: Tensor
+    tags: Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        """The same batch on `device`."""
+        return Batch(
+            self.words.to(device),
+            self.mask.to(device),
+            self.chars.to(device),
+            self.char_index.to(device),
+            None if self.tags is None else self.tags.to(device),
+        )
+
+
+def clip_word(word: str, max_chars: int) -> str:
+    """Keep the first and last characters of an over-long word, where prefixes and suffixes are."""
+    if len(word) <= max_chars:
+        return word
+    head = (max_chars + 1) // 2
+    return word[:head] + word[len(word) - (max_chars - head) :]
+
+
+class Encoder:
+    """Maps tokens and tags to indices with a model's vocabularies.
+
+    Args:
+        vocab: The model's vocabularies.
+        config: The model's architecture (digit normalisation, word length cap).
+    """
+
+    def __init__(self, vocab: Vocabularies, config: ModelConfig):
+        self.words = Vocab(vocab.words)
+        self.chars = Vocab(vocab.chars)
+        self.labels = vocab.labels
+        self.label_index = {label: i for i, label in enumerate(vocab.labels)}
+        self.normalize_digits = config.normalize_digits
+        self.max_word_chars = config.max_word_chars
+
+    def word_ids(self, tokens: list[str]) -> list[int]:
+        """Word indices of one sentence."""
+        return [self.words.lookup(normalize_word(t, self.normalize_digits)) for t in tokens]
+
+    def knows(self, token: str) -> bool:
+        """Whether `token` has its own word embedding."""
+        return self.words.lookup(normalize_word(token, self.normalize_digits)) != UNK_INDEX
+
+    def batch(
+        self,
+        sentences: Sequence[list[str]],
+        tags: Sequence[list[str]] | None = None,
+        word_ids: Sequence[list[int]] | None = None,
+    ) -> Batch:
+        """Pad a list of sentences into a `Batch`.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+            tags: Gold tags of each sentence, all in the label vocabulary.
+            word_ids: Precomputed word indices (for word dropout during training).
+
+        Returns:
+            The batch on the CPU.
+        """
+        size, seq_len = len(sentences), max(len(s) for s in sentences)
+        words = torch.zeros(size, seq_len, dtype=torch.long)
+        char_index = torch.zeros(size, seq_len, dtype=torch.long)
+        mask = torch.zeros(size, seq_len, dtype=torch.bool)
+        rows: dict[str, int] = {}
+        for b, tokens in enumerate(sentences):
+            n = len(tokens)
+            ids = word_ids[b] if word_ids is not None else self.word_ids(tokens)
+            words[b, :n] = torch.tensor(ids)
+            char_index[b, :n] = torch.tensor([rows.setdefault(t, len(rows)) for t in tokens])
+            mask[b, :n] = True
+        clipped = [clip_word(w, self.max_word_chars) for w in rows]
+        chars = torch.zeros(len(clipped), max(len(w) for w in clipped), dtype=torch.long)
+        for r, word in enumerate(clipped):
+            chars[r, : len(word)] = torch.tensor(self.chars.lookup_all(word))
+        gold = None
+        if tags is not None:
+            gold = torch.zeros(size, seq_len, dtype=torch.long)
+            for b, sentence_tags in enumerate(tags):
+                gold[b, : len(sentence_tags)] = torch.tensor(
+                    [self.label_index[t] for t in sentence_tags]
+                )
+        return Batch(words, mask, chars, char_index, gold)
+
+
+def build_vocabularies(
+    sentences: Sequence[list[str]], tags: Sequence[list[str]], config: ModelConfig
+) -> Vocabularies:
+    """Vocabularies of the training data: every word form, character and tag seen."""
+    words: dict[str, int] = {}
+    chars: dict[str, int] = {}
+    for tokens in sentences:
+        for token in tokens:
+            key = normalize_word(token, config.normalize_digits)
+            words[key] = words.get(key, 0) + 1
+            for c in token:
+                chars[c] = chars.get(c, 0) + 1
+    labels = sorted({t for sentence_tags in tags for t in sentence_tags})
+    return Vocabularies(words=ranked(words), chars=ranked(chars), labels=labels)
+
+
+def length_batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random | None = None
+) -> Iterator[list[int]]:
+    """Group sentence indices into batches of similar length.
+
+    Without `rng` the order is by length (for tagging); with it, sentences are shuffled, sorted
+    by length within pools of 50 batches, and the batches come in random order (for training).
+
+    Args:
+        lengths: Length of each sentence.
+        batch_size: Sentences per batch.
+        rng: Random source for training order.
+
+    Returns:
+        An iterator over lists of sentence indices.
+    """
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+        return
+    rng.shuffle(order)
+    pool = 50 * batch_size
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    yield from batches

@@ -1,0 +1,225 @@
+"""The network: word embeddings and a character front end, a stacked bidirectional RNN,
+a linear layer of emission scores, and a CRF or softmax decoder.
+
+References: Huang et al. 2015 (BiLSTM-CRF); Lample et al. 2016 (character BiLSTM);
+Ma & Hovy 2016 (character CNN); Elman 1990; Hochreiter & Schmidhuber 1997; Cho et al. 2014.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence
+
+from rnntag.config import ModelConfig
+from rnntag.crf import CRF
+from rnntag.encode import PAD_INDEX, Batch
+
+_RNNS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharCNN(nn.Module):
+    """Character CNN with max-pooling over the word (Ma & Hovy 2016).
+
+    Args:
+        num_chars: Character vocabulary size.
+        char_dim: Character embedding size.
+        filters: Number of convolution filters, the output size.
+        kernel: Window width in characters.
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, filters: int, kernel: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=PAD_INDEX)
+        self.conv = nn.Conv1d(char_dim, filters, kernel, padding=kernel // 2)
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """Args: chars (words, word_len). Returns: (words, filters)."""
+        # (words, char_dim, word_len)
+        embedded = self.embed(chars).transpose(1, 2)
+        # (words, filters, conv_len); an even kernel makes conv_len one longer than word_len
+        features = self.conv(embedded)[:, :, : chars.size(1)]
+        # (words, 1, word_len)
+        real = (chars != PAD_INDEX).unsqueeze(1)
+        # (words, filters)
+        return torch.where(real, features, float("-inf")).amax(dim=2)
+
+
+class CharLSTM(nn.Module):
+    """Character BiLSTM whose final forward and backward states represent the word
+    (Lample et al. 2016).
+
+    Args:
+        num_chars: Character vocabulary size.
+        char_dim: Character embedding size.
+        output_size: Output size, split evenly between the two directions.
+    """
+
+    def __init__(self, num_chars: int, char_dim: int, output_size: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=PAD_INDEX)
+        self.lstm = nn.LSTM(char_dim, output_size // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, chars: Tensor) -> Tensor:
+        """Args: chars (words, word_len). Returns: (words, output_size)."""
+        # (words,)
+        lengths = (chars != PAD_INDEX).sum(dim=1).clamp(min=1)
+        # (words, word_len, char_dim)
+        embedded = self.embed(chars)
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        # (2, words, output_size / 2)
+        _, (final, _) = self.lstm(packed)
+        # (words, output_size)
+        return torch.cat([final[0], final[1]], dim=1)
+
+
+class BiRNN(nn.Module):
+    """Stacked bidirectional RNN over left-aligned padded batches.
+
+    Each direction is a unidirectional RNN run on the padded tensor; the backward one reads
+    every sentence reversed within its own length. Real positions therefore never see
+    padding, as with packed sequences, at the speed of the padded kernels (about twice that of
+    packed ones on the CPU).
+
+    Args:
+        cell: `nn.LSTM`, `nn.GRU` or `nn.RNN`.
+        input_size: Input features per token.
+        hidden_size: Output features per direction.
+        num_layers: Stacked layers.
+        dropout: Dropout between layers.
+    """
+
+    def __init__(
+        self,
+        cell: type[nn.RNNBase],
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+    ):
+        super().__init__()
+        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
+        self.forward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
+        self.backward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, inputs: Tensor, mask: Tensor) -> Tensor:
+        """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean.
+        Returns: (batch, seq_len, 2 * hidden_size), forward states first."""
+        # (seq_len,)
+        positions = torch.arange(mask.size(1), device=mask.device)
+        # (batch, seq_len): position t of the reversed sentence is position reverse[t]
+        reverse = torch.where(mask, mask.sum(dim=1, keepdim=True) - 1 - positions, positions)
+        # (batch, seq_len, 1)
+        reverse = reverse.unsqueeze(2)
+        # (batch, seq_len, features)
+        states = inputs
+        for depth, (ahead, back) in enumerate(
+            zip(self.forward_layers, self.backward_layers, strict=True)
+        ):
+            if depth > 0:
+                states = self.dropout(states)
+            # (batch, seq_len, hidden_size)
+            forward_states = ahead(states)[0]
+            # (batch, seq_len, hidden_size)
+            backward_states = back(states.gather(1, reverse.expand_as(states)))[0]
+            backward_states = backward_states.gather(1, reverse.expand_as(backward_states))
+            # (batch, seq_len, 2 * hidden_size)
+            states = torch.cat([forward_states, backward_states], dim=2)
+        return states
+
+
+class SequenceTagger(nn.Module):
+    """BiRNN tagger with a CRF or softmax output layer.
+
+    Args:
+        config: Architecture.
+        num_words: Word vocabulary size.
+        num_chars: Character vocabulary size.
+        num_tags: Number of tags.
+    """
+
+    def __init__(self, config: ModelConfig, num_words: int, num_chars: int, num_tags: int):
+        super().__init__()
+        self.config = config
+        self.word_embed = nn.Embedding(num_words, config.word_dim, padding_idx=PAD_INDEX)
+        self.chars: nn.Module | None = None
+        char_size = 0
+        if config.char_encoder == "cnn":
+            self.chars = CharCNN(num_chars, config.char_dim, config.char_hidden, config.char_kernel)
+            char_size = config.char_hidden
+        elif config.char_encoder == "lstm":
+            self.chars = CharLSTM(num_chars, config.char_dim, config.char_hidden)
+            char_size = config.char_hidden // 2 * 2
+        self.dropout = nn.Dropout(config.dropout)
+        self.rnn = BiRNN(
+            _RNNS[config.rnn],
+            config.word_dim + char_size,
+            config.hidden_size,
+            config.num_layers,
+            config.dropout,
+        )
+        self.emissions = nn.Linear(2 * config.hidden_size, num_tags)
+        self.crf = CRF(num_tags) if config.decoder == "crf" else None
+
+    def forward(self, batch: Batch) -> Tensor:
+        """Emission scores.
+
+        Args:
+            batch: Padded input.
+
+        Returns:
+            (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
+        """
+        # (batch, seq_len, word_dim)
+        features = self.word_embed(batch.words)
+        if self.chars is not None:
+            # (unique_words, char_size)
+            per_word = self.chars(batch.chars)
+            # (batch, seq_len, word_dim + char_size)
+            features = torch.cat([features, per_word[batch.char_index]], dim=2)
+        # (batch, seq_len, input_size)
+        features = self.dropout(features)
+        # (batch, seq_len, 2 * hidden_size)
+        encoded = self.rnn(features, batch.mask)
+        # (batch, seq_len, num_tags)
+        return self.emissions(self.dropout(encoded))
+
+    def loss(self, batch: Batch) -> Tensor:
+        """Negative log-likelihood (CRF) or cross-entropy (softmax), summed over each sentence
+        and averaged over the batch.
+
+        Args:
+            batch: Padded input with gold tags.
+
+        Returns:
+            () scalar loss.
+        """
+        assert batch.tags is not None
+        # (batch, seq_len, num_tags)
+        scores = self(batch)
+        if self.crf is not None:
+            return -self.crf(scores, batch.tags, batch.mask).mean()
+        # (batch, seq_len)
+        token_loss = nn.functional.cross_entropy(
+            scores.transpose(1, 2), batch.tags, reduction="none"
+        )
+        return torch.where(batch.mask, token_loss, 0.0).sum() / batch.mask.size(0)
+
+    def decode(self, batch: Batch) -> Tensor:
+        """Best tags: Viterbi with the CRF, per-token arg-max with softmax.
+
+        Args:
+            batch: Padded input.
+
+        Returns:
+            (batch, seq_len) tag indices, 0 at padded positions.
+        """
+        # (batch, seq_len, num_tags)
+        scores = self(batch)
+        if self.crf is not None:
+            return self.crf.decode(scores, batch.mask)[1]
+        # (batch, seq_len)
+        return torch.where(batch.mask, scores.argmax(dim=2), 0)

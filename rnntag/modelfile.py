@@ -1,0 +1,158 @@
+"""Model directories: `config.json` (architecture, vocabularies, labels, scheme, scores) and
+`model.safetensors` (weights). Nothing in either file is ever executed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from rnntag import __version__
+from rnntag.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
+from rnntag.errors import RnntagError
+from rnntag.model import SequenceTagger
+from rnntag.vocab import Vocab
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def atomic_write(path: Path, write: Callable[[str], object]) -> None:
+    """Write a file through a temporary file in the same directory, renamed into place, so an
+    interruption leaves either the old file or the new one.
+
+    Args:
+        path: Destination.
+        write: Called with the temporary file's path; writes the content there.
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_model(info: ModelInfo) -> SequenceTagger:
+    """An untrained network with the architecture and vocabulary sizes in `info`."""
+    return SequenceTagger(
+        info.model, len(info.vocab.words), len(info.vocab.chars), len(info.vocab.labels)
+    )
+
+
+def save_model(directory: Path, info: ModelInfo, model: SequenceTagger) -> None:
+    """Save weights, then the config, each atomically.
+
+    Args:
+        directory: Model directory, created if missing.
+        info: Configuration, vocabularies and results.
+        model: The network.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
+    save_config(directory, info)
+
+
+def save_config(directory: Path, info: ModelInfo) -> None:
+    """Write `config.json` atomically; the weights are left as they are."""
+    info.rnntag_version = __version__
+    text = json.dumps(info.to_dict(), ensure_ascii=False, indent=1)
+    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_info(directory: Path) -> ModelInfo:
+    """Read and validate `config.json`.
+
+    Args:
+        directory: Model directory.
+
+    Returns:
+        The validated configuration.
+    """
+    path = directory / CONFIG_FILE
+    if not directory.is_dir():
+        raise RnntagError("model directory not found", str(directory))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RnntagError(
+            f"cannot read model config ({exc.__class__.__name__})", str(path)
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RnntagError(
+            f"model config is not valid JSON: {exc.msg}", str(path), exc.lineno
+        ) from None
+    if not isinstance(data, dict):
+        raise RnntagError("model config must be a JSON object", str(path))
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise RnntagError(
+            f"model format version {version!r} is not supported (this rnntag reads {FORMAT_VERSION});"
+            " upgrade rnntag",
+            str(path),
+        )
+    try:
+        info = from_dict(ModelInfo, data, "config")
+        check_sizes(info.model)
+        Vocab(info.vocab.words)
+        Vocab(info.vocab.chars)
+    except (RnntagError, ValueError) as exc:
+        raise RnntagError(f"invalid model config: {exc}", str(path)) from None
+    if not info.vocab.labels or len(set(info.vocab.labels)) != len(info.vocab.labels):
+        raise RnntagError("invalid model config: labels must be non-empty and distinct", str(path))
+    return info
+
+
+def load_model(
+    directory: Path, device: torch.device | None = None
+) -> tuple[ModelInfo, SequenceTagger]:
+    """Load a model directory, checking every tensor's name and shape before reading weights.
+
+    Args:
+        directory: Model directory.
+        device: Where to put the network; the CPU by default.
+
+    Returns:
+        The configuration and the network in evaluation mode.
+    """
+    info = read_info(directory)
+    path = directory / WEIGHTS_FILE
+    # The meta device gives the expected shapes without allocating memory.
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(info).state_dict().items()}
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as exc:
+        raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
+    for name, shape in expected.items():
+        if name not in found:
+            raise RnntagError(f"model weights lack tensor {name!r}", str(path))
+        if found[name] != shape:
+            raise RnntagError(
+                f"tensor {name!r} has shape {list(found[name])}, config implies {list(shape)}",
+                str(path),
+            )
+    extra = set(found) - set(expected)
+    if extra:
+        raise RnntagError(f"model weights hold unexpected tensor {sorted(extra)[0]!r}", str(path))
+    model = build_model(info)
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except (SafetensorError, RuntimeError) as exc:
+        raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
+    return info, model.to(device or torch.device("cpu")).eval()

@@ -1,0 +1,162 @@
+"""Everything rnntag shows a person: evaluation tables, model summaries, training progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from rnntag.config import ModelInfo
+from rnntag.train import EpochResult, TrainObserver
+
+TABLE_BOX = box.SIMPLE_HEAD
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.2f}"
+
+
+def _scores_table(title: str, rows: dict[str, dict[str, float]], first: str) -> Table:
+    table = Table(title=title, box=TABLE_BOX, title_justify="left")
+    table.add_column(first)
+    for name in ("precision", "recall", "F1", "support"):
+        table.add_column(name, justify="right")
+    for name, scores in rows.items():
+        table.add_row(
+            name,
+            _percent(scores["precision"]),
+            _percent(scores["recall"]),
+            _percent(scores.get("f1-score", scores.get("f1", 0.0))),
+            str(int(scores["support"])),
+        )
+    return table
+
+
+def print_eval(console: Console, result: dict[str, Any]) -> None:
+    """Print an evaluation from `metrics.evaluate` as tables."""
+    summary = f"{result['sentences']} sentences, {result['tokens']} tokens"
+    console.print(summary)
+    if "spans" in result:
+        spans = result["spans"]
+        rows = dict(spans["types"])
+        for average in ("micro avg", "macro avg", "weighted avg"):
+            if average in spans:
+                rows[average] = spans[average]
+        mode = "conlleval-compatible" if spans["mode"] == "conlleval" else "strict"
+        title = f"Entity spans ({mode}, scheme {result['scheme']})"
+        console.print(_scores_table(title, rows, "type"))
+    if "tags" in result:
+        console.print(_scores_table("Tags (per token)", result["tags"], "tag"))
+    console.print(f"token accuracy: {_percent(result['token_accuracy'])}")
+    for name, part in result.get("seen_unseen", {}).items():
+        console.print(
+            f"{name} words: accuracy {_percent(part['accuracy'])} on {part['tokens']} tokens"
+        )
+    unknown = result.get("unknown_gold_labels")
+    if unknown:
+        console.print(f"gold labels the model never saw: {', '.join(unknown)}")
+
+
+def print_info(console: Console, directory: Path, info: ModelInfo, parameters: int) -> None:
+    """Print a model's configuration, labels, size and training results."""
+    size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
+    table = Table(
+        title=f"Model {directory}", box=TABLE_BOX, title_justify="left", show_header=False
+    )
+    table.add_column("key")
+    table.add_column("value")
+    table.add_row("rnntag version", info.rnntag_version)
+    table.add_row("parameters", f"{parameters:,}")
+    table.add_row("size on disk", f"{size / 1e6:.1f} MB")
+    table.add_row("tag scheme", info.scheme or "none (plain tags)")
+    table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
+    table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
+    for name, value in vars(info.model).items():
+        table.add_row(f"model.{name}", str(value))
+    for name, value in vars(info.train).items():
+        table.add_row(f"train.{name}", str(value))
+    results = info.results
+    if results.get("dev_score") is not None:
+        table.add_row(
+            "best dev score",
+            f"{results['dev_metric']} {_percent(results['dev_score'])} at epoch {results['best_epoch']}",
+        )
+    if "seconds" in results:
+        table.add_row(
+            "training",
+            f"{results['epochs_run']} epochs, {results['seconds']:.0f} s on {results['device']}",
+        )
+    console.print(table)
+
+
+class ProgressReporter(TrainObserver):
+    """Shows a progress bar over an epoch's batches (on a terminal) and one line per epoch.
+
+    Args:
+        console: Where to draw; normally standard error.
+    """
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.epochs = 0
+        self.progress = Progress(
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3f}"),
+            TextColumn("{task.fields[speed]:,.0f} tok/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self.task = self.progress.add_task("train", total=0, epoch=0, loss=0.0, speed=0.0)
+        self.tokens = 0
+
+    def on_start(self, epochs: int, batches_per_epoch: int) -> None:
+        self.epochs = epochs
+        self.progress.update(self.task, total=batches_per_epoch)
+        self.progress.start()
+
+    def on_batch(self, epoch: int, batch: int, loss: float, tokens: int) -> None:
+        if batch == 1:
+            self.tokens = 0
+            self.progress.reset(self.task)
+        self.tokens += tokens
+        elapsed = self.progress.tasks[0].elapsed or 0.0
+        self.progress.update(
+            self.task,
+            completed=batch,
+            epoch=f"{epoch}/{self.epochs}",
+            loss=loss,
+            speed=self.tokens / elapsed if elapsed > 0 else 0.0,
+        )
+
+    def on_epoch(self, result: EpochResult) -> None:
+        dev = (
+            ""
+            if result.dev_score is None
+            else f"  dev {result.dev_metric} {_percent(result.dev_score)}"
+        )
+        best = "  [bold green]best, saved[/]" if result.improved else ""
+        self.console.print(
+            f"epoch {result.epoch}/{self.epochs}  loss {result.loss:.3f}{dev}{best}"
+            f"  {result.seconds:.1f} s  {result.tokens_per_second:,.0f} tok/s",
+            highlight=False,
+        )
+
+    def close(self) -> None:
+        """Remove the progress bar."""
+        self.progress.stop()

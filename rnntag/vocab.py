@@ -1,0 +1,54 @@
+"""String-to-index vocabularies, stored as plain lists in `config.json`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+PAD = "<pad>"
+UNK = "<unk>"
+_DIGIT = re.compile(r"\d")
+
+
+def normalize_word(word: str, normalize_digits: bool) -> str:
+    """The key a word is looked up by: every digit becomes 0 when `normalize_digits`."""
+    return _DIGIT.sub("0", word) if normalize_digits else word
+
+
+class Vocab:
+    """A list of strings and its inverse; index 0 is padding and 1 the unknown symbol.
+
+    Args:
+        items: All entries, `PAD` and `UNK` first.
+    """
+
+    def __init__(self, items: list[str]):
+        if items[:2] != [PAD, UNK]:
+            raise ValueError(f"a vocabulary must start with {PAD!r} and {UNK!r}")
+        if len(set(items)) != len(items):
+            raise ValueError("a vocabulary must not repeat entries")
+        self.items = items
+        self.index = {item: i for i, item in enumerate(items)}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, item: str) -> bool:
+        return item in self.index
+
+    def lookup(self, item: str) -> int:
+        """Index of `item`, else of its lowercased form, else of `UNK`."""
+        found = self.index.get(item)
+        if found is None:
+            found = self.index.get(item.lower(), 1)
+        return found
+
+    def lookup_all(self, items: Iterable[str]) -> list[int]:
+        """`lookup` over many items."""
+        return [self.lookup(item) for item in items]
+
+
+def ranked(counts: dict[str, int]) -> list[str]:
+    """Vocabulary entries by falling count (ties alphabetical), `PAD` and `UNK` first."""
+    kept = sorted((k for k in counts if k not in (PAD, UNK)), key=lambda k: (-counts[k], k))
+    return [PAD, UNK, *kept]
