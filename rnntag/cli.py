@@ -47,6 +47,25 @@ def _format(value: str | None, path: str) -> Any:
     return value
 
 
+def _tag_field(value: str) -> str:
+    from rnntag.corpus import parse_tag_field
+
+    try:
+        parse_tag_field(value)
+    except RnntagError as exc:
+        raise typer.BadParameter(exc.message, param_hint="--tag-field") from None
+    return value
+
+
+def _device(name: str) -> Any:
+    from rnntag.train import resolve_device
+
+    # A misspelt name is a usage error (exit 2); a missing CUDA device stays a user error.
+    if name not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("must be auto, cpu or cuda", param_hint="--device")
+    return resolve_device(name)
+
+
 @app.callback()
 def _options(
     debug: Annotated[bool, typer.Option(help="Show Python tracebacks on errors.")] = False,
@@ -112,7 +131,6 @@ def train(
     from rnntag.corpus import load_corpus
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
-    from rnntag.train import resolve_device
     from rnntag.train import train as run_training
 
     given = locals()
@@ -123,11 +141,12 @@ def train(
             raise typer.BadParameter(
                 f"must be one of {', '.join(allowed)}", param_hint=f"--{name.replace('_', '-')}"
             )
+    _tag_field(tag_field)
     if (out / CONFIG_FILE).exists() and not force:
         raise typer.BadParameter(
             f"{out} already holds a model; choose another or pass --force", param_hint="--out"
         )
-    torch_device = resolve_device(device)
+    torch_device = _device(device)
     train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field)
     dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field) if dev else None
     stderr.print(
@@ -174,13 +193,11 @@ def tag(
     from rnntag.corpus import (
         STDIN,
         open_text,
-        parse_tag_field,
         read_sentences,
         write_conll,
         write_conllu,
     )
     from rnntag.predict import Tagger
-    from rnntag.train import resolve_device
 
     if input_format not in ("tokens", "conll", "conllu"):
         raise typer.BadParameter("must be tokens, conll or conllu", param_hint="--input")
@@ -188,8 +205,8 @@ def tag(
         raise typer.BadParameter("must be conll or conllu", param_hint="--output")
     if output == "conllu" and len(model) > 1:
         raise typer.BadParameter("CoNLL-U output takes one model", param_hint="--model")
-    parse_tag_field(tag_field)
-    taggers = [Tagger.load(m, resolve_device(device)) for m in model]
+    _tag_field(tag_field)
+    taggers = [Tagger.load(m, _device(device)) for m in model]
     out = sys.stdout
     for path in files or [STDIN]:
         with open_text(path) as stream:
@@ -229,11 +246,11 @@ def evaluate(
 
     if mode not in ("conlleval", "strict"):
         raise typer.BadParameter("must be conlleval or strict", param_hint="--mode")
+    _tag_field(tag_field)
     if model is not None and test_file is not None and gold is None and pred is None:
         from rnntag.predict import Tagger
-        from rnntag.train import resolve_device
 
-        tagger = Tagger.load(model, resolve_device(device))
+        tagger = Tagger.load(model, _device(device))
         data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field)
         tokens = [s.tokens for s in data]
         gold_tags = [s.tags or [] for s in data]

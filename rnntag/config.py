@@ -45,11 +45,11 @@ class TrainConfig:
     """Training recipe."""
 
     epochs: int = 30
-    batch_size: int = 16
+    batch_size: int = 32
     optimizer: str = "adam"
     lr: float = 0.002
     momentum: float = 0.9  # SGD only
-    lr_decay: float = 0.0  # learning rate at epoch e is lr / (1 + lr_decay * e)
+    lr_decay: float = 0.05  # learning rate at epoch e is lr / (1 + lr_decay * e)
     weight_decay: float = 0.0
     clip: float = 5.0  # maximum gradient norm; 0 disables clipping
     patience: int = 5  # epochs without dev improvement before stopping

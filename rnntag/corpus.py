@@ -23,6 +23,8 @@ STDIN = "-"
 DOCSTART = "-DOCSTART-"
 CONLLU_FIELDS = 10
 _CONLLU_ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
+# What `errors="surrogateescape"` turns an undecodable byte into.
+_ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
 
 @dataclass
@@ -50,11 +52,15 @@ def guess_format(path: str) -> Format:
 @contextmanager
 def open_text(path: str) -> Iterator[IO[str]]:
     """Open a UTF-8 file (or stdin for "-"), tolerating a BOM and CRLF line ends."""
+    # Undecodable bytes are let through as lone surrogates so `_lines` can name their line;
+    # a strict decoder fails on a whole read-ahead chunk and cannot tell which line it was.
     if path == STDIN:
-        stream = open(sys.stdin.fileno(), encoding="utf-8-sig", closefd=False)  # noqa: SIM115
+        stream = open(  # noqa: SIM115
+            sys.stdin.fileno(), encoding="utf-8-sig", errors="surrogateescape", closefd=False
+        )
     else:
         try:
-            stream = open(path, encoding="utf-8-sig")  # noqa: SIM115
+            stream = open(path, encoding="utf-8-sig", errors="surrogateescape")  # noqa: SIM115
         except OSError as exc:
             raise RnntagError(exc.strerror or "cannot open file", path) from None
     with stream:
@@ -66,6 +72,10 @@ def _lines(stream: IO[str], path: str) -> Iterator[tuple[int, str]]:
     number = 0
     try:
         for number, raw in enumerate(stream, start=1):
+            bad = _ESCAPED_BYTE.search(raw)
+            if bad:
+                byte = ord(bad.group()) - 0xDC00
+                raise RnntagError(f"not valid UTF-8 (byte 0x{byte:02x})", path, number)
             yield number, raw.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise RnntagError(f"not valid UTF-8 ({exc.reason})", path, number + 1) from None
@@ -142,7 +152,9 @@ def parse_tag_field(tag_field: str) -> tuple[str, str | None]:
 
 def _conllu_tag(token: dict, field: str, key: str | None) -> str | None:
     if key is None:
-        return token[field]
+        # The conllu package gives an empty upos as "_" (and an empty xpos as None).
+        value = token[field]
+        return None if value in (None, "_") else value
     misc = token["misc"] or {}
     value = misc.get(key)
     return None if value is None else str(value)
@@ -198,18 +210,23 @@ def _parse_conllu_block(
         sentence = conllu.parse("\n".join(block) + "\n\n")[0]
     except Exception as exc:  # conllu raises several exception types for malformed input
         raise RnntagError(f"malformed CoNLL-U sentence: {exc}", path, start) from None
+    # Every non-comment line of the block is one entry of `sentence`, in order.
+    token_lines = [start + i for i, line in enumerate(block) if not line.startswith("#")]
     tokens: list[str] = []
     tags: list[str | None] = []
-    for token in sentence:
+    lines: list[int] = []
+    for token, number in zip(sentence, token_lines, strict=True):
         if not isinstance(token["id"], int):
             continue
         tokens.append(token["form"] if token["form"] is not None else "_")
         tags.append(_conllu_tag(token, field, key))
+        lines.append(number)
     if not tokens:
         raise RnntagError("sentence has no words", path, start)
-    if any(tag is None for tag in tags):
+    if None in tags:
         if require_tags:
-            raise RnntagError(f"a word has no {field if key is None else key} tag", path, start)
+            number = lines[tags.index(None)]
+            raise RnntagError(f"a word has no {field if key is None else key} tag", path, number)
         return Sentence(tokens, None, start, sentence)
     return Sentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
 

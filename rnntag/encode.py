@@ -158,7 +158,7 @@ def length_batches(
         return
     rng.shuffle(order)
     pool = 50 * batch_size
-    batches = []
+    batches: list[list[int]] = []
     for start in range(0, len(order), pool):
         chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))

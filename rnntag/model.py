@@ -7,6 +7,8 @@ Ma & Hovy 2016 (character CNN); Elman 1990; Hochreiter & Schmidhuber 1997; Cho e
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
@@ -15,7 +17,7 @@ from rnntag.config import ModelConfig
 from rnntag.crf import CRF
 from rnntag.encode import PAD_INDEX, Batch
 
-_RNNS: dict[str, type[nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+_RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 class CharCNN(nn.Module):
@@ -93,7 +95,7 @@ class BiRNN(nn.Module):
 
     def __init__(
         self,
-        cell: type[nn.RNNBase],
+        cell: Callable[..., nn.RNNBase],
         input_size: int,
         hidden_size: int,
         num_layers: int,

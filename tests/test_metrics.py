@@ -1,0 +1,63 @@
+"""Scores, checked on cases small enough to count by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnntag.errors import RnntagError
+from rnntag.metrics import evaluate, primary_score, span_report, tag_report, token_accuracy
+
+GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"]]
+# PER right, LOC missed, ORG typed wrongly as LOC: 1 correct of 3 predicted and 3 gold spans.
+PRED = [["B-PER", "I-PER", "O", "O"], ["O", "B-LOC"]]
+
+
+def test_token_accuracy():
+    assert token_accuracy(GOLD, PRED) == pytest.approx(4 / 6)
+
+
+def test_span_report_counts_spans():
+    report = span_report(GOLD, PRED, "IOB2")
+    assert report["mode"] == "conlleval"
+    assert report["micro avg"]["precision"] == pytest.approx(1 / 2)
+    assert report["micro avg"]["recall"] == pytest.approx(1 / 3)
+    assert report["types"]["PER"]["f1-score"] == pytest.approx(1.0)
+    assert report["types"]["ORG"]["support"] == 1
+
+
+@pytest.mark.parametrize(("mode", "expected_f1"), [("conlleval", 1.0), ("strict", 0.0)])
+def test_strict_mode_refuses_ill_formed_spans(mode, expected_f1):
+    # A span starting with I- counts in conlleval mode but not in strict IOB2 mode.
+    gold = [["B-PER", "I-PER", "O"]]
+    pred = [["I-PER", "I-PER", "O"]]
+    report = span_report(gold, pred, "IOB2", mode)
+    assert report["micro avg"]["f1-score"] == pytest.approx(expected_f1)
+
+
+def test_strict_mode_needs_a_scheme():
+    with pytest.raises(RnntagError, match="scheme"):
+        span_report(GOLD, PRED, None, "strict")
+
+
+def test_tag_report():
+    report = tag_report([["NOUN", "VERB", "NOUN"]], [["NOUN", "NOUN", "NOUN"]])
+    assert report["NOUN"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert report["VERB"]["recall"] == 0.0
+
+
+def test_evaluate_plain_tags_splits_seen_and_unseen():
+    tokens = [["the", "zyzzyva", "sings"]]
+    result = evaluate(
+        [["DET", "NOUN", "VERB"]], [["DET", "VERB", "VERB"]], None, tokens=tokens,
+        known=lambda w: w != "zyzzyva", labels=["DET", "VERB", "NOUN"],
+    )
+    assert result["seen_unseen"]["seen"] == {"accuracy": 1.0, "tokens": 2}
+    assert result["seen_unseen"]["unseen"] == {"accuracy": 0.0, "tokens": 1}
+    assert primary_score(result) == ("accuracy", pytest.approx(2 / 3))
+    assert result["unknown_gold_labels"] == []
+
+
+def test_evaluate_lists_gold_labels_the_model_never_saw():
+    result = evaluate(GOLD, PRED, "IOB2", labels=["O", "B-PER", "I-PER", "B-LOC"])
+    assert result["unknown_gold_labels"] == ["B-ORG"]
+    assert primary_score(result) == ("span F1", pytest.approx(0.4))

@@ -1,0 +1,122 @@
+"""The network: the padded BiRNN against torch's packed reference, padding invariance, encoding."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from rnntag.config import ModelConfig
+from rnntag.encode import Encoder, build_vocabularies, clip_word, length_batches
+from rnntag.model import BiRNN, SequenceTagger
+
+CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+SENTENCES = [
+    ["Ada", "Lovelace", "was", "born", "in", "London", "."],
+    ["Hi"],
+    ["Grace", "Hopper", "works", "for", "Globex", "."],
+    ["Rain", "in", "Oslo", "and", "São", "Paulo", "tomorrow", "!"],
+]
+TAGS = [["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"], ["O"], ["B-PER", "I-PER", "O", "O", "B-ORG", "O"],
+        ["O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O", "O"]]
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_birnn_matches_packed_reference(cell, num_layers, generator):
+    birnn = BiRNN(CELLS[cell], 5, 4, num_layers, dropout=0.0)
+    reference = CELLS[cell](5, 4, num_layers, batch_first=True, bidirectional=True)
+    with torch.no_grad():
+        for name, param in reference.named_parameters():
+            # Reference names look like weight_ih_l1 or weight_ih_l1_reverse.
+            kind, layer = name.removesuffix("_reverse").rsplit("_l", 1)
+            layers = birnn.backward_layers if name.endswith("_reverse") else birnn.forward_layers
+            getattr(layers[int(layer)], f"{kind}_l0").copy_(param)
+    lengths = torch.tensor([3, 6, 1, 4])
+    inputs = torch.randn(4, 6, 5, generator=generator)
+    mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True)
+    actual = birnn(inputs, mask)
+    assert actual.shape == (4, 6, 8)
+    assert torch.allclose(actual[mask], expected[mask], atol=1e-6)
+
+
+def make_model(char_encoder: str, decoder: str, rnn: str = "lstm") -> tuple[SequenceTagger, Encoder]:
+    config = ModelConfig(
+        word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
+        hidden_size=8, num_layers=2, decoder=decoder,
+    )
+    vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
+    vocab.labels = sorted({t for tags in TAGS for t in tags})
+    model = SequenceTagger(config, len(vocab.words), len(vocab.chars), len(vocab.labels))
+    return model.eval(), Encoder(vocab, config)
+
+
+@pytest.mark.parametrize("char_encoder", ["cnn", "lstm", "none"])
+@pytest.mark.parametrize("decoder", ["crf", "softmax"])
+@pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
+def test_sentence_tagged_alone_equals_in_batch(char_encoder, decoder, rnn):
+    model, encoder = make_model(char_encoder, decoder, rnn)
+    with torch.no_grad():
+        # Larger emissions so that the decoded tags are not all the same.
+        model.emissions.weight.mul_(20)
+        batch = encoder.batch(SENTENCES)
+        together = model.decode(batch)
+        scores = model(batch)
+        for b, sentence in enumerate(SENTENCES):
+            alone = encoder.batch([sentence])
+            assert model.decode(alone)[0].tolist() == together[b, : len(sentence)].tolist()
+            assert torch.allclose(model(alone)[0], scores[b, : len(sentence)], atol=1e-5)
+    assert len({t for row in together.tolist() for t in row}) > 1
+
+
+@pytest.mark.parametrize("decoder", ["crf", "softmax"])
+def test_loss_backward_reaches_every_parameter(decoder):
+    model, encoder = make_model("cnn", decoder)
+    model.train()
+    model.loss(encoder.batch(SENTENCES, TAGS)).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+        assert param.grad.abs().sum() > 0, name
+
+
+def test_unknown_words_and_characters_are_encoded_as_unknown():
+    _, encoder = make_model("cnn", "crf")
+    batch = encoder.batch([["Ada", "Zyzzyva", "ada", "1999"]])
+    words = batch.words[0].tolist()
+    assert words[0] > 1
+    assert words[1] == 1
+    # Only the lowercase form of an unknown word is tried, never the capitalised one.
+    assert words[2] == 1
+    assert batch.chars.shape[0] == 4
+    assert (batch.chars[batch.char_index[0, 1]] == 1).any()
+
+
+def test_digits_are_normalised_for_lookup():
+    _, encoder = make_model("cnn", "crf")
+    assert encoder.word_ids(["2024"]) == encoder.word_ids(["1999"])
+
+
+@pytest.mark.parametrize(
+    ("word", "limit", "expected"),
+    [("short", 10, "short"), ("abcdefghij", 4, "abij"), ("abcdefghij", 5, "abcij")],
+)
+def test_clip_word_keeps_both_ends(word, limit, expected):
+    assert clip_word(word, limit) == expected
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_length_batches_cover_every_sentence_once(shuffle):
+    source = random.Random(7)
+    lengths = [source.randint(1, 40) for _ in range(103)]
+    batches = list(length_batches(lengths, 8, random.Random(3) if shuffle else None))
+    flat = sorted(i for batch in batches for i in batch)
+    assert flat == list(range(103))
+    assert all(len(batch) <= 8 for batch in batches)
+    if not shuffle:
+        assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
