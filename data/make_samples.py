@@ -8,12 +8,39 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent
-PEOPLE = [["Ada", "Lovelace"], ["Alan", "Turing"], ["Grace", "Hopper"], ["Maria"], ["Jon", "Snow"],
-          ["Karen", "Spärck", "Jones"], ["Li", "Wei"], ["Omar"], ["Sofia", "Kovalevskaya"], ["Ravi"]]
-PLACES = [["London"], ["Paris"], ["New", "York"], ["Tokyo"], ["Lagos"], ["São", "Paulo"], ["Berlin"],
-          ["Cape", "Town"], ["Oslo"], ["Lima"]]
-ORGS = [["Acme", "Corp"], ["the", "United", "Nations"], ["Globex"], ["Initech"], ["Red", "Cross"],
-        ["Oxford", "University"], ["Umbrella", "Ltd"]]
+PEOPLE = [
+    ["Ada", "Lovelace"],
+    ["Alan", "Turing"],
+    ["Grace", "Hopper"],
+    ["Maria"],
+    ["Jon", "Snow"],
+    ["Karen", "Spärck", "Jones"],
+    ["Li", "Wei"],
+    ["Omar"],
+    ["Sofia", "Kovalevskaya"],
+    ["Ravi"],
+]
+PLACES = [
+    ["London"],
+    ["Paris"],
+    ["New", "York"],
+    ["Tokyo"],
+    ["Lagos"],
+    ["São", "Paulo"],
+    ["Berlin"],
+    ["Cape", "Town"],
+    ["Oslo"],
+    ["Lima"],
+]
+ORGS = [
+    ["Acme", "Corp"],
+    ["the", "United", "Nations"],
+    ["Globex"],
+    ["Initech"],
+    ["Red", "Cross"],
+    ["Oxford", "University"],
+    ["Umbrella", "Ltd"],
+]
 MISC = [["English"], ["French"], ["Olympic"], ["Nobel", "Prize"], ["Japanese"]]
 NER_TEMPLATES = [
     "{PER} was born in {LOC} .",
@@ -50,7 +77,7 @@ def write_ner(path, count, seed):
         out.write("-DOCSTART-\tO\n\n")
         for _ in range(count):
             tokens, tags = fill(rng.choice(NER_TEMPLATES), rng)
-            out.writelines(f"{t}\t{g}\n" for t, g in zip(tokens, tags))
+            out.writelines(f"{t}\t{g}\n" for t, g in zip(tokens, tags, strict=True))
             out.write("\n")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -58,7 +58,7 @@ def _tag_field(value: str) -> str:
 
 
 def _device(name: str) -> Any:
-    from rnntag.train import resolve_device
+    from rnntag.predict import resolve_device
 
     # A misspelt name is a usage error (exit 2); a missing CUDA device stays a user error.
     if name not in ("auto", "cpu", "cuda"):
@@ -75,6 +75,7 @@ def _options(
 
 @app.command()
 def train(
+    ctx: typer.Context,
     train_file: Annotated[str, typer.Argument(metavar="TRAIN", help="Tagged training file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")],
     dev: Annotated[
@@ -85,7 +86,37 @@ def train(
     tag_field: TagField = "upos",
     force: Annotated[bool, typer.Option(help="Overwrite an existing model in --out.")] = False,
     device: Device = "auto",
-    word_dim: int = MODEL_DEFAULTS.word_dim,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="TOML file with [model] and [train] tables; options given here override it.",
+        ),
+    ] = None,
+    scheme: Annotated[
+        str | None,
+        typer.Option(help="Span scheme of the data (IOB1, IOB2, IOBES); detected when not given."),
+    ] = None,
+    train_scheme: Annotated[
+        str, typer.Option(help="Span scheme to train in; predictions use the data's.")
+    ] = TRAIN_DEFAULTS.train_scheme,
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            help="Pretrained vectors: GloVe or word2vec/fastText text (.gz too), or .bin."
+        ),
+    ] = TRAIN_DEFAULTS.embeddings,
+    embeddings_max: Annotated[
+        int, typer.Option(help="The vector file's most frequent words added to the vocabulary.")
+    ] = TRAIN_DEFAULTS.embeddings_max,
+    freeze_embeddings: Annotated[
+        bool, typer.Option("--freeze-embeddings", help="Keep the pretrained vectors fixed.")
+    ] = TRAIN_DEFAULTS.freeze_embeddings,
+    word_dim: Annotated[
+        int, typer.Option(help="Word embedding size (that of --embeddings when given).")
+    ] = MODEL_DEFAULTS.word_dim,
     char_encoder: Annotated[
         str, typer.Option(help="cnn, lstm or none.")
     ] = MODEL_DEFAULTS.char_encoder,
@@ -95,6 +126,15 @@ def train(
     ] = MODEL_DEFAULTS.char_hidden,
     char_kernel: int = MODEL_DEFAULTS.char_kernel,
     max_word_chars: int = MODEL_DEFAULTS.max_word_chars,
+    subword: Annotated[
+        str, typer.Option(help="none, or bpe: byte-pair pieces of each word.")
+    ] = MODEL_DEFAULTS.subword,
+    bpe_vocab_size: int = MODEL_DEFAULTS.bpe_vocab_size,
+    bpe_dim: int = MODEL_DEFAULTS.bpe_dim,
+    bpe_pool: Annotated[
+        str, typer.Option(help="lstm or mean over a word's pieces.")
+    ] = MODEL_DEFAULTS.bpe_pool,
+    bpe_hidden: int = MODEL_DEFAULTS.bpe_hidden,
     rnn: Annotated[str, typer.Option(help="lstm, gru or rnn (Elman).")] = MODEL_DEFAULTS.rnn,
     hidden_size: Annotated[
         int, typer.Option(help="RNN size per direction.")
@@ -102,6 +142,9 @@ def train(
     num_layers: int = MODEL_DEFAULTS.num_layers,
     dropout: float = MODEL_DEFAULTS.dropout,
     decoder: Annotated[str, typer.Option(help="crf or softmax.")] = MODEL_DEFAULTS.decoder,
+    constrain: Annotated[
+        bool, typer.Option(help="Forbid CRF transitions that break the span scheme.")
+    ] = MODEL_DEFAULTS.constrain,
     normalize_digits: bool = MODEL_DEFAULTS.normalize_digits,
     epochs: int = TRAIN_DEFAULTS.epochs,
     batch_size: int = TRAIN_DEFAULTS.batch_size,
@@ -127,20 +170,37 @@ def train(
     ] = TRAIN_DEFAULTS.threads,
 ) -> None:
     """Train a tagger on a CoNLL or CoNLL-U file and save the best model on --dev."""
-    from rnntag.config import CHOICES
+    from rnntag.config import CHOICES, read_toml
     from rnntag.corpus import load_corpus
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
+    from rnntag.schemes import SCHEMES
     from rnntag.train import train as run_training
 
     given = locals()
-    model_config = ModelConfig(**{f.name: given[f.name] for f in fields(ModelConfig)})
-    train_config = TrainConfig(**{f.name: given[f.name] for f in fields(TrainConfig)})
+    model_config, train_config = (
+        read_toml(str(config)) if config else (ModelConfig(), TrainConfig())
+    )
+    # Without --config every option counts; with it, only those given on the command line.
+    chosen = {
+        name
+        for name in given
+        if config is None or getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
+    }
+    model_config = replace(
+        model_config, **{f.name: given[f.name] for f in fields(ModelConfig) if f.name in chosen}
+    )
+    train_config = replace(
+        train_config, **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in chosen}
+    )
+    settings = {**vars(model_config), **vars(train_config)}
     for name, allowed in CHOICES.items():
-        if given[name] not in allowed:
+        if settings[name] not in allowed:
             raise typer.BadParameter(
                 f"must be one of {', '.join(allowed)}", param_hint=f"--{name.replace('_', '-')}"
             )
+    if scheme is not None and scheme not in SCHEMES:
+        raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}", param_hint="--scheme")
     _tag_field(tag_field)
     if (out / CONFIG_FILE).exists() and not force:
         raise typer.BadParameter(
@@ -158,7 +218,14 @@ def train(
     reporter = ProgressReporter(stderr)
     try:
         info = run_training(
-            train_data, dev_data, out, model_config, train_config, reporter, torch_device
+            train_data,
+            dev_data,
+            out,
+            model_config,
+            train_config,
+            reporter,
+            torch_device,
+            scheme,
         )
     finally:
         reporter.close()
@@ -187,6 +254,12 @@ def tag(
     tag_field: Annotated[
         str, typer.Option(help="CoNLL-U field that receives the predicted tags.")
     ] = "upos",
+    output_scheme: Annotated[
+        str | None,
+        typer.Option(
+            help="Span scheme of the output (IOB1, IOB2, IOBES); default: the training data's."
+        ),
+    ] = None,
     device: Device = "auto",
 ) -> None:
     """Tag sentences from files or standard input and write them to standard output."""
@@ -197,7 +270,8 @@ def tag(
         write_conll,
         write_conllu,
     )
-    from rnntag.predict import Tagger
+    from rnntag.predict import Tagger, chunks
+    from rnntag.schemes import SCHEMES
 
     if input_format not in ("tokens", "conll", "conllu"):
         raise typer.BadParameter("must be tokens, conll or conllu", param_hint="--input")
@@ -206,19 +280,25 @@ def tag(
     if output == "conllu" and len(model) > 1:
         raise typer.BadParameter("CoNLL-U output takes one model", param_hint="--model")
     _tag_field(tag_field)
-    taggers = [Tagger.load(m, _device(device)) for m in model]
+    if output_scheme is not None and output_scheme not in SCHEMES:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(SCHEMES)}", param_hint="--output-scheme"
+        )
+    torch_device = _device(device)
+    taggers = [Tagger.load(m, torch_device, output_scheme) for m in model]
     out = sys.stdout
     for path in files or [STDIN]:
         with open_text(path) as stream:
             sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
-            for sentence, first_tags in taggers[0].tag_stream(sentences):
-                columns = [first_tags]
-                columns += [t.tag_tokens([sentence.tokens])[0] for t in taggers[1:]]
-                if output == "conllu":
-                    write_conllu(out, sentence, first_tags, tag_field)
-                else:
-                    write_conll(out, sentence.tokens, columns)
-        out.flush()
+            for chunk in chunks(sentences):
+                tokens = [s.tokens for s in chunk]
+                columns = [tagger.tag_tokens(tokens) for tagger in taggers]
+                for i, sentence in enumerate(chunk):
+                    if output == "conllu":
+                        write_conllu(out, sentence, columns[0][i], tag_field)
+                    else:
+                        write_conll(out, sentence.tokens, [column[i] for column in columns])
+                out.flush()
 
 
 @app.command("eval")
@@ -257,11 +337,11 @@ def evaluate(
         result = score(
             gold_tags,
             tagger.tag_tokens(tokens),
-            tagger.info.scheme,
+            tagger.output_scheme,
             mode,  # type: ignore[arg-type]
             tokens,
             tagger.encoder.knows,
-            tagger.encoder.labels,
+            tagger.labels,
         )
     elif gold is not None and pred is not None and model is None and test_file is None:
         gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field)
@@ -285,8 +365,9 @@ def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> No
                 min(len(g.tokens), len(p.tokens)),
             )
             raise RnntagError(
-                f"tokens do not line up with {gold_path} line {g.line}: sentence of {len(p.tokens)} tokens"
-                f" against {len(g.tokens)}, first difference at token {i + 1}",
+                f"tokens do not line up with {gold_path} line {g.line}: sentence of"
+                f" {len(p.tokens)} tokens against {len(g.tokens)},"
+                f" first difference at token {i + 1}",
                 pred_path,
                 p.line,
             )

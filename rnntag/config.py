@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +17,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "rnn": ("lstm", "gru", "rnn"),
     "decoder": ("crf", "softmax"),
     "optimizer": ("adam", "sgd"),
+    "train_scheme": ("IOB1", "IOB2", "IOBES"),
+    "subword": ("none", "bpe"),
+    "bpe_pool": ("lstm", "mean"),
 }
 # Generous caps so a tampered config is refused before any memory is allocated.
 MAX_DIM = 4096
@@ -32,11 +36,17 @@ class ModelConfig:
     char_hidden: int = 50  # CNN filters, or char-BiLSTM output size (both directions)
     char_kernel: int = 3  # CNN window width in characters
     max_word_chars: int = 30  # longer words keep their first and last characters
+    subword: str = "none"  # none, or bpe: byte-pair pieces of each word pooled into one vector
+    bpe_vocab_size: int = 2000  # most pieces learned, <pad> and <unk> included
+    bpe_dim: int = 50  # piece embedding size
+    bpe_pool: str = "lstm"  # lstm (a small BiLSTM over the pieces) or mean
+    bpe_hidden: int = 50  # piece BiLSTM output size (both directions)
     rnn: str = "lstm"  # lstm, gru or rnn (Elman)
     hidden_size: int = 200  # per direction
     num_layers: int = 1
     dropout: float = 0.5  # on the word representation and on the RNN output
     decoder: str = "crf"  # crf (Viterbi over whole sequences) or softmax (arg-max per token)
+    constrain: bool = True  # forbid transitions that break the tag scheme, in training and decoding
     normalize_digits: bool = True  # look words up with every digit replaced by 0
 
 
@@ -56,6 +66,10 @@ class TrainConfig:
     unk_replace: float = 0.5  # probability of replacing a training singleton by <unk>
     seed: int = 1
     threads: int = 0  # torch threads; 0 keeps torch's default
+    train_scheme: str = "IOBES"  # span tags are trained in this scheme, predicted in the data's
+    embeddings: str | None = None  # pretrained word vectors that initialise the word embeddings
+    embeddings_max: int = 100000  # the file's most frequent words added to the vocabulary
+    freeze_embeddings: bool = False  # keep the word embeddings as initialised
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Vocabularies:
     words: list[str]
     chars: list[str]
     labels: list[str]
+    bpe: dict[str, Any] | None = None  # the byte-pair model's JSON description (`tokenizers`)
 
 
 @dataclass
@@ -73,7 +88,8 @@ class ModelInfo:
 
     model: ModelConfig
     vocab: Vocabularies
-    scheme: str | None  # span scheme of the training tags, or None for plain tags
+    scheme: str | None  # span scheme of the labels, or None for plain tags
+    data_scheme: str | None = None  # span scheme of the training data: the default output scheme
     train: TrainConfig = field(default_factory=TrainConfig)
     results: dict[str, Any] = field(default_factory=dict)  # dev scores, epochs, timing
     format_version: int = FORMAT_VERSION
@@ -148,13 +164,54 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 
 def check_sizes(config: ModelConfig) -> None:
     """Refuse absurd or non-positive sizes before anything is allocated."""
-    for name in ("word_dim", "char_dim", "char_hidden", "char_kernel", "hidden_size"):
+    for name in (
+        "word_dim",
+        "char_dim",
+        "char_hidden",
+        "char_kernel",
+        "hidden_size",
+        "bpe_dim",
+        "bpe_hidden",
+    ):
         value = getattr(config, name)
         if not 1 <= value <= MAX_DIM:
             raise RnntagError(f"model.{name} = {value} is outside 1..{MAX_DIM}")
     if not 1 <= config.num_layers <= MAX_LAYERS:
         raise RnntagError(f"model.num_layers = {config.num_layers} is outside 1..{MAX_LAYERS}")
+    if not 3 <= config.bpe_vocab_size <= 1_000_000:
+        raise RnntagError(f"model.bpe_vocab_size = {config.bpe_vocab_size} is outside 3..1000000")
     if not 1 <= config.max_word_chars <= 1000:
         raise RnntagError(f"model.max_word_chars = {config.max_word_chars} is outside 1..1000")
     if not 0.0 <= config.dropout < 1.0:
         raise RnntagError(f"model.dropout = {config.dropout} is outside [0, 1)")
+
+
+def read_toml(path: str) -> tuple[ModelConfig, TrainConfig]:
+    """Hyperparameters from a TOML file with optional `[model]` and `[train]` tables whose keys
+    are the field names of `ModelConfig` and `TrainConfig`.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The two configurations, defaults where the file is silent.
+    """
+    try:
+        with open(path, "rb") as stream:
+            data = tomllib.load(stream)
+    except OSError as exc:
+        raise RnntagError(exc.strerror or "cannot open file", path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RnntagError(f"not valid TOML: {exc}", path) from None
+    unknown = set(data) - {"model", "train"}
+    if unknown:
+        raise RnntagError(
+            f"unknown table [{sorted(unknown)[0]}]; expected [model] and [train]", path
+        )
+    try:
+        return (
+            from_dict(ModelConfig, data.get("model", {}), "model"),
+            from_dict(TrainConfig, data.get("train", {}), "train"),
+        )
+    except RnntagError as exc:
+        raise RnntagError(str(exc), path) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import IO, Literal
 
 import conllu
-from conllu.models import TokenList
+from conllu.models import Metadata, Token, TokenList
 
 from rnntag.errors import RnntagError
 
@@ -290,7 +290,7 @@ def write_conllu(
     if parsed is None:
         parsed = TokenList(
             [_blank_conllu_token(i, form) for i, form in enumerate(sentence.tokens, start=1)],
-            metadata={"text": " ".join(sentence.tokens)},
+            metadata=Metadata(text=" ".join(sentence.tokens)),
         )
     words = iter(tags)
     for token in parsed:
@@ -304,6 +304,6 @@ def write_conllu(
     out.write(parsed.serialize())
 
 
-def _blank_conllu_token(index: int, form: str) -> dict:
+def _blank_conllu_token(index: int, form: str) -> Token:
     fields = ("lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
-    return {"id": index, "form": form, **dict.fromkeys(fields)}
+    return Token({"id": index, "form": form, **dict.fromkeys(fields)})

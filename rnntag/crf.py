@@ -20,11 +20,21 @@ class CRF(nn.Module):
     boolean, batch-first and left-aligned: `mask[b, t]` is True for the real tokens of
     sentence b, and every sentence has at least one token.
 
+    Transitions that are not allowed (an `O` followed by `I-PER` in IOB2, say) score
+    `FORBIDDEN` in training and in decoding alike, so the model never spends probability
+    mass on them and every decoded sequence is well formed.
+
     Args:
         num_tags: Number of tags.
+        allowed: Optional (allowed_start, allowed, allowed_end) boolean tensors of shapes
+            (num_tags,), (num_tags, num_tags) indexed [from, to], and (num_tags,).
     """
 
-    def __init__(self, num_tags: int):
+    allowed_start: Tensor
+    allowed: Tensor
+    allowed_end: Tensor
+
+    def __init__(self, num_tags: int, allowed: tuple[Tensor, Tensor, Tensor] | None = None):
         super().__init__()
         self.num_tags = num_tags
         self.transitions = nn.Parameter(torch.empty(num_tags, num_tags))  # (from, to)
@@ -33,6 +43,24 @@ class CRF(nn.Module):
         nn.init.uniform_(self.transitions, -0.1, 0.1)
         nn.init.uniform_(self.start_transitions, -0.1, 0.1)
         nn.init.uniform_(self.end_transitions, -0.1, 0.1)
+        if allowed is None:
+            allowed = (
+                torch.ones(num_tags, dtype=torch.bool),
+                torch.ones(num_tags, num_tags, dtype=torch.bool),
+                torch.ones(num_tags, dtype=torch.bool),
+            )
+        # Derived from the labels and scheme, so not saved with the weights.
+        self.register_buffer("allowed_start", allowed[0], persistent=False)  # (num_tags,)
+        self.register_buffer("allowed", allowed[1], persistent=False)  # (from, to)
+        self.register_buffer("allowed_end", allowed[2], persistent=False)  # (num_tags,)
+
+    def constrained_scores(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Start (num_tags,), transition (from, to) and end (num_tags,) scores, constrained."""
+        return (
+            torch.where(self.allowed_start, self.start_transitions, FORBIDDEN),
+            torch.where(self.allowed, self.transitions, FORBIDDEN),
+            torch.where(self.allowed_end, self.end_transitions, FORBIDDEN),
+        )
 
     def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Log-likelihood of each gold tag sequence.
@@ -58,16 +86,17 @@ class CRF(nn.Module):
         Returns:
             (batch,) scores.
         """
+        start, transitions, end = self.constrained_scores()
         # (batch, seq_len)
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
         # (batch, seq_len - 1)
-        moved = self.transitions[tags[:, :-1], tags[:, 1:]]
+        moved = transitions[tags[:, :-1], tags[:, 1:]]
         # (batch,)
         lengths = mask.sum(dim=1)
         # (batch,)
         last_tags = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
         # (batch,)
-        total = self.start_transitions[tags[:, 0]] + self.end_transitions[last_tags]
+        total = start[tags[:, 0]] + end[last_tags]
         # (batch,)
         total = total + torch.where(mask, emitted, 0.0).sum(dim=1)
         # (batch,)
@@ -83,15 +112,16 @@ class CRF(nn.Module):
         Returns:
             (batch,) log Z.
         """
+        start, transitions, end = self.constrained_scores()
         # (batch, num_tags): log-sum of the scores of all prefixes ending in each tag
-        alpha = self.start_transitions + emissions[:, 0]
+        alpha = start + emissions[:, 0]
         for t in range(1, emissions.size(1)):
             # (batch, from, to)
-            step = alpha.unsqueeze(2) + self.transitions + emissions[:, t].unsqueeze(1)
+            step = alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1)
             # (batch, num_tags)
             alpha = torch.where(mask[:, t].unsqueeze(1), torch.logsumexp(step, dim=1), alpha)
         # (batch,)
-        return torch.logsumexp(alpha + self.end_transitions, dim=1)
+        return torch.logsumexp(alpha + end, dim=1)
 
     def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Best tag sequence of each sentence (Viterbi algorithm).
@@ -104,15 +134,16 @@ class CRF(nn.Module):
             A pair: (batch,) score of each best sequence, and (batch, seq_len) its tags,
             0 at padded positions.
         """
-        batch, seq_len, num_tags = emissions.shape
+        seq_len, num_tags = emissions.shape[1:]
+        start, transitions, end = self.constrained_scores()
         # (num_tags,): a padded step points each tag back at itself, carrying it through
         identity = torch.arange(num_tags, device=emissions.device)
         # (batch, num_tags): best score of a prefix ending in each tag
-        best = self.start_transitions + emissions[:, 0]
+        best = start + emissions[:, 0]
         pointers = []
         for t in range(1, seq_len):
             # (batch, from, to)
-            step = best.unsqueeze(2) + self.transitions
+            step = best.unsqueeze(2) + transitions
             # (batch, num_tags) each
             step_best, step_from = step.max(dim=1)
             keep = mask[:, t].unsqueeze(1)  # (batch, 1)
@@ -121,7 +152,7 @@ class CRF(nn.Module):
             # (batch, num_tags)
             pointers.append(torch.where(keep, step_from, identity))
         # (batch,) each
-        scores, last = (best + self.end_transitions).max(dim=1)
+        scores, last = (best + end).max(dim=1)
         # (batch, 1)
         current = last.unsqueeze(1)
         path = [current]

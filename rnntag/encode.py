@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from rnntag.config import ModelConfig, Vocabularies
+from rnntag.subword import PieceCache, load_bpe
 from rnntag.vocab import Vocab, normalize_word, ranked
 
 PAD_INDEX = 0
@@ -24,14 +25,16 @@ class Batch:
         words: (batch, seq_len) word indices.
         mask: (batch, seq_len) True at real tokens.
         chars: (num_unique_words, word_len) character indices of each distinct token.
-        char_index: (batch, seq_len) row of `chars` for each token.
+        unique_index: (batch, seq_len) row of `chars` and `pieces` for each token.
+        pieces: (num_unique_words, num_pieces) byte-pair piece indices, or None.
         tags: (batch, seq_len) gold tag indices, or None.
     """
 
     words: Tensor
     mask: Tensor
     chars: Tensor
-    char_index: Tensor
+    unique_index: Tensor
+    pieces: Tensor | None = None
     tags: Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
@@ -40,7 +43,8 @@ class Batch:
             self.words.to(device),
             self.mask.to(device),
             self.chars.to(device),
-            self.char_index.to(device),
+            self.unique_index.to(device),
+            None if self.pieces is None else self.pieces.to(device),
             None if self.tags is None else self.tags.to(device),
         )
 
@@ -68,6 +72,7 @@ class Encoder:
         self.label_index = {label: i for i, label in enumerate(vocab.labels)}
         self.normalize_digits = config.normalize_digits
         self.max_word_chars = config.max_word_chars
+        self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
 
     def word_ids(self, tokens: list[str]) -> list[int]:
         """Word indices of one sentence."""
@@ -95,19 +100,18 @@ class Encoder:
         """
         size, seq_len = len(sentences), max(len(s) for s in sentences)
         words = torch.zeros(size, seq_len, dtype=torch.long)
-        char_index = torch.zeros(size, seq_len, dtype=torch.long)
+        unique_index = torch.zeros(size, seq_len, dtype=torch.long)
         mask = torch.zeros(size, seq_len, dtype=torch.bool)
         rows: dict[str, int] = {}
         for b, tokens in enumerate(sentences):
             n = len(tokens)
             ids = word_ids[b] if word_ids is not None else self.word_ids(tokens)
             words[b, :n] = torch.tensor(ids)
-            char_index[b, :n] = torch.tensor([rows.setdefault(t, len(rows)) for t in tokens])
+            unique_index[b, :n] = torch.tensor([rows.setdefault(t, len(rows)) for t in tokens])
             mask[b, :n] = True
         clipped = [clip_word(w, self.max_word_chars) for w in rows]
-        chars = torch.zeros(len(clipped), max(len(w) for w in clipped), dtype=torch.long)
-        for r, word in enumerate(clipped):
-            chars[r, : len(word)] = torch.tensor(self.chars.lookup_all(word))
+        chars = _pad([self.chars.lookup_all(word) for word in clipped])
+        pieces = None if self.pieces is None else _pad(self.pieces.pieces(clipped))
         gold = None
         if tags is not None:
             gold = torch.zeros(size, seq_len, dtype=torch.long)
@@ -115,23 +119,41 @@ class Encoder:
                 gold[b, : len(sentence_tags)] = torch.tensor(
                     [self.label_index[t] for t in sentence_tags]
                 )
-        return Batch(words, mask, chars, char_index, gold)
+        return Batch(words, mask, chars, unique_index, pieces, gold)
+
+
+def _pad(rows: list[list[int]]) -> Tensor:
+    """(len(rows), longest row) indices, padded with `PAD_INDEX`."""
+    padded = torch.full((len(rows), max(len(r) for r in rows)), PAD_INDEX, dtype=torch.long)
+    for i, row in enumerate(rows):
+        padded[i, : len(row)] = torch.tensor(row)
+    return padded
+
+
+def word_counts(sentences: Sequence[list[str]], normalize_digits: bool) -> dict[str, int]:
+    """How often each word key (see `normalize_word`) occurs."""
+    counts: dict[str, int] = {}
+    for tokens in sentences:
+        for token in tokens:
+            key = normalize_word(token, normalize_digits)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def build_vocabularies(
     sentences: Sequence[list[str]], tags: Sequence[list[str]], config: ModelConfig
 ) -> Vocabularies:
-    """Vocabularies of the training data: every word form, character and tag seen."""
-    words: dict[str, int] = {}
+    """Vocabularies of the training data: every word key, character and tag seen."""
     chars: dict[str, int] = {}
     for tokens in sentences:
         for token in tokens:
-            key = normalize_word(token, config.normalize_digits)
-            words[key] = words.get(key, 0) + 1
             for c in token:
                 chars[c] = chars.get(c, 0) + 1
-    labels = sorted({t for sentence_tags in tags for t in sentence_tags})
-    return Vocabularies(words=ranked(words), chars=ranked(chars), labels=labels)
+    return Vocabularies(
+        words=ranked(word_counts(sentences, config.normalize_digits)),
+        chars=ranked(chars),
+        labels=sorted({t for sentence_tags in tags for t in sentence_tags}),
+    )
 
 
 def length_batches(

@@ -11,9 +11,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from seqeval import metrics as seqeval_metrics
-from seqeval import scheme as seqeval_scheme
-
 from rnntag.errors import RnntagError
 
 Mode = Literal["conlleval", "strict"]
@@ -31,6 +28,8 @@ def token_accuracy(gold: Tags, pred: Tags) -> float:
 
 def span_f1(gold: Tags, pred: Tags) -> float:
     """Micro-averaged span F1 in conlleval mode."""
+    from seqeval import metrics as seqeval_metrics  # slow to import (scikit-learn)
+
     return float(seqeval_metrics.f1_score(list(gold), list(pred), zero_division=0))
 
 
@@ -48,6 +47,9 @@ def span_report(
     Returns:
         {"mode", "types": {type: scores}, "micro avg", "macro avg", "weighted avg"}.
     """
+    from seqeval import metrics as seqeval_metrics  # slow to import (scikit-learn)
+    from seqeval import scheme as seqeval_scheme
+
     options: dict[str, Any] = {"output_dict": True, "zero_division": 0}
     if mode == "strict":
         if scheme is None:

@@ -1,5 +1,5 @@
-"""The network: word embeddings and a character front end, a stacked bidirectional RNN,
-a linear layer of emission scores, and a CRF or softmax decoder.
+"""The network: word embeddings with character and byte-pair front ends, a stacked
+bidirectional RNN, a linear layer of emission scores, and a CRF or softmax decoder.
 
 References: Huang et al. 2015 (BiLSTM-CRF); Lample et al. 2016 (character BiLSTM);
 Ma & Hovy 2016 (character CNN); Elman 1990; Hochreiter & Schmidhuber 1997; Cho et al. 2014.
@@ -47,34 +47,54 @@ class CharCNN(nn.Module):
         return torch.where(real, features, float("-inf")).amax(dim=2)
 
 
-class CharLSTM(nn.Module):
-    """Character BiLSTM whose final forward and backward states represent the word
-    (Lample et al. 2016).
+class SymbolBiLSTM(nn.Module):
+    """BiLSTM over a word's characters or byte-pair pieces whose final forward and backward
+    states represent the word (Lample et al. 2016).
 
     Args:
-        num_chars: Character vocabulary size.
-        char_dim: Character embedding size.
+        num_symbols: Character or piece vocabulary size.
+        symbol_dim: Symbol embedding size.
         output_size: Output size, split evenly between the two directions.
     """
 
-    def __init__(self, num_chars: int, char_dim: int, output_size: int):
+    def __init__(self, num_symbols: int, symbol_dim: int, output_size: int):
         super().__init__()
-        self.embed = nn.Embedding(num_chars, char_dim, padding_idx=PAD_INDEX)
-        self.lstm = nn.LSTM(char_dim, output_size // 2, batch_first=True, bidirectional=True)
+        self.embed = nn.Embedding(num_symbols, symbol_dim, padding_idx=PAD_INDEX)
+        self.lstm = nn.LSTM(symbol_dim, output_size // 2, batch_first=True, bidirectional=True)
 
-    def forward(self, chars: Tensor) -> Tensor:
-        """Args: chars (words, word_len). Returns: (words, output_size)."""
+    def forward(self, symbols: Tensor) -> Tensor:
+        """Args: symbols (words, word_len). Returns: (words, output_size // 2 * 2)."""
         # (words,)
-        lengths = (chars != PAD_INDEX).sum(dim=1).clamp(min=1)
-        # (words, word_len, char_dim)
-        embedded = self.embed(chars)
+        lengths = (symbols != PAD_INDEX).sum(dim=1).clamp(min=1)
+        # (words, word_len, symbol_dim)
+        embedded = self.embed(symbols)
         packed = pack_padded_sequence(
             embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
         )
-        # (2, words, output_size / 2)
+        # (2, words, output_size // 2)
         _, (final, _) = self.lstm(packed)
-        # (words, output_size)
+        # (words, output_size // 2 * 2)
         return torch.cat([final[0], final[1]], dim=1)
+
+
+class SymbolMean(nn.Module):
+    """Mean of the embeddings of a word's byte-pair pieces.
+
+    Args:
+        num_symbols: Piece vocabulary size.
+        symbol_dim: Piece embedding size, the output size.
+    """
+
+    def __init__(self, num_symbols: int, symbol_dim: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_symbols, symbol_dim, padding_idx=PAD_INDEX)
+
+    def forward(self, symbols: Tensor) -> Tensor:
+        """Args: symbols (words, word_len). Returns: (words, symbol_dim)."""
+        # (words, 1)
+        counts = (symbols != PAD_INDEX).sum(dim=1, keepdim=True).clamp(min=1)
+        # (words, symbol_dim); the padding row of the embedding is zero
+        return self.embed(symbols).sum(dim=1) / counts
 
 
 class BiRNN(nn.Module):
@@ -141,30 +161,46 @@ class SequenceTagger(nn.Module):
         num_words: Word vocabulary size.
         num_chars: Character vocabulary size.
         num_tags: Number of tags.
+        allowed: The CRF's allowed (start, transition, end) moves; all when None.
     """
 
-    def __init__(self, config: ModelConfig, num_words: int, num_chars: int, num_tags: int):
+    def __init__(
+        self,
+        config: ModelConfig,
+        num_words: int,
+        num_chars: int,
+        num_pieces: int,
+        num_tags: int,
+        allowed: tuple[Tensor, Tensor, Tensor] | None = None,
+    ):
         super().__init__()
         self.config = config
         self.word_embed = nn.Embedding(num_words, config.word_dim, padding_idx=PAD_INDEX)
         self.chars: nn.Module | None = None
-        char_size = 0
+        self.pieces: nn.Module | None = None
+        word_size = config.word_dim
         if config.char_encoder == "cnn":
             self.chars = CharCNN(num_chars, config.char_dim, config.char_hidden, config.char_kernel)
-            char_size = config.char_hidden
+            word_size += config.char_hidden
         elif config.char_encoder == "lstm":
-            self.chars = CharLSTM(num_chars, config.char_dim, config.char_hidden)
-            char_size = config.char_hidden // 2 * 2
+            self.chars = SymbolBiLSTM(num_chars, config.char_dim, config.char_hidden)
+            word_size += config.char_hidden // 2 * 2
+        if config.subword == "bpe" and config.bpe_pool == "lstm":
+            self.pieces = SymbolBiLSTM(num_pieces, config.bpe_dim, config.bpe_hidden)
+            word_size += config.bpe_hidden // 2 * 2
+        elif config.subword == "bpe":
+            self.pieces = SymbolMean(num_pieces, config.bpe_dim)
+            word_size += config.bpe_dim
         self.dropout = nn.Dropout(config.dropout)
         self.rnn = BiRNN(
             _RNNS[config.rnn],
-            config.word_dim + char_size,
+            word_size,
             config.hidden_size,
             config.num_layers,
             config.dropout,
         )
         self.emissions = nn.Linear(2 * config.hidden_size, num_tags)
-        self.crf = CRF(num_tags) if config.decoder == "crf" else None
+        self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
 
     def forward(self, batch: Batch) -> Tensor:
         """Emission scores.
@@ -176,12 +212,16 @@ class SequenceTagger(nn.Module):
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
         # (batch, seq_len, word_dim)
-        features = self.word_embed(batch.words)
+        parts = [self.word_embed(batch.words)]
         if self.chars is not None:
-            # (unique_words, char_size)
-            per_word = self.chars(batch.chars)
-            # (batch, seq_len, word_dim + char_size)
-            features = torch.cat([features, per_word[batch.char_index]], dim=2)
+            # (unique_words, char_size) -> (batch, seq_len, char_size)
+            parts.append(self.chars(batch.chars)[batch.unique_index])
+        if self.pieces is not None:
+            assert batch.pieces is not None
+            # (unique_words, piece_size) -> (batch, seq_len, piece_size)
+            parts.append(self.pieces(batch.pieces)[batch.unique_index])
+        # (batch, seq_len, input_size)
+        features = torch.cat(parts, dim=2)
         # (batch, seq_len, input_size)
         features = self.dropout(features)
         # (batch, seq_len, 2 * hidden_size)

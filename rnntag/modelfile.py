@@ -18,10 +18,14 @@ from rnntag import __version__
 from rnntag.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
+from rnntag.schemes import SCHEMES, allowed_transitions
+from rnntag.subword import load_bpe
 from rnntag.vocab import Vocab
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+# Largest word embedding matrix a config may ask for (2 GB of float32).
+MAX_EMBEDDING_ELEMENTS = 2**29
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
@@ -45,9 +49,15 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
 
 
 def build_model(info: ModelInfo) -> SequenceTagger:
-    """An untrained network with the architecture and vocabulary sizes in `info`."""
+    """An untrained network with the architecture, vocabulary sizes and constraints in `info`."""
+    allowed = None
+    if info.scheme is not None and info.model.constrain:
+        moves = allowed_transitions(info.scheme, info.vocab.labels)
+        allowed = (torch.tensor(moves[0]), torch.tensor(moves[1]), torch.tensor(moves[2]))
+    vocab = info.vocab
+    pieces = len(vocab.bpe["model"]["vocab"]) if vocab.bpe is not None else 0
     return SequenceTagger(
-        info.model, len(info.vocab.words), len(info.vocab.chars), len(info.vocab.labels)
+        info.model, len(vocab.words), len(vocab.chars), pieces, len(vocab.labels), allowed
     )
 
 
@@ -101,20 +111,40 @@ def read_info(directory: Path) -> ModelInfo:
     version = data.get("format_version")
     if version != FORMAT_VERSION:
         raise RnntagError(
-            f"model format version {version!r} is not supported (this rnntag reads {FORMAT_VERSION});"
-            " upgrade rnntag",
+            f"model format version {version!r} is not supported"
+            f" (this rnntag reads {FORMAT_VERSION}); upgrade rnntag",
             str(path),
         )
     try:
         info = from_dict(ModelInfo, data, "config")
-        check_sizes(info.model)
-        Vocab(info.vocab.words)
-        Vocab(info.vocab.chars)
-    except (RnntagError, ValueError) as exc:
+        _validate(info)
+    except RnntagError as exc:
         raise RnntagError(f"invalid model config: {exc}", str(path)) from None
-    if not info.vocab.labels or len(set(info.vocab.labels)) != len(info.vocab.labels):
-        raise RnntagError("invalid model config: labels must be non-empty and distinct", str(path))
     return info
+
+
+def _validate(info: ModelInfo) -> None:
+    """Check what `from_dict` cannot: sizes, vocabularies, labels, schemes, byte-pair model."""
+    check_sizes(info.model)
+    vocab = info.vocab
+    for name, items in (("words", vocab.words), ("chars", vocab.chars)):
+        try:
+            Vocab(items)
+        except ValueError as exc:
+            raise RnntagError(f"vocab.{name}: {exc}") from None
+    if len(vocab.words) * info.model.word_dim > MAX_EMBEDDING_ELEMENTS:
+        raise RnntagError(
+            f"{len(vocab.words)} words x {info.model.word_dim} dimensions is too large"
+        )
+    if not vocab.labels or len(set(vocab.labels)) != len(vocab.labels):
+        raise RnntagError("labels must be non-empty and distinct")
+    for name in ("scheme", "data_scheme"):
+        if getattr(info, name) not in (None, *SCHEMES):
+            raise RnntagError(f"{name} must be one of {', '.join(SCHEMES)} or null")
+    if info.model.subword == "bpe" and vocab.bpe is None:
+        raise RnntagError("model.subword is bpe but vocab.bpe is missing")
+    if vocab.bpe is not None:
+        load_bpe(vocab.bpe)
 
 
 def load_model(
@@ -131,9 +161,9 @@ def load_model(
     """
     info = read_info(directory)
     path = directory / WEIGHTS_FILE
-    # The meta device gives the expected shapes without allocating memory.
-    with torch.device("meta"):
-        expected = {k: tuple(v.shape) for k, v in build_model(info).state_dict().items()}
+    # read_info has bounded every size, so the network can be built before the weights are read.
+    model = build_model(info)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     try:
         with safe_open(str(path), framework="pt") as weights:
             found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118
@@ -150,7 +180,6 @@ def load_model(
     extra = set(found) - set(expected)
     if extra:
         raise RnntagError(f"model weights hold unexpected tensor {sorted(extra)[0]!r}", str(path))
-    model = build_model(info)
     try:
         model.load_state_dict(load_file(str(path)))
     except (SafetensorError, RuntimeError) as exc:

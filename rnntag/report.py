@@ -88,9 +88,9 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
         table.add_row(f"train.{name}", str(value))
     results = info.results
     if results.get("dev_score") is not None:
+        score = _percent(results["dev_score"])
         table.add_row(
-            "best dev score",
-            f"{results['dev_metric']} {_percent(results['dev_score'])} at epoch {results['best_epoch']}",
+            "best dev score", f"{results['dev_metric']} {score} at epoch {results['best_epoch']}"
         )
     if "seconds" in results:
         table.add_row(

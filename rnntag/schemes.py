@@ -1,25 +1,31 @@
-"""Span tag schemes: detecting IOB1, IOB2 (BIO) and IOBES from the tags themselves.
+"""Span tag schemes: detecting IOB1, IOB2 (BIO) and IOBES, converting between them, and the
+transitions each one allows.
 
-IOB1 (CoNLL-2003) starts a span with I- and uses B- only between two adjacent spans of the
-same type; IOB2 starts every span with B-; IOBES adds E- (end) and S- (single). BILOU files
-use L- and U- for E- and S-.
+IOB1 (CoNLL-2003) starts a span with I- and uses B- only for a span that directly follows
+another of the same type; IOB2 starts every span with B-; IOBES marks the end of a span with
+E- and a one-token span with S-. BILOU files use L- and U- for E- and S-.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 Scheme = Literal["IOB1", "IOB2", "IOBES"]
+SCHEMES: tuple[Scheme, ...] = ("IOB1", "IOB2", "IOBES")
 OUTSIDE = "O"
 _PREFIXES = frozenset("BIESLU")
+_BILOU = {"L": "E", "U": "S"}
+
+Span = tuple[str, int, int]  # (type, first token, one past the last token)
 
 
 def split_tag(tag: str) -> tuple[str, str]:
-    """Split `B-PER` into ("B", "PER"); `O` gives ("O", "")."""
+    """Split `B-PER` into ("B", "PER"); `O` gives ("O", ""); BILOU's L and U read as E and S."""
     if tag == OUTSIDE:
         return OUTSIDE, ""
-    return tag[0], tag[2:]
+    return _BILOU.get(tag[0], tag[0]), tag[2:]
 
 
 def is_span_tag(tag: str) -> bool:
@@ -27,7 +33,7 @@ def is_span_tag(tag: str) -> bool:
     return tag == OUTSIDE or (len(tag) > 2 and tag[0] in _PREFIXES and tag[1] == "-")
 
 
-def detect_scheme(sentences: Iterable[list[str]]) -> Scheme | None:
+def detect_scheme(sentences: Iterable[Sequence[str]]) -> Scheme | None:
     """Detect the span scheme of tagged sentences.
 
     Args:
@@ -53,6 +59,124 @@ def detect_scheme(sentences: Iterable[list[str]]) -> Scheme | None:
             previous = tag
     if seen_prefixes <= {OUTSIDE}:
         return None
-    if seen_prefixes & set("ESLU"):
+    if seen_prefixes & {"E", "S"}:
         return "IOBES"
     return "IOB1" if starts_with_inside else "IOB2"
+
+
+def to_spans(tags: Sequence[str]) -> list[Span]:
+    """The spans in a tag sequence of any scheme, read leniently as conlleval does: a span
+    starts at B- or S-, or at I- or E- that does not continue a span of the same type.
+
+    Args:
+        tags: One sentence's tags.
+
+    Returns:
+        The spans in order.
+    """
+    spans: list[Span] = []
+    label, start = "", -1  # the open span, if start >= 0
+    for i, tag in enumerate(tags):
+        prefix, kind = split_tag(tag)
+        continues = start >= 0 and kind == label and prefix in ("I", "E")
+        if not continues and start >= 0:
+            spans.append((label, start, i))
+            start = -1
+        if prefix != OUTSIDE and not continues:
+            label, start = kind, i
+        if prefix in ("E", "S") and start >= 0:
+            spans.append((label, start, i + 1))
+            start = -1
+    if start >= 0:
+        spans.append((label, start, len(tags)))
+    return spans
+
+
+def from_spans(spans: Sequence[Span], length: int, scheme: str) -> list[str]:
+    """Write non-overlapping spans as tags in `scheme`.
+
+    Args:
+        spans: (type, start, end) triples, in order.
+        length: Sentence length.
+        scheme: Target scheme.
+
+    Returns:
+        `length` tags.
+    """
+    tags = [OUTSIDE] * length
+    previous_end, previous_label = -1, ""
+    for label, start, end in spans:
+        tags[start:end] = [f"I-{label}"] * (end - start)
+        if scheme == "IOB2" or (
+            scheme == "IOB1" and previous_end == start and previous_label == label
+        ):
+            tags[start] = f"B-{label}"
+        elif scheme == "IOBES":
+            if end - start == 1:
+                tags[start] = f"S-{label}"
+            else:
+                tags[start], tags[end - 1] = f"B-{label}", f"E-{label}"
+        previous_end, previous_label = end, label
+    return tags
+
+
+def convert(tags: Sequence[str], scheme: str) -> list[str]:
+    """Rewrite one sentence's span tags in `scheme`; ill-formed input is read leniently."""
+    return from_spans(to_spans(tags), len(tags), scheme)
+
+
+def is_transition_allowed(scheme: str, before: str, after: str) -> bool:
+    """Whether tag `after` may follow tag `before` in a well-formed sequence.
+
+    `before` may be "START" and `after` may be "END" for the sentence boundaries.
+    """
+    if before == "START":
+        before = OUTSIDE
+    if after == "END":
+        after = OUTSIDE
+    prefix_before, label_before = split_tag(before)
+    prefix_after, label_after = split_tag(after)
+    same = label_before == label_after
+    if scheme == "IOB1":
+        # B- only directly after a span of the same type; anything else may follow anything.
+        return prefix_after != "B" or (prefix_before in ("B", "I") and same)
+    if scheme == "IOB2":
+        # I- only continues a span of the same type.
+        return prefix_after != "I" or (prefix_before in ("B", "I") and same)
+    # IOBES: inside a span (after B- or I-) only I- or E- of the same type may come;
+    # outside one (after O, E-, S-) only O, B- or S- may.
+    if prefix_before in ("B", "I"):
+        return prefix_after in ("I", "E") and same
+    return prefix_after in (OUTSIDE, "B", "S")
+
+
+def is_well_formed(tags: Sequence[str], scheme: str) -> bool:
+    """Whether every transition in the sequence, boundaries included, is allowed."""
+    sequence = ["START", *tags, "END"]
+    return all(is_transition_allowed(scheme, a, b) for a, b in itertools.pairwise(sequence))
+
+
+def allowed_transitions(
+    scheme: str, labels: Sequence[str]
+) -> tuple[list[bool], list[list[bool]], list[bool]]:
+    """Which starts, transitions and ends a CRF over `labels` may use.
+
+    Args:
+        scheme: The scheme the labels are in.
+        labels: The tag of each CRF state.
+
+    Returns:
+        (start[j], transition[i][j] from i to j, end[i]) truth values.
+    """
+    return (
+        [is_transition_allowed(scheme, "START", b) for b in labels],
+        [[is_transition_allowed(scheme, a, b) for b in labels] for a in labels],
+        [is_transition_allowed(scheme, a, "END") for a in labels],
+    )
+
+
+def scheme_labels(labels: Iterable[str], scheme: str) -> list[str]:
+    """Every tag `scheme` can write for the span types among `labels`."""
+    types = sorted({split_tag(label)[1] for label in labels} - {""})
+    prefixes = "BIES" if scheme == "IOBES" else "BI"
+    return [OUTSIDE, *(f"{prefix}-{kind}" for kind in types for prefix in prefixes)]

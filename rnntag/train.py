@@ -9,20 +9,29 @@ import random
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
 from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes
 from rnntag.corpus import Sentence
-from rnntag.encode import UNK_INDEX, Encoder, build_vocabularies, length_batches
+from rnntag.embeddings import pretrained_vocabulary
+from rnntag.encode import (
+    UNK_INDEX,
+    Encoder,
+    build_vocabularies,
+    clip_word,
+    length_batches,
+    word_counts,
+)
 from rnntag.errors import RnntagError
 from rnntag.metrics import evaluate, primary_score
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import build_model, save_config, save_model
 from rnntag.predict import predict_tags
-from rnntag.schemes import detect_scheme
+from rnntag.schemes import convert, detect_scheme
+from rnntag.subword import learn_bpe
 
 
 @dataclass
@@ -64,17 +73,6 @@ def check_writable(directory: Path) -> None:
         ) from None
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RnntagError("--device cuda was asked for, but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise RnntagError(f"device must be auto, cpu or cuda, not {name!r}")
-    return torch.device(name)
-
-
 def _singleton_mask(encoder: Encoder, train: Sequence[Sentence]) -> torch.Tensor:
     counts = torch.zeros(len(encoder.words), dtype=torch.long)
     for sentence in train:
@@ -88,7 +86,7 @@ def _singleton_mask(encoder: Encoder, train: Sequence[Sentence]) -> torch.Tensor
 
 
 def _make_optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimizer:
-    params = model.parameters()
+    params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
@@ -104,6 +102,7 @@ def train(
     train_config: TrainConfig,
     observer: TrainObserver | None = None,
     device: torch.device | None = None,
+    scheme: str | None = None,
 ) -> ModelInfo:
     """Train a tagger and save the best model on dev (the last one without dev) to `out`.
 
@@ -115,13 +114,13 @@ def train(
         train_config: Recipe.
         observer: Progress receiver.
         device: Where to train; the CPU by default.
+        scheme: Span scheme of the data; detected from the training tags when None.
 
     Returns:
         The saved model's configuration, with its results.
     """
     observer = observer or TrainObserver()
     device = device or torch.device("cpu")
-    check_sizes(model_config)
     check_writable(out)
     if train_config.threads > 0:
         torch.set_num_threads(train_config.threads)
@@ -130,14 +129,40 @@ def train(
 
     train_tokens = [s.tokens for s in train_data]
     train_tags = [s.tags or [] for s in train_data]
+    data_scheme = scheme or detect_scheme(train_tags)
+    internal_scheme = train_config.train_scheme if data_scheme else None
+    if internal_scheme:
+        train_tags = [convert(tags, internal_scheme) for tags in train_tags]
+    vocab = build_vocabularies(train_tokens, train_tags, model_config)
+    if model_config.subword == "bpe":
+        vocab.bpe = learn_bpe(
+            (clip_word(t, model_config.max_word_chars) for s in train_tokens for t in s),
+            model_config.bpe_vocab_size,
+        )
+    vectors, found = None, 0
+    if train_config.embeddings:
+        vocab.words, vectors, found = pretrained_vocabulary(
+            Path(train_config.embeddings),
+            word_counts(train_tokens, model_config.normalize_digits),
+            train_config.embeddings_max,
+            model_config.normalize_digits,
+            train_config.seed,
+        )
+        model_config = replace(model_config, word_dim=vectors.shape[1])
     info = ModelInfo(
         model=model_config,
-        vocab=build_vocabularies(train_tokens, train_tags, model_config),
-        scheme=detect_scheme(train_tags),
+        vocab=vocab,
+        scheme=internal_scheme,
+        data_scheme=data_scheme,
         train=train_config,
     )
+    check_sizes(model_config)
     encoder = Encoder(info.vocab, model_config)
     model = build_model(info).to(device)
+    if vectors is not None:
+        with torch.no_grad():
+            model.word_embed.weight.copy_(torch.from_numpy(vectors))
+        model.word_embed.weight.requires_grad_(not train_config.freeze_embeddings)
     optimizer = _make_optimizer(model, train_config)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: 1.0 / (1.0 + train_config.lr_decay * e)
@@ -186,8 +211,10 @@ def train(
         metric, score = "loss", None
         if dev_data:
             dev_tags = predict_tags(model, encoder, [s.tokens for s in dev_data])
+            if data_scheme:
+                dev_tags = [convert(tags, data_scheme) for tags in dev_tags]
             metric, score = primary_score(
-                evaluate([s.tags or [] for s in dev_data], dev_tags, info.scheme)
+                evaluate([s.tags or [] for s in dev_data], dev_tags, data_scheme)
             )
         improved = score is None or score > best_score
         result = EpochResult(
@@ -209,6 +236,7 @@ def train(
                 "dev_score": score,
                 "train_sentences": len(train_data),
                 "dev_sentences": len(dev_data or []),
+                "pretrained_vectors_found": found,
             }
             save_model(out, info, model)
         else:

@@ -9,6 +9,8 @@ import torch
 
 from rnntag.crf import CRF
 
+# Forbidden moves score -10000, where float32 resolves only about 0.002; hence rel as well.
+TOLERANCE = {"abs": 1e-5, "rel": 1e-6}
 # (num_tags, lengths of the sentences in one padded batch)
 CASES = [
     (1, [1]),
@@ -20,8 +22,18 @@ CASES = [
 ]
 
 
-def make_case(num_tags: int, lengths: list[int], generator: torch.Generator):
-    crf = CRF(num_tags)
+def make_case(
+    num_tags: int, lengths: list[int], generator: torch.Generator, constrained: bool = False
+):
+    allowed = None
+    if constrained:
+        # Forbid about a third of the moves at random; enumeration scores them the same way.
+        allowed = (
+            torch.rand(num_tags, generator=generator) > 0.3,
+            torch.rand(num_tags, num_tags, generator=generator) > 0.3,
+            torch.rand(num_tags, generator=generator) > 0.3,
+        )
+    crf = CRF(num_tags, allowed)
     with torch.no_grad():
         for param in crf.parameters():
             param.copy_(torch.randn(param.shape, generator=generator))
@@ -33,51 +45,60 @@ def make_case(num_tags: int, lengths: list[int], generator: torch.Generator):
 
 def brute_force_scores(crf: CRF, emissions: torch.Tensor, length: int) -> dict[tuple, float]:
     """Score of every tag sequence of one sentence, computed directly from the definition."""
+    start, transitions, end = crf.constrained_scores()
     scores = {}
     for path in itertools.product(range(crf.num_tags), repeat=length):
-        total = crf.start_transitions[path[0]] + crf.end_transitions[path[-1]]
+        total = start[path[0]] + end[path[-1]]
         total = total + sum(emissions[t, tag] for t, tag in enumerate(path))
-        total = total + sum(crf.transitions[a, b] for a, b in itertools.pairwise(path))
+        total = total + sum(transitions[a, b] for a, b in itertools.pairwise(path))
         scores[path] = total.item()
     return scores
 
 
+@pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize(("num_tags", "lengths"), CASES)
-def test_log_partition_matches_enumeration(num_tags, lengths, generator):
-    crf, emissions, mask = make_case(num_tags, lengths, generator)
+def test_log_partition_matches_enumeration(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
     log_z = crf.log_partition(emissions, mask)
     for b, length in enumerate(lengths):
         scores = torch.tensor(list(brute_force_scores(crf, emissions[b], length).values()))
-        assert log_z[b].item() == pytest.approx(torch.logsumexp(scores, 0).item(), abs=1e-5)
+        assert log_z[b].item() == pytest.approx(torch.logsumexp(scores, 0).item(), **TOLERANCE)
 
 
+@pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize(("num_tags", "lengths"), CASES)
-def test_viterbi_matches_enumeration(num_tags, lengths, generator):
-    crf, emissions, mask = make_case(num_tags, lengths, generator)
+def test_viterbi_matches_enumeration(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
     best_scores, best_paths = crf.decode(emissions, mask)
     for b, length in enumerate(lengths):
         scores = brute_force_scores(crf, emissions[b], length)
         path = max(scores, key=scores.__getitem__)
         assert tuple(best_paths[b, :length].tolist()) == path
         assert best_paths[b, length:].eq(0).all()
-        assert best_scores[b].item() == pytest.approx(scores[path], abs=1e-5)
+        assert best_scores[b].item() == pytest.approx(scores[path], **TOLERANCE)
 
 
+@pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize(("num_tags", "lengths"), CASES)
-def test_score_and_likelihood_match_enumeration(num_tags, lengths, generator):
-    crf, emissions, mask = make_case(num_tags, lengths, generator)
+def test_score_and_likelihood_match_enumeration(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
     tags = torch.randint(num_tags, mask.shape, generator=generator)
-    log_likelihood = crf(emissions, tags, mask)
+    gold_scores = crf.score(emissions, tags, mask)
     for b, length in enumerate(lengths):
         scores = brute_force_scores(crf, emissions[b], length)
-        gold = scores[tuple(tags[b, :length].tolist())]
-        log_z = torch.logsumexp(torch.tensor(list(scores.values())), 0).item()
-        assert log_likelihood[b].item() == pytest.approx(gold - log_z, abs=1e-5)
+        assert gold_scores[b].item() == pytest.approx(
+            scores[tuple(tags[b, :length].tolist())], **TOLERANCE
+        )
+    # Compared as a whole, not against the enumeration: near -10000 the difference of two
+    # float32 numbers loses the digits the tolerance asks for.
+    expected = gold_scores - crf.log_partition(emissions, mask)
+    assert torch.equal(crf(emissions, tags, mask), expected)
 
 
+@pytest.mark.parametrize("constrained", [False, True])
 @pytest.mark.parametrize(("num_tags", "lengths"), CASES)
-def test_batch_equals_single_sentences(num_tags, lengths, generator):
-    crf, emissions, mask = make_case(num_tags, lengths, generator)
+def test_batch_equals_single_sentences(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
     tags = torch.randint(num_tags, mask.shape, generator=generator)
     batch_ll = crf(emissions, tags, mask)
     batch_scores, batch_paths = crf.decode(emissions, mask)
@@ -88,7 +109,7 @@ def test_batch_equals_single_sentences(num_tags, lengths, generator):
         )
         scores, paths = crf.decode(*alone)
         assert paths[0].tolist() == batch_paths[b, :length].tolist()
-        assert scores[0].item() == pytest.approx(batch_scores[b].item(), abs=1e-5)
+        assert scores[0].item() == pytest.approx(batch_scores[b].item(), **TOLERANCE)
 
 
 def test_backward_reaches_every_parameter(generator):

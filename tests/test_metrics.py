@@ -41,15 +41,24 @@ def test_strict_mode_needs_a_scheme():
 
 def test_tag_report():
     report = tag_report([["NOUN", "VERB", "NOUN"]], [["NOUN", "NOUN", "NOUN"]])
-    assert report["NOUN"] == {"precision": pytest.approx(2 / 3), "recall": 1.0, "f1": pytest.approx(0.8), "support": 2}
+    assert report["NOUN"] == {
+        "precision": pytest.approx(2 / 3),
+        "recall": 1.0,
+        "f1": pytest.approx(0.8),
+        "support": 2,
+    }
     assert report["VERB"]["recall"] == 0.0
 
 
 def test_evaluate_plain_tags_splits_seen_and_unseen():
     tokens = [["the", "zyzzyva", "sings"]]
     result = evaluate(
-        [["DET", "NOUN", "VERB"]], [["DET", "VERB", "VERB"]], None, tokens=tokens,
-        known=lambda w: w != "zyzzyva", labels=["DET", "VERB", "NOUN"],
+        [["DET", "NOUN", "VERB"]],
+        [["DET", "VERB", "VERB"]],
+        None,
+        tokens=tokens,
+        known=lambda w: w != "zyzzyva",
+        labels=["DET", "VERB", "NOUN"],
     )
     assert result["seen_unseen"]["seen"] == {"accuracy": 1.0, "tokens": 2}
     assert result["seen_unseen"]["unseen"] == {"accuracy": 0.0, "tokens": 1}

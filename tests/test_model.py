@@ -12,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnntag.config import ModelConfig
 from rnntag.encode import Encoder, build_vocabularies, clip_word, length_batches
 from rnntag.model import BiRNN, SequenceTagger
+from rnntag.subword import learn_bpe
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 SENTENCES = [
@@ -20,8 +21,12 @@ SENTENCES = [
     ["Grace", "Hopper", "works", "for", "Globex", "."],
     ["Rain", "in", "Oslo", "and", "São", "Paulo", "tomorrow", "!"],
 ]
-TAGS = [["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"], ["O"], ["B-PER", "I-PER", "O", "O", "B-ORG", "O"],
-        ["O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O", "O"]]
+TAGS = [
+    ["B-PER", "I-PER", "O", "O", "O", "B-LOC", "O"],
+    ["O"],
+    ["B-PER", "I-PER", "O", "O", "B-ORG", "O"],
+    ["O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "O", "O"],
+]
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
@@ -45,22 +50,32 @@ def test_birnn_matches_packed_reference(cell, num_layers, generator):
     assert torch.allclose(actual[mask], expected[mask], atol=1e-6)
 
 
-def make_model(char_encoder: str, decoder: str, rnn: str = "lstm") -> tuple[SequenceTagger, Encoder]:
+def make_model(
+    char_encoder: str, decoder: str, rnn: str = "lstm", subword: str = "none", pool: str = "lstm"
+) -> tuple[SequenceTagger, Encoder]:
     config = ModelConfig(
         word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
-        hidden_size=8, num_layers=2, decoder=decoder,
-    )
+        hidden_size=8, num_layers=2, decoder=decoder, subword=subword, bpe_pool=pool,
+        bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40,
+    )  # fmt: skip
     vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
     vocab.labels = sorted({t for tags in TAGS for t in tags})
-    model = SequenceTagger(config, len(vocab.words), len(vocab.chars), len(vocab.labels))
+    pieces = 0
+    if subword == "bpe":
+        vocab.bpe = learn_bpe((t for s in SENTENCES[:3] for t in s), config.bpe_vocab_size)
+        pieces = len(vocab.bpe["model"]["vocab"])
+    model = SequenceTagger(config, len(vocab.words), len(vocab.chars), pieces, len(vocab.labels))
     return model.eval(), Encoder(vocab, config)
 
 
-@pytest.mark.parametrize("char_encoder", ["cnn", "lstm", "none"])
+@pytest.mark.parametrize(
+    ("char_encoder", "subword", "pool"),
+    [("cnn", "none", ""), ("lstm", "none", ""), ("none", "bpe", "lstm"), ("cnn", "bpe", "mean")],
+)
 @pytest.mark.parametrize("decoder", ["crf", "softmax"])
 @pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
-def test_sentence_tagged_alone_equals_in_batch(char_encoder, decoder, rnn):
-    model, encoder = make_model(char_encoder, decoder, rnn)
+def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, decoder, rnn):
+    model, encoder = make_model(char_encoder, decoder, rnn, subword, pool or "lstm")
     with torch.no_grad():
         # Larger emissions so that the decoded tags are not all the same.
         model.emissions.weight.mul_(20)
@@ -74,9 +89,9 @@ def test_sentence_tagged_alone_equals_in_batch(char_encoder, decoder, rnn):
     assert len({t for row in together.tolist() for t in row}) > 1
 
 
-@pytest.mark.parametrize("decoder", ["crf", "softmax"])
-def test_loss_backward_reaches_every_parameter(decoder):
-    model, encoder = make_model("cnn", decoder)
+@pytest.mark.parametrize(("decoder", "pool"), [("crf", "lstm"), ("softmax", "mean")])
+def test_loss_backward_reaches_every_parameter(decoder, pool):
+    model, encoder = make_model("cnn", decoder, subword="bpe", pool=pool)
     model.train()
     model.loss(encoder.batch(SENTENCES, TAGS)).backward()
     for name, param in model.named_parameters():
@@ -94,7 +109,7 @@ def test_unknown_words_and_characters_are_encoded_as_unknown():
     # Only the lowercase form of an unknown word is tried, never the capitalised one.
     assert words[2] == 1
     assert batch.chars.shape[0] == 4
-    assert (batch.chars[batch.char_index[0, 1]] == 1).any()
+    assert (batch.chars[batch.unique_index[0, 1]] == 1).any()
 
 
 def test_digits_are_normalised_for_lookup():

@@ -1,10 +1,26 @@
-"""Tag scheme detection."""
+"""Tag schemes: detection, conversion, allowed transitions and the constrained CRF."""
 
 from __future__ import annotations
 
-import pytest
+import itertools
 
-from rnntag.schemes import detect_scheme, is_span_tag
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnntag.crf import CRF
+from rnntag.schemes import (
+    SCHEMES,
+    allowed_transitions,
+    convert,
+    detect_scheme,
+    from_spans,
+    is_span_tag,
+    is_transition_allowed,
+    is_well_formed,
+    to_spans,
+)
 
 
 @pytest.mark.parametrize(
@@ -30,7 +46,100 @@ def test_detect_scheme(sentences, expected):
 
 @pytest.mark.parametrize(
     ("tag", "expected"),
-    [("O", True), ("B-PER", True), ("I-MISC", True), ("B-", False), ("X-PER", False), ("NOUN", False)],
+    [
+        ("O", True),
+        ("B-PER", True),
+        ("I-MISC", True),
+        ("B-", False),
+        ("X-PER", False),
+        ("NOUN", False),
+    ],
 )
 def test_is_span_tag(tag, expected):
     assert is_span_tag(tag) == expected
+
+
+LABELS = ["PER", "LOC", "ORG"]
+
+
+@st.composite
+def span_sets(draw) -> tuple[list[tuple[str, int, int]], int]:
+    """Random non-overlapping spans over a sentence of random length."""
+    length = draw(st.integers(1, 12))
+    cuts = sorted(draw(st.sets(st.integers(0, length), max_size=length + 1)) | {0, length})
+    spans = []
+    for start, end in itertools.pairwise(cuts):
+        if end > start and draw(st.booleans()):
+            spans.append((draw(st.sampled_from(LABELS)), start, end))
+    return spans, length
+
+
+@given(span_sets(), st.sampled_from(SCHEMES))
+def test_spans_survive_writing_in_any_scheme(case, scheme):
+    spans, length = case
+    tags = from_spans(spans, length, scheme)
+    assert to_spans(tags) == spans
+    assert is_well_formed(tags, scheme)
+    assert detect_scheme([tags]) == (scheme if spans else None)
+
+
+@given(span_sets(), st.sampled_from(SCHEMES), st.sampled_from(SCHEMES))
+def test_conversion_round_trips_exactly(case, source, target):
+    spans, length = case
+    tags = from_spans(spans, length, source)
+    assert convert(convert(tags, target), source) == tags
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        # Adjacent spans of one type: IOB1 needs B- for the second.
+        (["I-PER", "B-PER", "O"], [("PER", 0, 1), ("PER", 1, 2)]),
+        # conlleval reads an I- after O, or after another type, as a span start.
+        (["O", "I-LOC", "I-ORG"], [("LOC", 1, 2), ("ORG", 2, 3)]),
+        (
+            ["B-PER", "E-PER", "S-LOC", "U-ORG", "B-LOC", "L-LOC"],
+            [("PER", 0, 2), ("LOC", 2, 3), ("ORG", 3, 4), ("LOC", 4, 6)],
+        ),
+        (["E-PER", "I-PER"], [("PER", 0, 1), ("PER", 1, 2)]),
+    ],
+)
+def test_to_spans(tags, expected):
+    assert to_spans(tags) == expected
+
+
+@pytest.mark.parametrize(
+    ("scheme", "before", "after", "allowed"),
+    [
+        ("IOB1", "O", "I-PER", True),
+        ("IOB1", "O", "B-PER", False),
+        ("IOB1", "I-PER", "B-PER", True),
+        ("IOB1", "I-LOC", "B-PER", False),
+        ("IOB2", "O", "I-PER", False),
+        ("IOB2", "START", "I-PER", False),
+        ("IOB2", "B-PER", "I-LOC", False),
+        ("IOB2", "B-PER", "I-PER", True),
+        ("IOB2", "I-PER", "END", True),
+        ("IOBES", "B-PER", "O", False),
+        ("IOBES", "B-PER", "END", False),
+        ("IOBES", "I-PER", "E-PER", True),
+        ("IOBES", "E-PER", "I-PER", False),
+        ("IOBES", "S-PER", "B-LOC", True),
+        ("IOBES", "START", "E-PER", False),
+    ],
+)
+def test_is_transition_allowed(scheme, before, after, allowed):
+    assert is_transition_allowed(scheme, before, after) == allowed
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_constrained_crf_decodes_only_well_formed_sequences(scheme, generator):
+    labels = ["O"] + [f"{p}-{t}" for t in LABELS for p in ("BIES" if scheme == "IOBES" else "BI")]
+    crf = CRF(len(labels), tuple(torch.tensor(a) for a in allowed_transitions(scheme, labels)))
+    lengths = torch.randint(1, 15, (200,), generator=generator)
+    mask = torch.arange(15).unsqueeze(0) < lengths.unsqueeze(1)
+    # Large random emissions would make an unconstrained decoder produce invalid sequences.
+    emissions = 5 * torch.randn(200, 15, len(labels), generator=generator)
+    _, paths = crf.decode(emissions, mask)
+    for path, length in zip(paths.tolist(), lengths.tolist(), strict=True):
+        assert is_well_formed([labels[t] for t in path[:length]], scheme)

@@ -1,0 +1,367 @@
+"""The `rnntag` command as a user runs it: each command is a fresh `python -m rnntag` process.
+
+Starting a process costs seconds (torch, seqeval), so commands that do not depend on each
+other are started together by `run_together`, and outputs several tests read are produced once
+by module-scoped fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from rnntag.cli import main
+
+# Every test here starts Python and torch in a subprocess, and most need the trained models.
+pytestmark = pytest.mark.slow
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+NER_TRAIN = DATA / "ner-train.conll"
+NER_DEV = DATA / "ner-dev.conll"
+POS_TRAIN = DATA / "pos-train.conllu"
+POS_DEV = DATA / "pos-dev.conllu"
+SENTENCES = DATA / "sentences.txt"
+TRICKY_CONLLU = DATA / "tricky.conllu"
+TIMEOUT = 300
+
+# Pinned so the scores do not move with the library's defaults. Over seeds 1-3 these reached
+# dev span F1 0.89-0.93 (NER) and dev accuracy 0.95-0.98 (POS) in about 3 s of epochs.
+TINY_TRAINING = [
+    "--epochs", "12", "--hidden-size", "32", "--word-dim", "32", "--batch-size", "8",
+    "--lr", "0.002", "--lr-decay", "0", "--threads", "1", "--seed", "1",
+]  # fmt: skip
+NER_F1_FLOOR = 0.75
+POS_ACCURACY_FLOOR = 0.8
+NER_TYPES = {"PER", "LOC", "ORG", "MISC"}
+UPOS = {
+    "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
+    "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
+}  # fmt: skip
+
+Result = subprocess.CompletedProcess[str]
+
+
+def rnntag(*args: object, stdin: str | None = None) -> Result:
+    """Run `python -m rnntag ARGS` and capture its exit code, stdout and stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnntag", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+    )
+
+
+def run_together(*commands: Callable[[], Result]) -> list[Result]:
+    """Run independent `rnntag` calls at the same time; results in the order given."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: command(), commands))
+
+
+def succeeded(result: Result) -> str:
+    """The stdout of a command that must have exited 0."""
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def error_line(result: Result) -> str:
+    """The single stderr line of a command that failed with a user error."""
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("rnntag: error: ")
+    return lines[0]
+
+
+def conll_rows(text: str) -> list[list[list[str]]]:
+    """Sentences of tab-separated rows, skipping -DOCSTART-; independent of rnntag's reader."""
+    sentences = []
+    for block in text.strip().split("\n\n"):
+        rows = [line.split("\t") for line in block.splitlines()]
+        rows = [row for row in rows if row[0] != "-DOCSTART-"]
+        if rows:
+            sentences.append(rows)
+    return sentences
+
+
+def model_config(model: Path) -> dict:
+    """The parsed `config.json` of a model directory."""
+    return json.loads((model / "config.json").read_text(encoding="utf-8"))
+
+
+def is_iob2_ner_tag(tag: str) -> bool:
+    """Whether `tag` is O or B-/I- with one of the sample's entity types, as the data is."""
+    return tag == "O" or (tag[:2] in ("B-", "I-") and tag[2:] in NER_TYPES)
+
+
+def micro_f1(eval_json: str) -> float:
+    """Micro-averaged span F1 from `rnntag eval --json` output."""
+    return json.loads(eval_json)["spans"]["micro avg"]["f1-score"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    # Both trainings at once: on two cores that halves the wait.
+    root = tmp_path_factory.mktemp("models")
+    paths = {"ner": root / "ner", "pos": root / "pos"}
+    results = run_together(
+        lambda: rnntag("train", NER_TRAIN, "--dev", NER_DEV, "-o", paths["ner"], *TINY_TRAINING),
+        lambda: rnntag("train", POS_TRAIN, "--dev", POS_DEV, "-o", paths["pos"], *TINY_TRAINING),
+    )
+    for path, result in zip(paths.values(), results, strict=True):
+        assert result.returncode == 0, result.stderr
+        assert "model saved to" in result.stderr
+        assert (path / "config.json").is_file()
+    return paths
+
+
+@pytest.fixture(scope="module")
+def ner_model(models: dict[str, Path]) -> Path:
+    """A tiny IOB2 NER model trained on the sample data."""
+    return models["ner"]
+
+
+@pytest.fixture(scope="module")
+def pos_model(models: dict[str, Path]) -> Path:
+    """A tiny UPOS model trained on the sample data."""
+    return models["pos"]
+
+
+@pytest.fixture(scope="module")
+def tagged(ner_model: Path, pos_model: Path) -> dict[str, Result]:
+    """`rnntag tag` over the samples, by input and output format."""
+    names = ["stdin", "two-models", "conll", "conllu"]
+    results = run_together(
+        lambda: rnntag("tag", "-m", ner_model, stdin=SENTENCES.read_text(encoding="utf-8")),
+        lambda: rnntag("tag", "-m", ner_model, "-m", pos_model, SENTENCES, SENTENCES),
+        lambda: rnntag("tag", "-m", ner_model, "--input", "conll", NER_DEV),
+        lambda: rnntag(
+            "tag", "-m", pos_model, "--input", "conllu", "--output", "conllu", TRICKY_CONLLU
+        ),
+    )
+    return dict(zip(names, results, strict=True))
+
+
+@pytest.fixture(scope="module")
+def reports(ner_model: Path) -> dict[str, Result]:
+    """`rnntag eval` and `rnntag info` of the NER model, as tables and as JSON."""
+    names = ["eval", "eval-json", "info", "info-json"]
+    results = run_together(
+        lambda: rnntag("eval", "-m", ner_model, NER_DEV),
+        lambda: rnntag("eval", "-m", ner_model, NER_DEV, "--json"),
+        lambda: rnntag("info", ner_model),
+        lambda: rnntag("info", ner_model, "--json"),
+    )
+    return dict(zip(names, results, strict=True))
+
+
+def test_tag_tokens_from_stdin(tagged):
+    sentences = conll_rows(succeeded(tagged["stdin"]))
+
+    expected = [line.split() for line in SENTENCES.read_text(encoding="utf-8").splitlines()]
+    assert [[row[0] for row in s] for s in sentences] == [t for t in expected if t]
+    assert all(len(row) == 2 and is_iob2_ner_tag(row[1]) for s in sentences for row in s)
+    assert tagged["stdin"].stderr == ""
+
+
+def test_tag_file_arguments_with_two_models_give_two_tag_columns(tagged):
+    one_model = conll_rows(succeeded(tagged["stdin"]))
+    two_models = conll_rows(succeeded(tagged["two-models"]))
+
+    assert all(len(row) == 3 for s in two_models for row in s)
+    # The file was given twice; the first model's column is what it alone predicts on stdin.
+    assert [[row[:2] for row in s] for s in two_models] == one_model + one_model
+    assert {row[2] for s in two_models for row in s} <= UPOS
+
+
+def test_tag_conll_input_keeps_tokens_and_replaces_tags(tagged):
+    gold = conll_rows(NER_DEV.read_text(encoding="utf-8"))
+    predicted = conll_rows(succeeded(tagged["conll"]))
+
+    assert "-DOCSTART-" not in tagged["conll"].stdout
+    assert [[row[0] for row in s] for s in predicted] == [[row[0] for row in s] for s in gold]
+    assert all(len(row) == 2 and is_iob2_ner_tag(row[1]) for s in predicted for row in s)
+
+
+def test_tag_conllu_to_conllu_keeps_everything_but_the_tags(tagged):
+    original = TRICKY_CONLLU.read_text(encoding="utf-8").splitlines()
+    written = succeeded(tagged["conllu"]).splitlines()
+
+    assert len(written) == len(original)
+    words = 0
+    for before, after in zip(original, written, strict=True):
+        fields = before.split("\t")
+        if before.startswith("#") or not before or not fields[0].isdigit():
+            # Comments, sentence breaks, the range 2-3 and the empty node 7.1.
+            assert after == before
+            continue
+        words += 1
+        new_fields = after.split("\t")
+        assert new_fields[:3] + new_fields[4:] == fields[:3] + fields[4:]
+        assert new_fields[3] in UPOS
+    assert words == 14
+    assert "2-3\tdon't" in tagged["conllu"].stdout
+    assert "7.1\twent" in tagged["conllu"].stdout
+
+
+def test_eval_table_names_types_and_scheme(reports):
+    table = succeeded(reports["eval"])
+
+    assert "30 sentences" in table
+    assert "conlleval-compatible, scheme IOB2" in table
+    for name in [*NER_TYPES, "micro avg", "token accuracy"]:
+        assert name in table
+
+
+def test_eval_json_scores_the_model_well(reports):
+    result = json.loads(succeeded(reports["eval-json"]))
+
+    assert result["sentences"] == 30
+    assert result["scheme"] == "IOB2"
+    assert result["spans"]["mode"] == "conlleval"
+    assert set(result["spans"]["types"]) == NER_TYPES
+    assert result["spans"]["micro avg"]["f1-score"] > NER_F1_FLOOR
+    assert result["unknown_gold_labels"] == []
+
+
+def test_eval_gold_against_tagged_output_matches_model_eval(tagged, reports, tmp_path):
+    predicted = tmp_path / "predicted.conll"
+    predicted.write_text(succeeded(tagged["conll"]), encoding="utf-8")
+
+    result = rnntag("eval", "--gold", NER_DEV, "--pred", predicted, "--json")
+
+    # The same tags scored by the same code: equal to the last bit.
+    assert micro_f1(succeeded(result)) == micro_f1(succeeded(reports["eval-json"]))
+    pair_eval, model_eval = json.loads(result.stdout), json.loads(reports["eval-json"].stdout)
+    assert pair_eval["token_accuracy"] == model_eval["token_accuracy"]
+    assert pair_eval["spans"]["types"] == model_eval["spans"]["types"]
+
+
+def test_eval_strict_mode_refuses_spans_the_scheme_forbids(tmp_path):
+    gold = tmp_path / "gold.conll"
+    pred = tmp_path / "pred.conll"
+    gold.write_text("Ada\tB-PER\nLovelace\tI-PER\nspoke\tO\n", encoding="utf-8")
+    # IOB2 starts every span with B-; conlleval still counts a span that starts with I-.
+    pred.write_text("Ada\tI-PER\nLovelace\tI-PER\nspoke\tO\n", encoding="utf-8")
+
+    result = rnntag("eval", "--gold", gold, "--pred", pred, "--json", "--mode", "strict")
+
+    # In the default mode this prediction scores 1.0 (conlleval counts the span).
+    assert micro_f1(succeeded(result)) == 0.0
+    assert json.loads(result.stdout)["spans"]["mode"] == "strict"
+
+
+def test_info_table(reports, ner_model):
+    table = succeeded(reports["info"])
+
+    assert "tag scheme" in table
+    assert model_config(ner_model)["scheme"] in table
+    assert "B-PER" in table
+    assert "model.hidden_size" in table
+    assert "best dev score" in table
+
+
+def test_info_json_is_the_model_config(reports, ner_model):
+    info = json.loads(succeeded(reports["info-json"]))
+
+    assert info == model_config(ner_model)
+    assert info["model"]["hidden_size"] == 32
+    assert {tag.split("-")[-1] for tag in info["vocab"]["labels"]} == NER_TYPES | {"O"}
+    assert info["results"]["dev_score"] > NER_F1_FLOOR
+
+
+def test_pos_model_was_selected_on_dev_accuracy(pos_model):
+    results = model_config(pos_model)["results"]
+
+    assert results["dev_metric"] == "accuracy"
+    assert results["dev_score"] > POS_ACCURACY_FLOOR
+
+
+def test_user_errors_are_one_line_naming_file_and_line(ner_model, tmp_path):
+    ragged = tmp_path / "ragged.conll"
+    ragged.write_text("Ada\tB-PER\nLovelace\tI-PER\n\nspoke\tO\tO\n", encoding="utf-8")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(ner_model, tampered)
+    config = tampered / "config.json"
+    config.write_text(
+        json.dumps({**model_config(ner_model), "format_version": 999}), encoding="utf-8"
+    )
+    gold = tmp_path / "gold.conll"
+    pred = tmp_path / "pred.conll"
+    gold.write_text("Ada\tB-PER\nspoke\tO\n\nBob\tB-PER\nlistened\tO\n", encoding="utf-8")
+    pred.write_text("Ada\tB-PER\nspoke\tO\n\nBob\tB-PER\nleft\tO\n", encoding="utf-8")
+    tag_ragged = ("tag", "-m", ner_model, "--input", "conll", ragged)
+    cases = {
+        "ragged input": (tag_ragged, f"{ragged}:4: expected 2 columns as on line 1, found 3"),
+        "tampered model": (
+            ("tag", "-m", tampered, ragged),
+            f"{config}: model format version 999 is not supported",
+        ),
+        "misaligned pred": (
+            ("eval", "--gold", gold, "--pred", pred),
+            f"{pred}:4: tokens do not line up with {gold} line 4",
+        ),
+    }
+
+    *results, debug = run_together(
+        *(lambda args=args: rnntag(*args) for args, _ in cases.values()),
+        lambda: rnntag(*tag_ragged, "--debug"),
+    )
+
+    for (name, (_, message)), result in zip(cases.items(), results, strict=True):
+        assert error_line(result).startswith(f"rnntag: error: {message}"), name
+        assert result.stdout == "", name
+    assert "first difference at token 2" in results[2].stderr
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr
+    assert f"RnntagError: {cases['ragged input'][1]}" in debug.stderr
+
+
+def test_usage_errors_exit_2_and_touch_nothing(ner_model, tmp_path):
+    existing = tmp_path / "existing"
+    shutil.copytree(ner_model, existing)
+    before = {p.name: p.read_bytes() for p in existing.iterdir()}
+    cases = {
+        "--rnn": ("train", NER_TRAIN, "-o", tmp_path / "new", "--rnn", "foo"),
+        "--output": ("tag", "-m", ner_model, "--output", "xml"),
+        "--out": ("train", NER_TRAIN, "-o", existing, "--epochs", "1"),
+    }
+
+    results = run_together(*(lambda args=args: rnntag(*args) for args in cases.values()))
+
+    for option, result in zip(cases, results, strict=True):
+        assert result.returncode == 2, (option, result.stderr)
+        assert f"Invalid value for {option}" in result.stderr, option
+        assert "Traceback" not in result.stderr, option
+    assert "pass --force" in results[2].stderr
+    assert not (tmp_path / "new").exists()
+    # Without --force the existing model is left exactly as it was.
+    assert {p.name: p.read_bytes() for p in existing.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tag", "-m", "no-model", "--tag-field", "lemma"],
+        ["tag", "-m", "no-model", "--device", "tpu"],
+        ["eval", "--gold", str(NER_DEV), "--pred", str(NER_DEV), "--tag-field", "misc:"],
+        ["eval", "--gold", str(NER_DEV), "--pred", str(NER_DEV), "--mode", "lenient"],
+    ],
+    ids=["tag-field", "device", "eval-tag-field", "mode"],
+)
+def test_more_bad_option_values_in_process(args, capsys):
+    # `main` is the console script's entry point; run in this process it costs milliseconds.
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+
+    assert exited.value.code == 2
+    assert f"Invalid value for {args[-2]}" in capsys.readouterr().err

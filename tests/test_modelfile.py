@@ -1,0 +1,196 @@
+"""Model directories: saving, loading, and refusing tampered or foreign files."""
+
+from __future__ import annotations
+
+import io
+import json
+import pathlib
+import pickle
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from rnntag import modelfile
+from rnntag.config import ModelConfig, ModelInfo, Vocabularies
+from rnntag.errors import RnntagError
+from rnntag.modelfile import CONFIG_FILE, WEIGHTS_FILE, build_model, load_model, save_model
+
+
+def tiny_info() -> ModelInfo:
+    """A model small enough to build in milliseconds, with every part present."""
+    return ModelInfo(
+        model=ModelConfig(word_dim=8, char_dim=4, char_hidden=6, hidden_size=5, dropout=0.1),
+        vocab=Vocabularies(
+            words=["<pad>", "<unk>", "Ada", "went", "home"],
+            chars=["<pad>", "<unk>", "A", "d", "a", "w", "e", "n", "t", "h", "o", "m"],
+            labels=["O", "B-PER", "I-PER"],
+        ),
+        scheme="IOB2",
+        results={"best_epoch": 3, "dev_metric": "span F1", "dev_score": 0.75},
+    )
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "model"
+    save_model(directory, tiny_info(), build_model(tiny_info()))
+    return directory
+
+
+def edit_config(directory: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Rewrite `config.json` after `edit` has changed its parsed content in place."""
+    path = directory / CONFIG_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_save_then_load_gives_same_weights_and_info(tmp_path):
+    info = tiny_info()
+    model = build_model(info)
+    directory = tmp_path / "nested" / "model"
+
+    save_model(directory, info, model)
+    loaded_info, loaded = load_model(directory)
+
+    assert loaded_info == info
+    assert loaded_info.rnntag_version != ""
+    saved = model.state_dict()
+    restored = loaded.state_dict()
+    assert list(restored) == list(saved)
+    for name, tensor in saved.items():
+        assert torch.equal(restored[name], tensor), name
+    assert not loaded.training
+    # Only the two files: the temporary files of the atomic writes are gone.
+    assert sorted(p.name for p in directory.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+
+
+def _remove_directory(directory: Path) -> Path:
+    return directory.parent / "no-such-model"
+
+
+def _remove_config(directory: Path) -> Path:
+    (directory / CONFIG_FILE).unlink()
+    return directory
+
+
+def _break_json(directory: Path) -> Path:
+    (directory / CONFIG_FILE).write_text('{"format_version": 1,', encoding="utf-8")
+    return directory
+
+
+def _future_version(directory: Path) -> Path:
+    edit_config(directory, lambda data: data.update(format_version=999))
+    return directory
+
+
+def _unknown_key(directory: Path) -> Path:
+    edit_config(directory, lambda data: data["model"].update(attention_heads=4))
+    return directory
+
+
+def _changed_size(directory: Path) -> Path:
+    edit_config(directory, lambda data: data["model"].update(word_dim=9))
+    return directory
+
+
+def _truncate_weights(directory: Path) -> Path:
+    path = directory / WEIGHTS_FILE
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+    return directory
+
+
+def _drop_tensor(directory: Path) -> Path:
+    path = directory / WEIGHTS_FILE
+    tensors = load_file(str(path))
+    del tensors["emissions.bias"]
+    save_file(tensors, str(path))
+    return directory
+
+
+def _add_tensor(directory: Path) -> Path:
+    path = directory / WEIGHTS_FILE
+    tensors = load_file(str(path))
+    tensors["backdoor.weight"] = torch.zeros(2)
+    save_file(tensors, str(path))
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("tamper", "fragments"),
+    [
+        pytest.param(_remove_directory, ["model directory not found"], id="no-directory"),
+        pytest.param(_remove_config, ["cannot read model config"], id="no-config"),
+        pytest.param(_break_json, ["not valid JSON"], id="config-not-json"),
+        pytest.param(
+            _future_version, ["format version 999 is not supported", "upgrade"], id="newer-format"
+        ),
+        pytest.param(_unknown_key, ["unknown key 'attention_heads'"], id="unknown-key"),
+        pytest.param(
+            _changed_size,
+            ["tensor 'word_embed.weight'", "[5, 8]", "config implies [5, 9]"],
+            id="shape-mismatch",
+        ),
+        pytest.param(_truncate_weights, ["cannot read model weights"], id="truncated-weights"),
+        pytest.param(_drop_tensor, ["lack tensor 'emissions.bias'"], id="missing-tensor"),
+        pytest.param(_add_tensor, ["unexpected tensor 'backdoor.weight'"], id="extra-tensor"),
+    ],
+)
+def test_tampered_model_directory_is_refused(model_dir, tamper, fragments):
+    directory = tamper(model_dir)
+
+    with pytest.raises(RnntagError) as caught:
+        load_model(directory)
+
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_absurd_size_is_refused_before_building_anything(model_dir, monkeypatch):
+    edit_config(model_dir, lambda data: data["model"].update(word_dim=10**9))
+
+    def build_nothing(info: ModelInfo) -> None:
+        raise AssertionError(f"a network with word_dim {info.model.word_dim} was built")
+
+    # Building even on the meta device means the size check came too late.
+    monkeypatch.setattr(modelfile, "build_model", build_nothing)
+
+    with pytest.raises(RnntagError, match=r"model\.word_dim = 1000000000 is outside 1\.\.\d+"):
+        load_model(model_dir)
+
+
+class _TouchOnUnpickle:
+    """Unpickles by calling `Path.touch`: stands in for arbitrary code in a pickled model."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (self.marker,)
+
+
+@pytest.mark.parametrize("container", ["pickle", "torch.save"])
+def test_pickle_planted_as_weights_is_refused_and_never_run(model_dir, tmp_path, container):
+    marker = tmp_path / "pwned"
+    weights = model_dir / WEIGHTS_FILE
+    if container == "pickle":
+        weights.write_bytes(pickle.dumps(_TouchOnUnpickle(marker)))
+    else:
+        torch.save({"word_embed.weight": _TouchOnUnpickle(marker)}, weights)
+
+    with pytest.raises(RnntagError, match="cannot read model weights"):
+        load_model(model_dir)
+
+    assert not marker.exists()
+    # The payload is live: a loader that unpickled it would have left the marker.
+    if container == "pickle":
+        pickle.loads(weights.read_bytes())
+    else:
+        # From bytes: given a *.safetensors path, torch.load would hand it to safetensors.
+        torch.load(io.BytesIO(weights.read_bytes()), weights_only=False)
+    assert marker.exists()
