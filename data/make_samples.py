@@ -109,8 +109,24 @@ def write_pos(path, count, seed):
             out.write("\n")
 
 
+def write_vectors(path, dim, seed):
+    """GloVe-style text vectors for the lowercased sample words, in a made-up frequency order."""
+    rng = random.Random(seed)
+    words = dict.fromkeys(
+        w.lower()
+        for pool in (PEOPLE, PLACES, ORGS, MISC)
+        for entity in pool
+        for w in entity
+    )
+    words.update(dict.fromkeys(w.lower() for t in NER_TEMPLATES for w in t.split() if "{" not in w))
+    with open(path, "w", encoding="utf-8") as out:
+        for word in words:
+            out.write(word + " " + " ".join(f"{rng.uniform(-1, 1):.4f}" for _ in range(dim)) + "\n")
+
+
 if __name__ == "__main__":
     write_ner(HERE / "ner-train.conll", 120, 1)
     write_ner(HERE / "ner-dev.conll", 30, 2)
     write_pos(HERE / "pos-train.conllu", 80, 3)
     write_pos(HERE / "pos-dev.conllu", 20, 4)
+    write_vectors(HERE / "vectors.txt", 16, 5)

@@ -146,6 +146,15 @@ def train(
         bool, typer.Option(help="Forbid CRF transitions that break the span scheme.")
     ] = MODEL_DEFAULTS.constrain,
     normalize_digits: bool = MODEL_DEFAULTS.normalize_digits,
+    lowercase: Annotated[
+        bool, typer.Option(help="Look words up lowercased.")
+    ] = MODEL_DEFAULTS.lowercase,
+    case_dim: Annotated[
+        int, typer.Option(help="Size of a casing-pattern embedding; 0 for none.")
+    ] = MODEL_DEFAULTS.case_dim,
+    locked_dropout: Annotated[
+        bool, typer.Option(help="Drop the same features at every position of a sentence.")
+    ] = MODEL_DEFAULTS.locked_dropout,
     epochs: int = TRAIN_DEFAULTS.epochs,
     batch_size: int = TRAIN_DEFAULTS.batch_size,
     optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = TRAIN_DEFAULTS.optimizer,

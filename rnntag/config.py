@@ -48,6 +48,9 @@ class ModelConfig:
     decoder: str = "crf"  # crf (Viterbi over whole sequences) or softmax (arg-max per token)
     constrain: bool = True  # forbid transitions that break the tag scheme, in training and decoding
     normalize_digits: bool = True  # look words up with every digit replaced by 0
+    lowercase: bool = False  # look words up lowercased (then case_dim adds the casing back)
+    case_dim: int = 0  # size of an embedding of each word's casing pattern; 0 for none
+    locked_dropout: bool = False  # drop the same features at every position of a sentence
 
 
 @dataclass
@@ -176,6 +179,8 @@ def check_sizes(config: ModelConfig) -> None:
         value = getattr(config, name)
         if not 1 <= value <= MAX_DIM:
             raise RnntagError(f"model.{name} = {value} is outside 1..{MAX_DIM}")
+    if not 0 <= config.case_dim <= MAX_DIM:
+        raise RnntagError(f"model.case_dim = {config.case_dim} is outside 0..{MAX_DIM}")
     if not 1 <= config.num_layers <= MAX_LAYERS:
         raise RnntagError(f"model.num_layers = {config.num_layers} is outside 1..{MAX_LAYERS}")
     if not 3 <= config.bpe_vocab_size <= 1_000_000:

@@ -16,7 +16,7 @@ from typing import IO
 import numpy as np
 
 from rnntag.errors import RnntagError
-from rnntag.vocab import normalize_word, ranked
+from rnntag.vocab import ranked
 
 
 def _open_binary(path: Path) -> IO[bytes]:
@@ -135,7 +135,7 @@ def _read_text(
 
 
 def pretrained_vocabulary(
-    path: Path, train_counts: dict[str, int], max_words: int, normalize_digits: bool, seed: int
+    path: Path, train_counts: dict[str, int], max_words: int, key: Callable[[str], str], seed: int
 ) -> tuple[list[str], np.ndarray, int]:
     """A word vocabulary with initial vectors: the training words, then the `max_words` most
     frequent pretrained words.
@@ -147,7 +147,7 @@ def pretrained_vocabulary(
         path: Vector file.
         train_counts: Training word keys (already digit-normalised) and their counts.
         max_words: How many of the file's first words to add beyond the training words.
-        normalize_digits: Normalise the file's words as the training words were.
+        key: The lookup key of a word, as for the training words.
         seed: Seed for the vectors of words the file lacks.
 
     Returns:
@@ -157,12 +157,12 @@ def pretrained_vocabulary(
     wanted = set(train_counts) | {key.lower() for key in train_counts}
 
     def keep(word: str, rank: int) -> bool:
-        return rank < max_words or normalize_word(word, normalize_digits) in wanted
+        return rank < max_words or key(word) in wanted
 
     vectors, dim = load_vectors(path, keep)
     by_key: dict[str, np.ndarray] = {}
     for word, vector in vectors.items():  # file order: the most frequent form of a key wins
-        by_key.setdefault(normalize_word(word, normalize_digits), vector)
+        by_key.setdefault(key(word), vector)
     words = ranked(train_counts)
     known = set(words)
     words += [key for key in by_key if key not in known]
@@ -173,8 +173,8 @@ def pretrained_vocabulary(
     matrix[0] = 0.0
     found = 0
     for i, word in enumerate(words[2:], start=2):
-        key = word if word in by_key else word.lower()
-        if key in by_key:
-            matrix[i] = by_key[key]
+        source = word if word in by_key else word.lower()
+        if source in by_key:
+            matrix[i] = by_key[source]
             found += 1
     return words, matrix, found

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from rnntag.config import ModelConfig, Vocabularies
 from rnntag.subword import PieceCache, load_bpe
-from rnntag.vocab import Vocab, normalize_word, ranked
+from rnntag.vocab import Vocab, ranked, word_key
 
 PAD_INDEX = 0
 UNK_INDEX = 1
@@ -28,6 +29,7 @@ class Batch:
         unique_index: (batch, seq_len) row of `chars` and `pieces` for each token.
         pieces: (num_unique_words, num_pieces) byte-pair piece indices, or None.
         tags: (batch, seq_len) gold tag indices, or None.
+        casing: (batch, seq_len) casing pattern of each token (see `casing`), or None.
     """
 
     words: Tensor
@@ -36,6 +38,7 @@ class Batch:
     unique_index: Tensor
     pieces: Tensor | None = None
     tags: Tensor | None = None
+    casing: Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device`."""
@@ -46,7 +49,26 @@ class Batch:
             self.unique_index.to(device),
             None if self.pieces is None else self.pieces.to(device),
             None if self.tags is None else self.tags.to(device),
+            None if self.casing is None else self.casing.to(device),
         )
+
+
+CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "number", "has digit", "other")
+
+
+def casing(word: str) -> int:
+    """Index in `CASINGS` of the word's casing pattern (Reimers & Gurevych 2017)."""
+    if word.isdigit():
+        return 5
+    if any(c.isdigit() for c in word):
+        return 6
+    if word.islower():
+        return 1
+    if word.isupper():
+        return 2
+    if word[0].isupper():
+        return 3
+    return 4 if any(c.isalpha() for c in word) else 7
 
 
 def clip_word(word: str, max_chars: int) -> str:
@@ -70,17 +92,18 @@ class Encoder:
         self.chars = Vocab(vocab.chars)
         self.labels = vocab.labels
         self.label_index = {label: i for i, label in enumerate(vocab.labels)}
-        self.normalize_digits = config.normalize_digits
+        self.key = key_function(config)
+        self.casing = config.case_dim > 0
         self.max_word_chars = config.max_word_chars
         self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
 
     def word_ids(self, tokens: list[str]) -> list[int]:
         """Word indices of one sentence."""
-        return [self.words.lookup(normalize_word(t, self.normalize_digits)) for t in tokens]
+        return [self.words.lookup(self.key(t)) for t in tokens]
 
     def knows(self, token: str) -> bool:
         """Whether `token` has its own word embedding."""
-        return self.words.lookup(normalize_word(token, self.normalize_digits)) != UNK_INDEX
+        return self.words.lookup(self.key(token)) != UNK_INDEX
 
     def batch(
         self,
@@ -119,7 +142,10 @@ class Encoder:
                 gold[b, : len(sentence_tags)] = torch.tensor(
                     [self.label_index[t] for t in sentence_tags]
                 )
-        return Batch(words, mask, chars, unique_index, pieces, gold)
+        cases = None
+        if self.casing:
+            cases = _pad([[casing(t) for t in tokens] for tokens in sentences])
+        return Batch(words, mask, chars, unique_index, pieces, gold, cases)
 
 
 def _pad(rows: list[list[int]]) -> Tensor:
@@ -130,12 +156,20 @@ def _pad(rows: list[list[int]]) -> Tensor:
     return padded
 
 
-def word_counts(sentences: Sequence[list[str]], normalize_digits: bool) -> dict[str, int]:
-    """How often each word key (see `normalize_word`) occurs."""
+def key_function(config: ModelConfig) -> Callable[[str], str]:
+    """The function giving a word's vocabulary key under `config` (see `word_key`)."""
+    return functools.partial(
+        word_key, normalize_digits=config.normalize_digits, lowercase=config.lowercase
+    )
+
+
+def word_counts(sentences: Sequence[list[str]], config: ModelConfig) -> dict[str, int]:
+    """How often each word key (see `word_key`) occurs."""
     counts: dict[str, int] = {}
+    key_of = key_function(config)
     for tokens in sentences:
         for token in tokens:
-            key = normalize_word(token, normalize_digits)
+            key = key_of(token)
             counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -150,7 +184,7 @@ def build_vocabularies(
             for c in token:
                 chars[c] = chars.get(c, 0) + 1
     return Vocabularies(
-        words=ranked(word_counts(sentences, config.normalize_digits)),
+        words=ranked(word_counts(sentences, config)),
         chars=ranked(chars),
         labels=sorted({t for sentence_tags in tags for t in sentence_tags}),
     )

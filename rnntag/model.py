@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnntag.config import ModelConfig
 from rnntag.crf import CRF
-from rnntag.encode import PAD_INDEX, Batch
+from rnntag.encode import CASINGS, PAD_INDEX, Batch
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -97,6 +97,33 @@ class SymbolMean(nn.Module):
         return self.embed(symbols).sum(dim=1) / counts
 
 
+class SequenceDropout(nn.Module):
+    """Dropout over (batch, seq_len, features). Locked (variational) dropout drops the same
+    features at every position of a sentence (Gal & Ghahramani 2016); otherwise each position
+    draws its own mask.
+
+    Args:
+        p: Drop probability.
+        locked: Share the mask across positions.
+    """
+
+    def __init__(self, p: float, locked: bool):
+        super().__init__()
+        self.p = p
+        self.locked = locked
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        """Args: inputs (batch, seq_len, features). Returns: the same shape."""
+        if not self.training or self.p == 0.0:
+            return inputs
+        if not self.locked:
+            return nn.functional.dropout(inputs, self.p, training=True)
+        # (batch, 1, features)
+        keep = torch.empty_like(inputs[:, :1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
+        # (batch, seq_len, features)
+        return inputs * keep
+
+
 class BiRNN(nn.Module):
     """Stacked bidirectional RNN over left-aligned padded batches.
 
@@ -111,6 +138,7 @@ class BiRNN(nn.Module):
         hidden_size: Output features per direction.
         num_layers: Stacked layers.
         dropout: Dropout between layers.
+        locked: Locked dropout between layers (see `SequenceDropout`).
     """
 
     def __init__(
@@ -120,12 +148,13 @@ class BiRNN(nn.Module):
         hidden_size: int,
         num_layers: int,
         dropout: float,
+        locked: bool = False,
     ):
         super().__init__()
         sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
         self.forward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
         self.backward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = SequenceDropout(dropout, locked)
 
     def forward(self, inputs: Tensor, mask: Tensor) -> Tensor:
         """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean.
@@ -191,13 +220,18 @@ class SequenceTagger(nn.Module):
         elif config.subword == "bpe":
             self.pieces = SymbolMean(num_pieces, config.bpe_dim)
             word_size += config.bpe_dim
-        self.dropout = nn.Dropout(config.dropout)
+        self.case_embed: nn.Embedding | None = None
+        if config.case_dim > 0:
+            self.case_embed = nn.Embedding(len(CASINGS), config.case_dim, padding_idx=PAD_INDEX)
+            word_size += config.case_dim
+        self.dropout = SequenceDropout(config.dropout, config.locked_dropout)
         self.rnn = BiRNN(
             _RNNS[config.rnn],
             word_size,
             config.hidden_size,
             config.num_layers,
             config.dropout,
+            config.locked_dropout,
         )
         self.emissions = nn.Linear(2 * config.hidden_size, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
@@ -220,6 +254,10 @@ class SequenceTagger(nn.Module):
             assert batch.pieces is not None
             # (unique_words, piece_size) -> (batch, seq_len, piece_size)
             parts.append(self.pieces(batch.pieces)[batch.unique_index])
+        if self.case_embed is not None:
+            assert batch.casing is not None
+            # (batch, seq_len, case_dim)
+            parts.append(self.case_embed(batch.casing))
         # (batch, seq_len, input_size)
         features = torch.cat(parts, dim=2)
         # (batch, seq_len, input_size)

@@ -22,6 +22,7 @@ from rnntag.encode import (
     Encoder,
     build_vocabularies,
     clip_word,
+    key_function,
     length_batches,
     word_counts,
 )
@@ -143,9 +144,9 @@ def train(
     if train_config.embeddings:
         vocab.words, vectors, found = pretrained_vocabulary(
             Path(train_config.embeddings),
-            word_counts(train_tokens, model_config.normalize_digits),
+            word_counts(train_tokens, model_config),
             train_config.embeddings_max,
-            model_config.normalize_digits,
+            key_function(model_config),
             train_config.seed,
         )
         model_config = replace(model_config, word_dim=vectors.shape[1])

@@ -10,8 +10,11 @@ UNK = "<unk>"
 _DIGIT = re.compile(r"\d")
 
 
-def normalize_word(word: str, normalize_digits: bool) -> str:
-    """The key a word is looked up by: every digit becomes 0 when `normalize_digits`."""
+def word_key(word: str, normalize_digits: bool, lowercase: bool) -> str:
+    """The key a word is looked up by: lowercased if `lowercase`, every digit 0 if
+    `normalize_digits`."""
+    if lowercase:
+        word = word.lower()
     return _DIGIT.sub("0", word) if normalize_digits else word
 
 

@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnntag.config import ModelConfig
-from rnntag.encode import Encoder, build_vocabularies, clip_word, length_batches
-from rnntag.model import BiRNN, SequenceTagger
+from rnntag.encode import CASINGS, Encoder, build_vocabularies, casing, clip_word, length_batches
+from rnntag.model import BiRNN, SequenceDropout, SequenceTagger
 from rnntag.subword import learn_bpe
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -51,12 +51,18 @@ def test_birnn_matches_packed_reference(cell, num_layers, generator):
 
 
 def make_model(
-    char_encoder: str, decoder: str, rnn: str = "lstm", subword: str = "none", pool: str = "lstm"
+    char_encoder: str,
+    decoder: str,
+    rnn: str = "lstm",
+    subword: str = "none",
+    pool: str = "lstm",
+    case_dim: int = 0,
 ) -> tuple[SequenceTagger, Encoder]:
     config = ModelConfig(
         word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
         hidden_size=8, num_layers=2, decoder=decoder, subword=subword, bpe_pool=pool,
-        bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40,
+        bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40, case_dim=case_dim, lowercase=case_dim > 0,
+        locked_dropout=case_dim > 0,
     )  # fmt: skip
     vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
     vocab.labels = sorted({t for tags in TAGS for t in tags})
@@ -72,10 +78,11 @@ def make_model(
     ("char_encoder", "subword", "pool"),
     [("cnn", "none", ""), ("lstm", "none", ""), ("none", "bpe", "lstm"), ("cnn", "bpe", "mean")],
 )
+@pytest.mark.parametrize("case_dim", [0, 4])
 @pytest.mark.parametrize("decoder", ["crf", "softmax"])
 @pytest.mark.parametrize("rnn", ["lstm", "gru", "rnn"])
-def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, decoder, rnn):
-    model, encoder = make_model(char_encoder, decoder, rnn, subword, pool or "lstm")
+def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, case_dim, decoder, rnn):
+    model, encoder = make_model(char_encoder, decoder, rnn, subword, pool or "lstm", case_dim)
     with torch.no_grad():
         # Larger emissions so that the decoded tags are not all the same.
         model.emissions.weight.mul_(20)
@@ -91,7 +98,7 @@ def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, deco
 
 @pytest.mark.parametrize(("decoder", "pool"), [("crf", "lstm"), ("softmax", "mean")])
 def test_loss_backward_reaches_every_parameter(decoder, pool):
-    model, encoder = make_model("cnn", decoder, subword="bpe", pool=pool)
+    model, encoder = make_model("cnn", decoder, subword="bpe", pool=pool, case_dim=3)
     model.train()
     model.loss(encoder.batch(SENTENCES, TAGS)).backward()
     for name, param in model.named_parameters():
@@ -135,3 +142,25 @@ def test_length_batches_cover_every_sentence_once(shuffle):
     assert all(len(batch) <= 8 for batch in batches)
     if not shuffle:
         assert [lengths[i] for batch in batches for i in batch] == sorted(lengths)
+
+
+@pytest.mark.parametrize(
+    ("word", "pattern"),
+    [("the", "lower"), ("NATO", "upper"), ("London", "title"), ("iPhone", "mixed"),
+     ("1999", "number"), ("3-1", "has digit"), ("B2B", "has digit"), (".", "other"),
+     ("--", "other")],
+)  # fmt: skip
+def test_casing(word, pattern):
+    assert CASINGS[casing(word)] == pattern
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_sequence_dropout(locked, generator):
+    dropout = SequenceDropout(0.5, locked)
+    inputs = torch.ones(3, 7, 20)
+    dropped = dropout(inputs)
+    assert set(dropped.unique().tolist()) == {0.0, 2.0}
+    # A locked mask is the same at every position of a sentence; a free one is not.
+    same_everywhere = bool((dropped == dropped[:, :1]).all())
+    assert same_everywhere == locked
+    assert torch.equal(dropout.eval()(inputs), inputs)

@@ -1,0 +1,123 @@
+"""Training options that shape the model: TOML configs, pretrained vectors, byte pairs,
+tag schemes. Runs `rnntag` in-process on the samples, a few seconds per training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnntag.cli import main
+from rnntag.embeddings import load_vectors
+from rnntag.modelfile import load_model
+from rnntag.schemes import is_well_formed
+
+pytestmark = pytest.mark.slow
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+SMALL = ["--epochs", "2", "--hidden-size", "8", "--char-hidden", "8", "--batch-size", "16"]
+
+
+def run(*args: object) -> int:
+    """Run the CLI in this process and return its exit code."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def conll_tags(text: str) -> list[list[str]]:
+    return [
+        [line.split("\t")[1] for line in block.splitlines()] for block in text.strip().split("\n\n")
+    ]
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory) -> Path:
+    """A model trained from a TOML file with vectors and byte pairs, one option overridden."""
+    data_dir = DATA
+    root = tmp_path_factory.mktemp("configured")
+    toml = root / "recipe.toml"
+    toml.write_text(
+        '[model]\nhidden_size = 12\nsubword = "bpe"\nbpe_pool = "mean"\nbpe_vocab_size = 60\n'
+        f'[train]\nepochs = 5\nembeddings = "{data_dir / "vectors.txt"}"\n'
+        "freeze_embeddings = true\n",
+        encoding="utf-8",
+    )
+    out = root / "model"
+    code = run(
+        "train", data_dir / "ner-train.conll", "--dev", data_dir / "ner-dev.conll", "-o", out,
+        "--config", toml, "--epochs", "2",
+    )  # fmt: skip
+    assert code == 0
+    return out
+
+
+def test_toml_settings_apply_and_command_line_overrides_them(configured):
+    config = json.loads((configured / "config.json").read_text(encoding="utf-8"))
+    assert config["model"]["hidden_size"] == 12
+    assert config["model"]["subword"] == "bpe"
+    assert config["train"]["epochs"] == 2
+    assert config["results"]["epochs_run"] == 2
+    # The word size is that of the vectors, whatever the default.
+    assert config["model"]["word_dim"] == 16
+    assert config["vocab"]["bpe"]["model"]["type"] == "BPE"
+
+
+def test_span_data_is_trained_in_iobes_and_remembers_its_own_scheme(configured):
+    config = json.loads((configured / "config.json").read_text(encoding="utf-8"))
+    assert config["scheme"] == "IOBES"
+    assert config["data_scheme"] == "IOB2"
+    assert {label[0] for label in config["vocab"]["labels"]} == set("OBIES")
+
+
+def test_frozen_pretrained_vectors_are_kept_exactly(configured, data_dir):
+    info, model = load_model(configured)
+    vectors, _ = load_vectors(data_dir / "vectors.txt", lambda word, rank: True)
+    words = info.vocab.words
+    # "London" is a training word; GloVe-style files are lowercased, so it takes "london".
+    for word, source in (("London", "london"), ("monday", "monday")):
+        row = model.word_embed.weight[words.index(word)]
+        assert torch.equal(row, torch.from_numpy(vectors[source])), word
+    assert info.results["pretrained_vectors_found"] > 50
+
+
+@pytest.mark.parametrize(
+    ("scheme", "prefixes"), [(None, set("OBI")), ("IOBES", set("OBIES")), ("IOB1", set("OBI"))]
+)
+def test_output_scheme(configured, data_dir, capsys, scheme, prefixes):
+    option = [] if scheme is None else ["--output-scheme", scheme]
+    assert run("tag", "-m", configured, data_dir / "sentences.txt", *option) == 0
+    tags = conll_tags(capsys.readouterr().out)
+    assert {t[0] for s in tags for t in s} <= prefixes
+    assert all(is_well_formed(s, scheme or "IOB2") for s in tags)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--train-scheme", "BIO"], "--train-scheme"),
+        (["--scheme", "XYZ"], "--scheme"),
+        (["--subword", "wordpiece"], "--subword"),
+        (["--bpe-pool", "max"], "--bpe-pool"),
+    ],
+)
+def test_bad_scheme_and_subword_options_are_usage_errors(
+    tmp_path, data_dir, capsys, options, message
+):
+    code = run("train", data_dir / "ner-train.conll", "-o", tmp_path / "m", *SMALL, *options)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_bad_toml_names_the_file(tmp_path, data_dir, capsys):
+    toml = tmp_path / "bad.toml"
+    toml.write_text("[model]\nhiden_size = 3\n", encoding="utf-8")
+    code = run("train", data_dir / "ner-train.conll", "-o", tmp_path / "m", "--config", toml)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert str(toml) in err and "hiden_size" in err
