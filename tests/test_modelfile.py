@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pathlib
 import pickle
 from collections.abc import Callable
@@ -194,3 +195,12 @@ def test_pickle_planted_as_weights_is_refused_and_never_run(model_dir, tmp_path,
         # From bytes: given a *.safetensors path, torch.load would hand it to safetensors.
         torch.load(io.BytesIO(weights.read_bytes()), weights_only=False)
     assert marker.exists()
+
+
+def test_saved_files_are_readable_like_any_new_file(tmp_path):
+    info = tiny_info()
+    save_model(tmp_path / "model", info, build_model(info))
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("config.json", "model.safetensors"):
+        assert (tmp_path / "model" / name).stat().st_mode & 0o777 == 0o666 & ~umask
