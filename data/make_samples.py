@@ -113,10 +113,7 @@ def write_vectors(path, dim, seed):
     """GloVe-style text vectors for the lowercased sample words, in a made-up frequency order."""
     rng = random.Random(seed)
     words = dict.fromkeys(
-        w.lower()
-        for pool in (PEOPLE, PLACES, ORGS, MISC)
-        for entity in pool
-        for w in entity
+        w.lower() for pool in (PEOPLE, PLACES, ORGS, MISC) for entity in pool for w in entity
     )
     words.update(dict.fromkeys(w.lower() for t in NER_TEMPLATES for w in t.split() if "{" not in w))
     with open(path, "w", encoding="utf-8") as out:
