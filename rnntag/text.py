@@ -1,0 +1,142 @@
+"""Plain text to sentences of tokens with character offsets, in the conventions of the
+English training corpora (Penn Treebank / UD English: `don't` is `do n't`, punctuation split
+off, `U.S.`, numbers, URLs and e-mail addresses whole).
+
+Sentence splitting and tokenisation are syntok's (pure Python, no model download, keeps
+offsets); a few adjustments bring its output to UD English EWT conventions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from syntok import segmenter
+
+_REPEATABLE = re.compile(r"^([^\w\s])\1*$")
+_FINAL_MARKS = re.compile(r"^[.!?:]+$")
+_EMAIL = re.compile(r"[^\s<>\"'()\[\],;:]+@[\w-]+(?:\.[\w-]+)+")
+# Bound prefixes keep their hyphen in UD English (`non-human`, `re-wording`); other hyphenated
+# compounds are split (`15 - year`).
+_PREFIXES = frozenset(
+    "anti co counter de e ex inter intra mis multi non over post pre pro re semi sub super"
+    " un".split()
+)
+# Slashes between words are tokens of their own in UD English (`and / or`), but not in
+# dates or short forms (`08/16/2000`, `b/c`).
+_INNER_MARK = re.compile(r"(?<=[^\W\d]{2})/(?=[^\W\d]{2})")
+_WHOLE = re.compile(r"://|@|^www\.", re.IGNORECASE)
+_INITIALS = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")
+_ABBREVIATIONS = frozenset(
+    "Inc Corp Co Ltd Jr Sr Mr Mrs Ms Dr St Mt Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov"
+    " Dec vs etc No Ave Blvd Gov Sen Rep Prof Gen Col Lt Sgt".split()
+)
+
+
+# Penn Treebank splits these fused forms: `cannot` is `can not`, `gonna` is `gon na`.
+_FUSED = {"cannot": 3, "gonna": 3, "gotta": 3, "wanna": 3, "gimme": 3, "lemme": 3}
+
+
+@dataclass
+class Token:
+    """A token and where it lies in the input text (`text[start:end]`)."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _with_gaps(tokens: list[Token], source: str) -> list[Token]:
+    """The tokens plus whatever non-space text syntok left between them (it drops the
+    hyphens of `15-year`, which UD English keeps as tokens)."""
+    filled: list[Token] = []
+    for token in tokens:
+        if filled and filled[-1].end < token.start:
+            start = filled[-1].end
+            for match in re.finditer(r"\S+", source[start : token.start]):
+                filled.append(Token(match.group(), start + match.start(), start + match.end()))
+        filled.append(token)
+    return filled
+
+
+def _adjust(tokens: list[Token], source: str) -> list[Token]:
+    if not tokens:
+        return []
+    tokens = _with_gaps(tokens, source)
+    emails = [m.span() for m in _EMAIL.finditer(source, tokens[0].start, tokens[-1].end)]
+    merged: list[Token] = []
+    for token in tokens:
+        last = merged[-1] if merged else None
+        touching = last is not None and last.end == token.start
+        inside = any(a <= token.start and token.end <= b for a, b in emails)
+        if touching and last is not None and (inside or _continues(last.text, token.text)):
+            merged[-1] = Token(source[last.start : token.end], last.start, token.end)
+        else:
+            merged.append(token)
+    return [
+        piece for token in merged for part in _split_space(token) for piece in _split_inner(part)
+    ]
+
+
+def _split_space(token: Token) -> list[Token]:
+    """Split at characters Python counts as space that syntok does not (`\\x1f`, say), so
+    that no token holds one: the output formats separate tokens by white space."""
+    if not any(c.isspace() for c in token.text):
+        return [token]
+    return [
+        Token(m.group(), token.start + m.start(), token.start + m.end())
+        for m in re.finditer(r"\S+", token.text)
+    ]
+
+
+def _continues(before: str, after: str) -> bool:
+    """Whether two touching tokens are one in UD English: `!!`, `...`, `U.S.`, `Inc.`."""
+    if _REPEATABLE.match(before) and _REPEATABLE.match(after) and before[0] == after[0]:
+        return True
+    if _FINAL_MARKS.match(before) and _FINAL_MARKS.match(after) and after[0] != ":":
+        return True
+    if after == "-" and before.lower() in _PREFIXES:
+        return True
+    if before.endswith("-") and before[:-1].lower() in _PREFIXES and after[0].isalnum():
+        return True
+    # syntok splits words at case changes (`iPhone`, `McDonald`); UD keeps them whole.
+    if before.isalnum() and after.isalnum():
+        return True
+    return after == "." and (_INITIALS.match(before) is not None or before in _ABBREVIATIONS)
+
+
+def _split_inner(token: Token) -> list[Token]:
+    if _WHOLE.search(token.text):
+        return [token]
+    pieces = []
+    start = 0
+    fused = _FUSED.get(token.text.lower())
+    if fused is not None:
+        return [
+            Token(token.text[:fused], token.start, token.start + fused),
+            Token(token.text[fused:], token.start + fused, token.end),
+        ]
+    for match in _INNER_MARK.finditer(token.text):
+        a, b = match.span()
+        pieces += [(start, a), (a, b)]
+        start = b
+    pieces.append((start, len(token.text)))
+    return [Token(token.text[a:b], token.start + a, token.start + b) for a, b in pieces if b > a]
+
+
+def split_text(text: str) -> Iterator[list[Token]]:
+    """Split text into sentences of tokens.
+
+    Args:
+        text: Plain text; blank lines separate paragraphs.
+
+    Returns:
+        An iterator over sentences, each a list of tokens with offsets into `text`.
+    """
+    for paragraph in segmenter.analyze(text):
+        for sentence in paragraph:
+            tokens = [Token(t.value, t.offset, t.offset + len(t.value)) for t in sentence]
+            adjusted = _adjust(tokens, text)
+            if adjusted:
+                yield adjusted
