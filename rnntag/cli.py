@@ -254,59 +254,73 @@ def tag(
         list[str] | None, typer.Argument(help="Input files; standard input when none.")
     ] = None,
     model: Annotated[
-        list[Path], typer.Option("--model", "-m", help="Model directory; repeat for several.")
-    ] = ...,  # type: ignore[assignment]
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model: ner, pos, or a model directory; repeat for several. Default: pos and ner.",
+        ),
+    ] = None,
     input_format: Annotated[
-        str, typer.Option("--input", help="tokens (one sentence per line), conll or conllu.")
-    ] = "tokens",
-    output: Annotated[str, typer.Option(help="conll or conllu.")] = "conll",
+        str,
+        typer.Option(
+            "--input",
+            help="text (plain text), tokens (a sentence per line, space-separated), conll, conllu.",
+        ),
+    ] = "text",
+    output: Annotated[str, typer.Option(help="conll, conllu, jsonl, inline or pretty.")] = "conll",
     tag_field: Annotated[
-        str, typer.Option(help="CoNLL-U field that receives the predicted tags.")
+        str, typer.Option(help="CoNLL-U field for the first model's tags; others go to MISC.")
     ] = "upos",
     output_scheme: Annotated[
         str | None,
-        typer.Option(
-            help="Span scheme of the output (IOB1, IOB2, IOBES); default: the training data's."
-        ),
+        typer.Option(help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's."),
     ] = None,
+    scores: Annotated[
+        bool, typer.Option("--scores", help="Add each tag's marginal probability.")
+    ] = False,
     device: Device = "auto",
 ) -> None:
-    """Tag sentences from files or standard input and write them to standard output."""
-    from rnntag.corpus import (
-        STDIN,
-        open_text,
-        read_sentences,
-        write_conll,
-        write_conllu,
-    )
+    """Tag text from files or standard input and write it to standard output."""
+    from rnntag.corpus import STDIN, open_text, read_sentences
+    from rnntag.output import FORMATS, Column, write
     from rnntag.predict import Tagger, chunks
     from rnntag.schemes import SCHEMES
 
-    if input_format not in ("tokens", "conll", "conllu"):
-        raise typer.BadParameter("must be tokens, conll or conllu", param_hint="--input")
-    if output not in ("conll", "conllu"):
-        raise typer.BadParameter("must be conll or conllu", param_hint="--output")
-    if output == "conllu" and len(model) > 1:
-        raise typer.BadParameter("CoNLL-U output takes one model", param_hint="--model")
-    _tag_field(tag_field)
+    if input_format not in ("text", "tokens", "conll", "conllu"):
+        raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
+    if output not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--output")
     if output_scheme is not None and output_scheme not in SCHEMES:
         raise typer.BadParameter(
             f"must be one of {', '.join(SCHEMES)}", param_hint="--output-scheme"
         )
+    _tag_field(tag_field)
+    names = model or ["pos", "ner"]
     torch_device = _device(device)
-    taggers = [Tagger.load(m, torch_device, output_scheme) for m in model]
+    taggers = [Tagger.load(m, torch_device, output_scheme) for m in names]
+    labels = [Path(m).name for m in names]
+    # Entity confidences in JSON need the forward-backward pass too.
+    with_scores = scores or output == "jsonl"
+    console = Console(highlight=False) if output == "pretty" else None
     out = sys.stdout
     for path in files or [STDIN]:
         with open_text(path) as stream:
             sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
-            for chunk in chunks(sentences):
+            for chunk in chunks(sentences, pending=stream.pending):
                 tokens = [s.tokens for s in chunk]
-                columns = [tagger.tag_tokens(tokens) for tagger in taggers]
+                predicted = [t.predict(tokens, with_scores) for t in taggers]
                 for i, sentence in enumerate(chunk):
-                    if output == "conllu":
-                        write_conllu(out, sentence, columns[0][i], tag_field)
+                    columns = [
+                        Column(label, p[i], t.spans)
+                        for label, p, t in zip(labels, predicted, taggers, strict=True)
+                    ]
+                    if console is not None:
+                        from rnntag.report import print_tagged
+
+                        print_tagged(console, sentence, columns)
                     else:
-                        write_conll(out, sentence.tokens, [column[i] for column in columns])
+                        write(out, output, sentence, columns, tag_field)
                 out.flush()
 
 

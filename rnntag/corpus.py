@@ -6,9 +6,12 @@ Problems are raised as `RnntagError` naming the file and line.
 
 from __future__ import annotations
 
+import codecs
+import os
 import re
+import select
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Literal
@@ -18,7 +21,7 @@ from conllu.models import Metadata, Token, TokenList
 
 from rnntag.errors import RnntagError
 
-Format = Literal["conll", "conllu", "tokens"]
+Format = Literal["conll", "conllu", "tokens", "text"]
 STDIN = "-"
 DOCSTART = "-DOCSTART-"
 CONLLU_FIELDS = 10
@@ -36,12 +39,17 @@ class Sentence:
         tags: Gold tags, one per token, or None when the file has none.
         line: 1-based line number of the sentence's first line in its file.
         conllu: The parsed CoNLL-U sentence, kept so it can be written back whole.
+        text: The sentence as it stood in plain-text input.
+        offsets: (start, end) character offsets of each token in the whole input, for
+            plain-text input.
     """
 
     tokens: list[str]
     tags: list[str] | None = None
     line: int = 1
     conllu: TokenList | None = None
+    text: str | None = None
+    offsets: list[tuple[int, int]] | None = None
 
 
 def guess_format(path: str) -> Format:
@@ -49,26 +57,79 @@ def guess_format(path: str) -> Format:
     return "conllu" if path.endswith(".conllu") else "conll"
 
 
-@contextmanager
-def open_text(path: str) -> Iterator[IO[str]]:
-    """Open a UTF-8 file (or stdin for "-"), tolerating a BOM and CRLF line ends."""
-    # Undecodable bytes are let through as lone surrogates so `_lines` can name their line;
-    # a strict decoder fails on a whole read-ahead chunk and cannot tell which line it was.
-    if path == STDIN:
-        stream = open(  # noqa: SIM115
-            sys.stdin.fileno(), encoding="utf-8-sig", errors="surrogateescape", closefd=False
-        )
-    else:
+class TextSource:
+    """The lines of a UTF-8 file or of standard input, read in blocks as they arrive.
+
+    Reading the descriptor directly, rather than through Python's text layer, lets
+    `pending` tell whether more input can be had without waiting, so that a pipeline gets
+    its output as soon as the input written so far is tagged. A BOM is dropped, CRLF line
+    ends are read like LF, and undecodable bytes pass as lone surrogates so that `_lines`
+    can name their line.
+
+    Args:
+        fd: An open file descriptor, read until end of file.
+        path: Its name, for error messages.
+    """
+
+    BLOCK = 1 << 16
+
+    def __init__(self, fd: int, path: str):
+        self.fd = fd
+        self.path = path
+        self.buffer = b""
+        self.eof = False
+
+    def __iter__(self) -> Iterator[str]:
+        first = True
+        while True:
+            cut = self.buffer.find(b"\n")
+            while cut < 0 and not self.eof:
+                try:
+                    block = os.read(self.fd, self.BLOCK)
+                except OSError as exc:
+                    raise RnntagError(exc.strerror or "cannot read", self.path) from None
+                self.eof = not block
+                self.buffer += block
+                cut = self.buffer.find(b"\n", len(self.buffer) - len(block))
+            if cut < 0:
+                if not self.buffer:
+                    return
+                cut = len(self.buffer) - 1
+            line, self.buffer = self.buffer[: cut + 1], self.buffer[cut + 1 :]
+            if first:
+                line = line.removeprefix(codecs.BOM_UTF8)
+                first = False
+            yield line.decode("utf-8", errors="surrogateescape")
+
+    def pending(self) -> bool:
+        """Whether a line can be read now without waiting for the writer."""
+        if b"\n" in self.buffer or self.eof:
+            return True
         try:
-            stream = open(path, encoding="utf-8-sig", errors="surrogateescape")  # noqa: SIM115
-        except OSError as exc:
-            raise RnntagError(exc.strerror or "cannot open file", path) from None
-    with stream:
-        yield stream
+            return bool(select.select([self.fd], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
 
 
-def _lines(stream: IO[str], path: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines without their line ends; undecodable bytes become an error on that line."""
+@contextmanager
+def open_text(path: str) -> Iterator[TextSource]:
+    """Open a UTF-8 file, or standard input for "-", as a `TextSource`."""
+    if path == STDIN:
+        yield TextSource(sys.stdin.fileno(), path)
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise RnntagError(exc.strerror or "cannot open file", path) from None
+    try:
+        yield TextSource(fd, path)
+    finally:
+        os.close(fd)
+
+
+def _lines(stream: Iterable[str], path: str, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+    """Numbered lines, without their line ends unless `keep_ends`; undecodable bytes become an
+    error on their line."""
     number = 0
     try:
         for number, raw in enumerate(stream, start=1):
@@ -76,7 +137,7 @@ def _lines(stream: IO[str], path: str) -> Iterator[tuple[int, str]]:
             if bad:
                 byte = ord(bad.group()) - 0xDC00
                 raise RnntagError(f"not valid UTF-8 (byte 0x{byte:02x})", path, number)
-            yield number, raw.rstrip("\r\n")
+            yield number, raw if keep_ends else raw.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise RnntagError(f"not valid UTF-8 ({exc.reason})", path, number + 1) from None
 
@@ -89,7 +150,7 @@ def _split_columns(line: str) -> list[str]:
 
 
 def read_conll(
-    stream: IO[str], path: str, tag_column: int | None = -1, require_tags: bool = False
+    stream: Iterable[str], path: str, tag_column: int | None = -1, require_tags: bool = False
 ) -> Iterator[Sentence]:
     """Read a CoNLL column file: one token per line, blank lines between sentences.
 
@@ -161,7 +222,7 @@ def _conllu_tag(token: dict, field: str, key: str | None) -> str | None:
 
 
 def read_conllu(
-    stream: IO[str], path: str, tag_field: str = "upos", require_tags: bool = False
+    stream: Iterable[str], path: str, tag_field: str = "upos", require_tags: bool = False
 ) -> Iterator[Sentence]:
     """Read CoNLL-U with the `conllu` package, keeping each parsed sentence for writing back.
 
@@ -231,7 +292,7 @@ def _parse_conllu_block(
     return Sentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
 
 
-def read_tokens(stream: IO[str], path: str) -> Iterator[Sentence]:
+def read_tokens(stream: Iterable[str], path: str) -> Iterator[Sentence]:
     """Read one sentence per line, tokens separated by whitespace; blank lines are skipped."""
     for number, line in _lines(stream, path):
         tokens = line.split()
@@ -239,19 +300,63 @@ def read_tokens(stream: IO[str], path: str) -> Iterator[Sentence]:
             yield Sentence(tokens, None, number)
 
 
+def read_text(stream: Iterable[str], path: str) -> Iterator[Sentence]:
+    """Read plain text, split into sentences and tokens (see `rnntag.text`).
+
+    Paragraphs end at blank lines, at the end of the input, and whenever a stream that can
+    tell (`TextSource`) has nothing more to read yet, so interactive input is tagged line by
+    line. Offsets count characters of the decoded input from its start.
+
+    Args:
+        stream: Lines of text, line ends included.
+        path: File name for error messages.
+
+    Returns:
+        An iterator over sentences with `text` and `offsets`.
+    """
+    pending = getattr(stream, "pending", lambda: True)
+    lines: list[str] = []
+    first_line = start = position = 0
+    for number, line in _lines(stream, path, keep_ends=True):
+        if not lines:
+            first_line, start = number, position
+        lines.append(line)
+        position += len(line)
+        if not line.strip() or not pending():
+            yield from _paragraph("".join(lines), first_line, start)
+            lines = []
+    yield from _paragraph("".join(lines), first_line, start)
+
+
+def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence]:
+    from rnntag.text import split_text
+
+    for tokens in split_text(paragraph):
+        begin, end = tokens[0].start, tokens[-1].end
+        yield Sentence(
+            [t.text for t in tokens],
+            line=first_line + paragraph.count("\n", 0, begin),
+            text=paragraph[begin:end],
+            offsets=[(start + t.start, start + t.end) for t in tokens],
+        )
+
+
 def read_sentences(
-    stream: IO[str],
+    stream: Iterable[str],
     path: str,
     fmt: Format,
     tag_column: int | None = -1,
     tag_field: str = "upos",
     require_tags: bool = False,
 ) -> Iterator[Sentence]:
-    """Read any supported format; see `read_conll`, `read_conllu` and `read_tokens`."""
+    """Read any supported format; see `read_conll`, `read_conllu`, `read_text` and
+    `read_tokens`."""
     if fmt == "conll":
         return read_conll(stream, path, tag_column, require_tags)
     if fmt == "conllu":
         return read_conllu(stream, path, tag_field, require_tags)
+    if fmt == "text":
+        return read_text(stream, path)
     return read_tokens(stream, path)
 
 
@@ -279,28 +384,31 @@ def write_conll(out: IO[str], tokens: list[str], tag_columns: Iterable[list[str]
 
 
 def write_conllu(
-    out: IO[str], sentence: Sentence, tags: list[str], tag_field: str = "upos"
+    out: IO[str],
+    sentence: Sentence,
+    tags: list[str],
+    tag_field: str = "upos",
+    extra: Sequence[tuple[str, list[str]]] = (),
 ) -> None:
-    """Write a CoNLL-U sentence back with the predicted tags in `tag_field`.
+    """Write a CoNLL-U sentence back with the predicted tags in `tag_field`, and any `extra`
+    (field, tags) pairs too.
 
     Sentences that were not read from CoNLL-U get fresh ids and a `# text` comment.
     """
-    field, key = parse_tag_field(tag_field)
     parsed = sentence.conllu
     if parsed is None:
         parsed = TokenList(
             [_blank_conllu_token(i, form) for i, form in enumerate(sentence.tokens, start=1)],
-            metadata=Metadata(text=" ".join(sentence.tokens)),
+            metadata=Metadata(text=sentence.text or " ".join(sentence.tokens)),
         )
-    words = iter(tags)
-    for token in parsed:
-        if not isinstance(token["id"], int):
-            continue
-        tag = next(words)
-        if key is None:
-            token[field] = tag
-        else:
-            token["misc"] = {**(token["misc"] or {}), key: tag}
+    words = [token for token in parsed if isinstance(token["id"], int)]
+    for name, column in [(tag_field, tags), *extra]:
+        field, key = parse_tag_field(name)
+        for token, tag in zip(words, column, strict=True):
+            if key is None:
+                token[field] = tag
+            else:
+                token["misc"] = {**(token["misc"] or {}), key: tag}
     out.write(parsed.serialize())
 
 

@@ -123,6 +123,59 @@ class CRF(nn.Module):
         # (batch,)
         return torch.logsumexp(alpha + end, dim=1)
 
+    def forward_backward(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Forward and backward log-scores at every position.
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            alpha (batch, seq_len, num_tags): log-sum of the scores of all prefixes ending in
+            each tag, its emission included; beta (batch, seq_len, num_tags): log-sum of the
+            scores of all suffixes after each tag, the end score included; log Z (batch,).
+            The probability that position t has tag j is exp(alpha + beta - log Z).
+        """
+        start, transitions, end = self.constrained_scores()
+        seq_len = emissions.size(1)
+        # (batch, num_tags)
+        alpha = start + emissions[:, 0]
+        alphas = [alpha]
+        for t in range(1, seq_len):
+            # (batch, from, to)
+            step = alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1)
+            # (batch, num_tags)
+            alpha = torch.where(mask[:, t].unsqueeze(1), torch.logsumexp(step, dim=1), alpha)
+            alphas.append(alpha)
+        # (batch, num_tags): at a sentence's last token only the end score follows
+        last = end.expand_as(alpha)
+        beta = last
+        betas = [beta]
+        for t in range(seq_len - 2, -1, -1):
+            # (batch, from, to)
+            step = transitions + (emissions[:, t + 1] + beta).unsqueeze(1)
+            # (batch, num_tags)
+            beta = torch.where(mask[:, t + 1].unsqueeze(1), torch.logsumexp(step, dim=2), last)
+            betas.append(beta)
+        # (batch,)
+        log_z = torch.logsumexp(alpha + end, dim=1)
+        # (batch, seq_len, num_tags) each
+        return torch.stack(alphas, dim=1), torch.stack(betas[::-1], dim=1), log_z
+
+    def marginals(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Probability of each tag at each position (forward-backward).
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            (batch, seq_len, num_tags) probabilities; rows at padded positions are meaningless.
+        """
+        alpha, beta, log_z = self.forward_backward(emissions, mask)
+        # (batch, seq_len, num_tags)
+        return torch.exp(alpha + beta - log_z[:, None, None])
+
     def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Best tag sequence of each sentence (Viterbi algorithm).
 

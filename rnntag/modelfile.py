@@ -28,6 +28,26 @@ WEIGHTS_FILE = "model.safetensors"
 MAX_EMBEDDING_ELEMENTS = 2**29
 
 
+# Names of the shipped models; any folder name under the models directory works too.
+MODEL_NAMES = {"ner": "en-ner-conll03", "pos": "en-pos-ewt"}
+# Installed, the models are package data (rnntag/models); in a checkout, the top-level models/.
+_PACKAGE = Path(__file__).resolve().parent
+MODEL_ROOTS = (_PACKAGE / "models", _PACKAGE.parent / "models")
+
+
+def resolve_model(name: str | Path) -> Path:
+    """The directory of a model given by path, by short name (`ner`, `pos`) or by the folder
+    name of a shipped model; a path that holds a model wins over a name."""
+    path = Path(name)
+    if (path / CONFIG_FILE).is_file():
+        return path
+    folder = MODEL_NAMES.get(str(name), str(name))
+    for root in MODEL_ROOTS:
+        if (root / folder / CONFIG_FILE).is_file():
+            return root / folder
+    return path
+
+
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     """Write a file through a temporary file in the same directory, renamed into place, so an
     interruption leaves either the old file or the new one.

@@ -2,23 +2,118 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from rnntag.config import ModelInfo
 from rnntag.corpus import Sentence
-from rnntag.encode import Encoder, length_batches
+from rnntag.encode import Batch, Encoder, length_batches
 from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
-from rnntag.modelfile import load_model
-from rnntag.schemes import convert, scheme_labels
+from rnntag.modelfile import load_model, resolve_model
+from rnntag.schemes import convert, is_span_tag, scheme_labels, to_spans
 
 BATCH_SIZE = 64
 # Sentences read ahead and sorted by length at a time; bounds memory when streaming.
 CHUNK_SIZE = 2048
+
+
+@dataclass
+class Prediction:
+    """One model's output for one sentence.
+
+    Attributes:
+        tags: A tag per token.
+        scores: Marginal probability of each predicted tag (forward-backward with a CRF,
+            the softmax otherwise), when asked for.
+        spans: With scores, for span models: (type, first token, end token, probability
+            that exactly this span is tagged so) of each entity.
+    """
+
+    tags: list[str]
+    scores: list[float] | None = None
+    spans: list[tuple[str, int, int, float]] = field(default_factory=list)
+
+
+def predict(
+    model: SequenceTagger,
+    encoder: Encoder,
+    sentences: Sequence[list[str]],
+    scores: bool = False,
+    batch_size: int = BATCH_SIZE,
+) -> list[Prediction]:
+    """Tag sentences with `model`, batching them by length.
+
+    Args:
+        model: The network; it is put in evaluation mode.
+        encoder: The model's vocabularies.
+        sentences: Tokens of each sentence, none empty.
+        scores: Also compute token and span probabilities.
+        batch_size: Sentences per batch.
+
+    Returns:
+        A prediction per sentence, in input order, with tags in the model's label scheme.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    labels = encoder.labels
+    spans_wanted = all(is_span_tag(label) for label in labels)
+    results: list[Prediction] = [Prediction([]) for _ in sentences]
+    with torch.inference_mode():
+        for indices in length_batches([len(s) for s in sentences], batch_size):
+            batch = encoder.batch([sentences[i] for i in indices]).to(device)
+            if not scores:
+                # (batch, seq_len)
+                paths = model.decode(batch).tolist()
+                for row, i in enumerate(indices):
+                    results[i] = Prediction([labels[t] for t in paths[row][: len(sentences[i])]])
+                continue
+            # (batch, seq_len) each
+            best, token_log_p, cumulative, alpha, beta = _scored(model, batch)
+            for row, i in enumerate(indices):
+                n = len(sentences[i])
+                tags = [labels[t] for t in best[row, :n].tolist()]
+                spans: list[tuple[str, int, int, float]] = []
+                for kind, start, end in to_spans(tags) if spans_wanted else []:
+                    # Score of the path inside the span, between the forward score into its
+                    # first token and the backward score out of its last one.
+                    inside = cumulative[row, end - 1] - cumulative[row, start]
+                    log_p = alpha[row, start] + inside + beta[row, end - 1]
+                    spans.append((kind, start, end, float(log_p.exp())))
+                results[i] = Prediction(tags, token_log_p[row, :n].exp().tolist(), spans)
+    return results
+
+
+def _scored(model: SequenceTagger, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Best path (batch, seq_len); per position along it: log-marginal, cumulative path
+    score, and forward and backward log-scores less half of log Z each, all (batch, seq_len)."""
+    # (batch, seq_len, num_tags)
+    emissions = model(batch)
+    if model.crf is None:
+        # (batch, seq_len, num_tags)
+        log_p = torch.log_softmax(emissions, dim=2)
+        # (batch, seq_len)
+        best = torch.where(batch.mask, log_p.argmax(dim=2), 0)
+        # (batch, seq_len)
+        token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
+        cumulative = token.cumsum(dim=1)
+        # A span's probability is the product of its tokens' under a softmax decoder.
+        return best, token, cumulative, token, torch.zeros_like(token)
+    alpha, beta, log_z = model.crf.forward_backward(emissions, batch.mask)
+    _, transitions, _ = model.crf.constrained_scores()
+    best = model.crf.decode(emissions, batch.mask)[1]
+    index = best.unsqueeze(2)  # (batch, seq_len, 1)
+    # (batch, seq_len): the scores along the best path, log Z split between both ends
+    alpha_path = alpha.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
+    beta_path = beta.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
+    # (batch, seq_len): score of stepping into each position along the path
+    steps = emissions.gather(2, index).squeeze(2)
+    steps[:, 1:] += transitions[best[:, :-1], best[:, 1:]]
+    return best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path
 
 
 def predict_tags(
@@ -27,28 +122,8 @@ def predict_tags(
     sentences: Sequence[list[str]],
     batch_size: int = BATCH_SIZE,
 ) -> list[list[str]]:
-    """Tag sentences with `model`, batching them by length.
-
-    Args:
-        model: The network; it is put in evaluation mode.
-        encoder: The model's vocabularies.
-        sentences: Tokens of each sentence, none empty.
-        batch_size: Sentences per batch.
-
-    Returns:
-        The tags of each sentence, in input order.
-    """
-    model.eval()
-    device = next(model.parameters()).device
-    tags: list[list[str]] = [[] for _ in sentences]
-    with torch.inference_mode():
-        for indices in length_batches([len(s) for s in sentences], batch_size):
-            batch = encoder.batch([sentences[i] for i in indices]).to(device)
-            # (batch, seq_len)
-            best = model.decode(batch).tolist()
-            for row, i in enumerate(indices):
-                tags[i] = [encoder.labels[t] for t in best[row][: len(sentences[i])]]
-    return tags
+    """The tags of `predict`, in the model's label scheme."""
+    return [p.tags for p in predict(model, encoder, sentences, False, batch_size)]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -62,10 +137,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def chunks(sentences: Iterable[Sentence], size: int = CHUNK_SIZE) -> Iterator[list[Sentence]]:
-    """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded."""
-    stream = iter(sentences)
-    while chunk := list(islice(stream, size)):
+def chunks(
+    sentences: Iterable[Sentence],
+    size: int = CHUNK_SIZE,
+    pending: Callable[[], bool] = lambda: True,
+) -> Iterator[list[Sentence]]:
+    """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded.
+
+    Args:
+        sentences: The input.
+        size: Largest chunk.
+        pending: Whether more input is ready now; when not, the chunk so far is given out
+            at once rather than waiting for the writer to fill it.
+
+    Returns:
+        An iterator over chunks, in input order.
+    """
+    chunk: list[Sentence] = []
+    for sentence in sentences:
+        chunk.append(sentence)
+        if len(chunk) == size or not pending():
+            yield chunk
+            chunk = []
+    if chunk:
         yield chunk
 
 
@@ -97,12 +191,30 @@ class Tagger:
         output_scheme: str | None = None,
     ) -> Tagger:
         """Load a model directory."""
-        info, model = load_model(Path(path), device)
+        info, model = load_model(resolve_model(path), device)
         return cls(info, model, output_scheme)
+
+    @property
+    def spans(self) -> bool:
+        """Whether the model tags spans (entities) rather than plain tags."""
+        return self.output_scheme is not None
+
+    def predict(self, sentences: Sequence[list[str]], scores: bool = False) -> list[Prediction]:
+        """Predictions for pre-tokenised sentences, in input order, tags in `output_scheme`.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+            scores: Also compute token and span probabilities.
+
+        Returns:
+            A prediction per sentence.
+        """
+        predictions = predict(self.model, self.encoder, sentences, scores)
+        if self.output_scheme is not None and self.output_scheme != self.info.scheme:
+            for p in predictions:
+                p.tags = convert(p.tags, self.output_scheme)
+        return predictions
 
     def tag_tokens(self, sentences: Sequence[list[str]]) -> list[list[str]]:
         """Tags of pre-tokenised sentences, in input order."""
-        tags = predict_tags(self.model, self.encoder, sentences)
-        if self.output_scheme is not None and self.output_scheme != self.info.scheme:
-            tags = [convert(t, self.output_scheme) for t in tags]
-        return tags
+        return [p.tags for p in self.predict(sentences)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from rnntag.config import ModelInfo
+from rnntag.corpus import Sentence
+from rnntag.output import Column
 from rnntag.train import EpochResult, TrainObserver
 
 TABLE_BOX = box.SIMPLE_HEAD
@@ -160,3 +164,37 @@ class ProgressReporter(TrainObserver):
     def close(self) -> None:
         """Remove the progress bar."""
         self.progress.stop()
+
+
+_ENTITY_STYLES = ("bold magenta", "bold cyan", "bold green", "bold yellow", "bold blue", "bold red")
+
+
+def print_tagged(console: Console, sentence: Sentence, columns: Sequence[Column]) -> None:
+    """Show a tagged sentence for a person: entities highlighted and labelled, plain tags
+    (POS) dimmed after each word."""
+    from rnntag.schemes import to_spans
+
+    styles: dict[str, str] = {}
+    plain = [c.prediction.tags for c in columns if not c.spans]
+    starts: dict[int, tuple[str, int]] = {}
+    for column in columns:
+        if column.spans:
+            for label, first, end in to_spans(column.prediction.tags):
+                starts.setdefault(first, (label, end))
+    text = Text()
+    i = 0
+    while i < len(sentence.tokens):
+        if text:
+            text.append(" ")
+        if i in starts:
+            label, end = starts[i]
+            style = styles.setdefault(label, _ENTITY_STYLES[len(styles) % len(_ENTITY_STYLES)])
+            text.append(" ".join(sentence.tokens[i:end]), style=style)
+            text.append(f" {label}", style=f"{style} dim")
+            i = end
+            continue
+        text.append(sentence.tokens[i])
+        for tags in plain:
+            text.append(f"/{tags[i]}", style="dim")
+        i += 1
+    console.print(text)

@@ -141,8 +141,12 @@ def tagged(ner_model: Path, pos_model: Path) -> dict[str, Result]:
     """`rnntag tag` over the samples, by input and output format."""
     names = ["stdin", "two-models", "conll", "conllu"]
     results = run_together(
-        lambda: rnntag("tag", "-m", ner_model, stdin=SENTENCES.read_text(encoding="utf-8")),
-        lambda: rnntag("tag", "-m", ner_model, "-m", pos_model, SENTENCES, SENTENCES),
+        lambda: rnntag(
+            "tag", "-m", ner_model, "--input", "tokens", stdin=SENTENCES.read_text(encoding="utf-8")
+        ),
+        lambda: rnntag(
+            "tag", "-m", ner_model, "-m", pos_model, "--input", "tokens", SENTENCES, SENTENCES
+        ),
         lambda: rnntag("tag", "-m", ner_model, "--input", "conll", NER_DEV),
         lambda: rnntag(
             "tag", "-m", pos_model, "--input", "conllu", "--output", "conllu", TRICKY_CONLLU

@@ -131,3 +131,21 @@ def test_gradient_is_marginal_minus_gold(generator):
     tags = torch.randint(4, mask.shape, generator=generator)
     crf(emissions, tags, mask).sum().neg().backward()
     assert emissions.grad.sum(dim=2).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+def test_marginals_match_enumeration(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
+    marginals = crf.marginals(emissions, mask)
+    _, _, log_z = crf.forward_backward(emissions, mask)
+    assert torch.allclose(log_z, crf.log_partition(emissions, mask))
+    for b, length in enumerate(lengths):
+        scores = brute_force_scores(crf, emissions[b], length)
+        paths = list(scores)
+        weights = torch.softmax(torch.tensor([scores[p] for p in paths], dtype=torch.float64), 0)
+        expected = torch.zeros(length, num_tags, dtype=torch.float64)
+        for path, weight in zip(paths, weights, strict=True):
+            for t, tag in enumerate(path):
+                expected[t, tag] += weight
+        assert torch.allclose(marginals[b, :length].double(), expected, atol=1e-5)

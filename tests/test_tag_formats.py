@@ -1,0 +1,139 @@
+"""`rnntag tag` with the shipped models: inputs, output formats, offsets, model names,
+streaming."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnntag.cli import main
+from rnntag.modelfile import resolve_model
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+TEXT = "Ada Lovelace was born in London.  She met Charles Babbage in 1833!\n\nIt's 5 p.m. now.\n"
+UPOS = set("ADJ ADP ADV AUX CCONJ DET INTJ NOUN NUM PART PRON PROPN PUNCT SCONJ SYM VERB X".split())
+
+
+def tag(capsys, *args: object, stdin: str | None = None, monkeypatch=None) -> str:
+    """Run `rnntag tag ARGS` in this process and return its standard output."""
+    try:
+        main(["tag", *map(str, args)])
+    except SystemExit as exc:
+        assert exc.code in (0, None), capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    path = tmp_path / "input.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def test_jsonl_offsets_point_at_the_input(capsys, text_file):
+    records = [
+        json.loads(line) for line in tag(capsys, "--output", "jsonl", text_file).splitlines()
+    ]
+    assert [r["text"] for r in records] == [
+        "Ada Lovelace was born in London.",
+        "She met Charles Babbage in 1833!",
+        "It's 5 p.m. now.",
+    ]
+    for record in records:
+        for token in record["tokens"]:
+            assert TEXT[token["start"] : token["end"]] == token["text"]
+        assert set(record["tags"]) == {"pos", "ner"}
+        assert set(record["tags"]["pos"]) <= UPOS
+        for entity in record["entities"]["ner"]:
+            assert TEXT[entity["start"] : entity["end"]] == entity["text"]
+            assert 0.0 < entity["confidence"] <= 1.0
+    first = records[0]["entities"]["ner"]
+    assert [(e["text"], e["label"]) for e in first] == [("Ada Lovelace", "PER"), ("London", "LOC")]
+
+
+def test_tokens_input_offsets_point_at_the_sentence_text(capsys):
+    out = tag(capsys, "-m", "ner", "--input", "tokens", "--output", "jsonl", DATA / "sentences.txt")
+    for record in map(json.loads, out.splitlines()):
+        for token in record["tokens"]:
+            assert record["text"][token["start"] : token["end"]] == token["text"]
+
+
+def test_default_models_give_pos_and_ner_columns(capsys, text_file):
+    rows = [line.split("\t") for line in tag(capsys, text_file).splitlines() if line]
+    assert rows[0] == ["Ada", "PROPN", "I-PER"]
+    assert all(len(row) == 3 and row[1] in UPOS for row in rows)
+
+
+@pytest.mark.parametrize(
+    "name", ["ner", "en-ner-conll03", str(DATA.parent / "models" / "en-ner-conll03")]
+)
+def test_models_by_name_or_path(name):
+    assert resolve_model(name).resolve() == (DATA.parent / "models" / "en-ner-conll03").resolve()
+
+
+def test_scores_add_probabilities(capsys, text_file):
+    rows = [
+        line.split("\t")
+        for line in tag(capsys, "-m", "ner", "--scores", text_file).splitlines()
+        if line
+    ]
+    assert all(len(row) == 3 and 0.0 <= float(row[2]) <= 1.0 for row in rows)
+
+
+def test_output_scheme_iobes(capsys, text_file):
+    rows = [
+        line.split("\t")
+        for line in tag(capsys, "-m", "ner", "--output-scheme", "IOBES", text_file).splitlines()
+        if line
+    ]
+    assert [row[1] for row in rows[:2]] == ["B-PER", "E-PER"]
+
+
+def test_inline_and_pretty(capsys, text_file):
+    inline = tag(capsys, "--output", "inline", text_file).splitlines()
+    assert inline[0].startswith("Ada/PROPN/I-PER Lovelace/PROPN/I-PER was/AUX/O")
+    pretty = tag(capsys, "--output", "pretty", text_file).splitlines()
+    assert pretty[0].startswith("Ada Lovelace PER was/AUX")
+
+
+def test_conllu_output_from_text_has_text_comments_and_both_models(capsys, text_file):
+    out = tag(capsys, "--output", "conllu", text_file)
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 3
+    assert blocks[0].splitlines()[0] == "# text = Ada Lovelace was born in London."
+    first = blocks[0].splitlines()[1].split("\t")
+    assert first[1:4] == ["Ada", "_", "PROPN"] and first[9] == "NER=I-PER"
+
+
+def test_empty_input_prints_nothing(capsys, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    assert tag(capsys, empty) == ""
+
+
+@pytest.mark.slow
+def test_output_appears_before_the_input_ends():
+    command = [sys.executable, "-m", "rnntag", "tag", "-m", "ner"]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.DEVNULL}
+    with subprocess.Popen(command, **pipes) as process:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(b"Ada Lovelace was born in London.\n")
+        process.stdin.flush()
+        # The input stays open: the first sentence must come back all the same.
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        if not ready:
+            process.kill()
+        assert ready, "no output while the input was still open"
+        first = os.read(process.stdout.fileno(), 1 << 16).decode()
+        assert first.startswith("Ada\tI-PER\n")
+        process.stdin.write(b"Grace Hopper visited Paris.\n")
+        process.stdin.close()
+        rest = process.stdout.read().decode()
+    assert process.returncode == 0
+    assert "Paris\tI-LOC" in first + rest
