@@ -399,6 +399,35 @@ def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> No
 
 
 @app.command()
+def bench(
+    input_file: Annotated[str, typer.Argument(metavar="FILE", help="Input to tag.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model: ner, pos or a directory.")
+    ] = "ner",
+    input_format: Annotated[
+        str, typer.Option("--input", help="text, tokens, conll or conllu.")
+    ] = "text",
+    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 64,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    device: Device = "auto",
+) -> None:
+    """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
+    from rnntag.bench import benchmark
+    from rnntag.predict import Tagger
+    from rnntag.report import print_bench
+
+    if input_format not in ("text", "tokens", "conll", "conllu"):
+        raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
+    if batch_size < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
+    result = benchmark(Tagger.load(model, _device(device)), input_file, input_format, batch_size)
+    if as_json:
+        print(json.dumps(result, indent=1))
+    else:
+        print_bench(Console(), result)
+
+
+@app.command()
 def info(
     model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Model directory.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,

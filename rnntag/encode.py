@@ -16,6 +16,8 @@ from rnntag.vocab import Vocab, ranked, word_key
 
 PAD_INDEX = 0
 UNK_INDEX = 1
+# Distinct word forms remembered by an encoder before it forgets them all.
+CACHE_LIMIT = 100_000
 
 
 @dataclass
@@ -96,10 +98,33 @@ class Encoder:
         self.casing = config.case_dim > 0
         self.max_word_chars = config.max_word_chars
         self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
+        # Word forms follow Zipf's law: remembering the indices of the forms seen recently
+        # makes encoding several times faster.
+        self._word_cache: dict[str, int] = {}
+        self._char_cache: dict[str, list[int]] = {}
+
+    def word_id(self, token: str) -> int:
+        """Word index of one token."""
+        found = self._word_cache.get(token)
+        if found is None:
+            if len(self._word_cache) >= CACHE_LIMIT:
+                self._word_cache.clear()
+            found = self._word_cache[token] = self.words.lookup(self.key(token))
+        return found
+
+    def char_ids(self, token: str) -> list[int]:
+        """Character indices of one token, clipped to the model's word length."""
+        found = self._char_cache.get(token)
+        if found is None:
+            if len(self._char_cache) >= CACHE_LIMIT:
+                self._char_cache.clear()
+            clipped = clip_word(token, self.max_word_chars)
+            found = self._char_cache[token] = self.chars.lookup_all(clipped)
+        return found
 
     def word_ids(self, tokens: list[str]) -> list[int]:
         """Word indices of one sentence."""
-        return [self.words.lookup(self.key(t)) for t in tokens]
+        return [self.word_id(t) for t in tokens]
 
     def knows(self, token: str) -> bool:
         """Whether `token` has its own word embedding."""
@@ -121,39 +146,29 @@ class Encoder:
         Returns:
             The batch on the CPU.
         """
-        size, seq_len = len(sentences), max(len(s) for s in sentences)
-        words = torch.zeros(size, seq_len, dtype=torch.long)
-        unique_index = torch.zeros(size, seq_len, dtype=torch.long)
-        mask = torch.zeros(size, seq_len, dtype=torch.bool)
         rows: dict[str, int] = {}
-        for b, tokens in enumerate(sentences):
-            n = len(tokens)
-            ids = word_ids[b] if word_ids is not None else self.word_ids(tokens)
-            words[b, :n] = torch.tensor(ids)
-            unique_index[b, :n] = torch.tensor([rows.setdefault(t, len(rows)) for t in tokens])
-            mask[b, :n] = True
-        clipped = [clip_word(w, self.max_word_chars) for w in rows]
-        chars = _pad([self.chars.lookup_all(word) for word in clipped])
-        pieces = None if self.pieces is None else _pad(self.pieces.pieces(clipped))
+        unique_index = _pad([[rows.setdefault(t, len(rows)) for t in s] for s in sentences])
+        words = _pad(word_ids if word_ids is not None else [self.word_ids(s) for s in sentences])
+        lengths = torch.tensor([len(s) for s in sentences])
+        # (batch, seq_len)
+        mask = torch.arange(words.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
+        chars = _pad([self.char_ids(word) for word in rows])
+        pieces = None
+        if self.pieces is not None:
+            pieces = _pad(self.pieces.pieces([clip_word(w, self.max_word_chars) for w in rows]))
         gold = None
         if tags is not None:
-            gold = torch.zeros(size, seq_len, dtype=torch.long)
-            for b, sentence_tags in enumerate(tags):
-                gold[b, : len(sentence_tags)] = torch.tensor(
-                    [self.label_index[t] for t in sentence_tags]
-                )
+            gold = _pad([[self.label_index[t] for t in sentence_tags] for sentence_tags in tags])
         cases = None
         if self.casing:
             cases = _pad([[casing(t) for t in tokens] for tokens in sentences])
         return Batch(words, mask, chars, unique_index, pieces, gold, cases)
 
 
-def _pad(rows: list[list[int]]) -> Tensor:
+def _pad(rows: Sequence[list[int]]) -> Tensor:
     """(len(rows), longest row) indices, padded with `PAD_INDEX`."""
-    padded = torch.full((len(rows), max(len(r) for r in rows)), PAD_INDEX, dtype=torch.long)
-    for i, row in enumerate(rows):
-        padded[i, : len(row)] = torch.tensor(row)
-    return padded
+    width = max(len(r) for r in rows)
+    return torch.tensor([row + [PAD_INDEX] * (width - len(row)) for row in rows])
 
 
 def key_function(config: ModelConfig) -> Callable[[str], str]:

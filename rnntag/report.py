@@ -198,3 +198,23 @@ def print_tagged(console: Console, sentence: Sentence, columns: Sequence[Column]
             text.append(f"/{tags[i]}", style="dim")
         i += 1
     console.print(text)
+
+
+def print_bench(console: Console, result: dict[str, Any]) -> None:
+    """Print a tagging benchmark from `bench.benchmark`."""
+    size = f"{result['tokens']:,} tokens, {result['sentences']:,} sentences"
+    console.print(
+        f"{size} in {result['seconds']:.2f} s on {result['device']} ({result['threads']} threads): "
+        f"{result['tokens_per_second']:,} tokens/s, {result['sentences_per_second']:,} sentences/s,"
+        f" peak memory {result['peak_memory_mb']} MB",
+        highlight=False,
+    )
+    table = Table(box=TABLE_BOX)
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    table.add_column("share", justify="right")
+    stages = result["stage_seconds"]
+    total = sum(stages.values()) or 1.0
+    for stage, seconds in stages.items():
+        table.add_row(stage, f"{seconds:.3f}", f"{100 * seconds / total:.0f}%")
+    console.print(table)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 PAD = "<pad>"
 UNK = "<unk>"
 _DIGIT = re.compile(r"\d")
+_ASCII_DIGITS = str.maketrans("0123456789", "0000000000")
 
 
 def word_key(word: str, normalize_digits: bool, lowercase: bool) -> str:
@@ -15,7 +16,11 @@ def word_key(word: str, normalize_digits: bool, lowercase: bool) -> str:
     `normalize_digits`."""
     if lowercase:
         word = word.lower()
-    return _DIGIT.sub("0", word) if normalize_digits else word
+    if not normalize_digits:
+        return word
+    if word.isascii():
+        return word.translate(_ASCII_DIGITS)
+    return _DIGIT.sub("0", word)
 
 
 class Vocab:

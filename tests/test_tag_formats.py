@@ -137,3 +137,14 @@ def test_output_appears_before_the_input_ends():
         rest = process.stdout.read().decode()
     assert process.returncode == 0
     assert "Paris\tI-LOC" in first + rest
+
+
+def test_bench_reports_every_stage(capsys):
+    try:
+        main(["bench", "-m", "ner", "--input", "tokens", "--json", str(DATA / "sentences.txt")])
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    result = json.loads(capsys.readouterr().out)
+    assert result["tokens"] == 16 and result["sentences"] == 2
+    assert set(result["stage_seconds"]) == {"read", "encode", "network", "decode", "write"}
+    assert result["tokens_per_second"] > 0 and result["peak_memory_mb"] > 0
