@@ -85,3 +85,50 @@ def benchmark(
         "threads": torch.get_num_threads(),
         "device": device.type,
     }
+
+
+def tokenization_scores(path: str) -> dict[str, Any]:
+    """Precision, recall and F1 of the plain-text tokeniser against the words of a CoNLL-U
+    file, each sentence tokenised from its `# text` comment.
+
+    A word counts as found when a predicted token has exactly its character span. Words
+    whose form cannot be found in the text (rare spelling normalisations) count as missed.
+
+    Args:
+        path: CoNLL-U file with `# text` comments.
+
+    Returns:
+        {"sentences", "gold", "predicted", "correct", "precision", "recall", "f1"}.
+    """
+    from rnntag.text import split_text
+
+    gold_total = predicted_total = correct = sentences = 0
+    with open_text(path) as stream:
+        for sentence in read_sentences(stream, path, "conllu"):
+            assert sentence.conllu is not None
+            text = sentence.conllu.metadata.get("text")
+            if text is None:
+                continue
+            sentences += 1
+            spans, position = set(), 0
+            for word in sentence.tokens:
+                found = text.find(word, position)
+                if found >= 0:
+                    spans.add((found, found + len(word)))
+                    position = found + len(word)
+            predicted = {(t.start, t.end) for tokens in split_text(text) for t in tokens}
+            gold_total += len(sentence.tokens)
+            predicted_total += len(predicted)
+            correct += len(spans & predicted)
+    precision = correct / predicted_total if predicted_total else 0.0
+    recall = correct / gold_total if gold_total else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "sentences": sentences,
+        "gold": gold_total,
+        "predicted": predicted_total,
+        "correct": correct,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }

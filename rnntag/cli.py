@@ -408,13 +408,33 @@ def bench(
         str, typer.Option("--input", help="text, tokens, conll or conllu.")
     ] = "text",
     batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 64,
+    tokenization: Annotated[
+        bool,
+        typer.Option(
+            "--tokenization",
+            help="Instead: score the plain-text tokeniser against FILE, a CoNLL-U gold file.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
     device: Device = "auto",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
-    from rnntag.bench import benchmark
+    from rnntag.bench import benchmark, tokenization_scores
     from rnntag.predict import Tagger
     from rnntag.report import print_bench
+
+    if tokenization:
+        scores = tokenization_scores(input_file)
+        if as_json:
+            print(json.dumps(scores, indent=1))
+        else:
+            Console().print(
+                f"tokenisation against {scores['gold']:,} gold words in {scores['sentences']:,}"
+                f" sentences: precision {100 * scores['precision']:.2f},"
+                f" recall {100 * scores['recall']:.2f}, F1 {100 * scores['f1']:.2f}",
+                highlight=False,
+            )
+        return
 
     if input_format not in ("text", "tokens", "conll", "conllu"):
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")

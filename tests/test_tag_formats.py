@@ -148,3 +148,15 @@ def test_bench_reports_every_stage(capsys):
     assert result["tokens"] == 15 and result["sentences"] == 2
     assert set(result["stage_seconds"]) == {"read", "encode", "network", "decode", "write"}
     assert result["tokens_per_second"] > 0 and result["peak_memory_mb"] > 0
+
+
+def test_tokenisation_scores_against_gold_words(tmp_path):
+    from rnntag.bench import tokenization_scores
+
+    assert tokenization_scores(str(DATA / "tricky.conllu"))["f1"] == 1.0
+    # One gold word the tokeniser cannot produce: "U.S" without its period.
+    gold = "# text = The U.S. won\n1\tThe\t_\t_\t_\t_\t_\t_\t_\t_\n2\tU.S\t_\t_\t_\t_\t_\t_\t_\t_\n"
+    gold += "3\t.\t_\t_\t_\t_\t_\t_\t_\t_\n4\twon\t_\t_\t_\t_\t_\t_\t_\t_\n\n"
+    (tmp_path / "gold.conllu").write_text(gold, encoding="utf-8")
+    scores = tokenization_scores(str(tmp_path / "gold.conllu"))
+    assert (scores["gold"], scores["predicted"], scores["correct"]) == (4, 3, 2)
