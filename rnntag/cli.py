@@ -279,6 +279,9 @@ def tag(
     scores: Annotated[
         bool, typer.Option("--scores", help="Add each tag's marginal probability.")
     ] = False,
+    nbest: Annotated[
+        int, typer.Option(help="With --output jsonl: the K best tag sequences and probabilities.")
+    ] = 1,
     device: Device = "auto",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
@@ -295,6 +298,8 @@ def tag(
         raise typer.BadParameter(
             f"must be one of {', '.join(SCHEMES)}", param_hint="--output-scheme"
         )
+    if nbest < 1 or (nbest > 1 and output != "jsonl"):
+        raise typer.BadParameter("must be 1, or more with --output jsonl", param_hint="--nbest")
     _tag_field(tag_field)
     names = model or ["pos", "ner"]
     torch_device = _device(device)
@@ -309,7 +314,7 @@ def tag(
             sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
             for chunk in chunks(sentences, pending=stream.pending):
                 tokens = [s.tokens for s in chunk]
-                predicted = [t.predict(tokens, with_scores) for t in taggers]
+                predicted = [t.predict(tokens, with_scores, nbest) for t in taggers]
                 for i, sentence in enumerate(chunk):
                     columns = [
                         Column(label, p[i], t.spans)

@@ -216,3 +216,49 @@ class CRF(nn.Module):
         # (batch, seq_len)
         tags = torch.cat(path[::-1], dim=1)
         return scores, torch.where(mask, tags, 0)
+
+    def decode_nbest(self, emissions: Tensor, mask: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """The `k` best tag sequences of each sentence (list Viterbi), best first.
+
+        A sentence with fewer than `k` sequences repeats its last one with score `-inf`.
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+            k: Number of sequences.
+
+        Returns:
+            A pair: (batch, k) scores, and (batch, k, seq_len) tags, 0 at padded positions.
+        """
+        batch, seq_len, num_tags = emissions.shape
+        start, transitions, end = self.constrained_scores()
+        # (batch, num_tags, k): the k best prefix scores ending in each tag; only one prefix
+        # exists at the first position, so the others start impossible.
+        best = torch.full((batch, num_tags, k), float("-inf"), device=emissions.device)
+        best[:, :, 0] = start + emissions[:, 0]
+        # (num_tags * k,): on a padded step each (tag, rank) points back at itself
+        identity = torch.arange(num_tags * k, device=emissions.device).view(num_tags, k)
+        pointers = []
+        for t in range(1, seq_len):
+            # (batch, from * k, to)
+            step = (best.unsqueeze(3) + transitions.view(1, num_tags, 1, num_tags)).flatten(1, 2)
+            # (batch, k, to) each: the k best (from, rank) for each next tag
+            step_best, step_from = step.topk(k, dim=1)
+            keep = mask[:, t].view(batch, 1, 1)
+            # (batch, num_tags, k)
+            best = torch.where(
+                keep, (step_best + emissions[:, t].unsqueeze(1)).transpose(1, 2), best
+            )
+            pointers.append(torch.where(keep, step_from.transpose(1, 2), identity))
+        # (batch, num_tags * k)
+        final = (best + end.view(1, num_tags, 1)).flatten(1)
+        # (batch, k) each
+        scores, current = final.topk(k, dim=1)
+        path = [current // k]
+        for step_from in reversed(pointers):
+            # (batch, k): the (from, rank) each current (tag, rank) came from
+            current = step_from.flatten(1).gather(1, current)
+            path.append(current // k)
+        # (batch, k, seq_len)
+        tags = torch.stack(path[::-1], dim=2)
+        return scores, torch.where(mask.unsqueeze(1), tags, 0)

@@ -81,6 +81,12 @@ def to_json(sentence: Sentence, columns: Sequence[Column]) -> dict[str, Any]:
     scored = {c.name: c.prediction.scores for c in columns if c.prediction.scores is not None}
     if scored:
         record["scores"] = {name: [round(p, 4) for p in s] for name, s in scored.items()}
+    nbest = {c.name: c.prediction.nbest for c in columns if c.prediction.nbest}
+    if nbest:
+        record["nbest"] = {
+            name: [{"tags": tags, "probability": round(p, 4)} for tags, p in ranked]
+            for name, ranked in nbest.items()
+        }
     spans = [c for c in columns if c.spans]
     if spans:
         record["entities"] = {c.name: entities(sentence, c) for c in spans}

@@ -32,11 +32,13 @@ class Prediction:
             the softmax otherwise), when asked for.
         spans: With scores, for span models: (type, first token, end token, probability
             that exactly this span is tagged so) of each entity.
+        nbest: When asked for, the best tag sequences with their probabilities, best first.
     """
 
     tags: list[str]
     scores: list[float] | None = None
     spans: list[tuple[str, int, int, float]] = field(default_factory=list)
+    nbest: list[tuple[list[str], float]] = field(default_factory=list)
 
 
 def predict(
@@ -45,6 +47,7 @@ def predict(
     sentences: Sequence[list[str]],
     scores: bool = False,
     batch_size: int = BATCH_SIZE,
+    nbest: int = 1,
 ) -> list[Prediction]:
     """Tag sentences with `model`, batching them by length.
 
@@ -54,6 +57,7 @@ def predict(
         sentences: Tokens of each sentence, none empty.
         scores: Also compute token and span probabilities.
         batch_size: Sentences per batch.
+        nbest: Also give this many best sequences (CRF models only), when more than 1.
 
     Returns:
         A prediction per sentence, in input order, with tags in the model's label scheme.
@@ -85,7 +89,29 @@ def predict(
                     log_p = alpha[row, start] + inside + beta[row, end - 1]
                     spans.append((kind, start, end, float(log_p.exp())))
                 results[i] = Prediction(tags, token_log_p[row, :n].exp().tolist(), spans)
+            if nbest > 1:
+                _add_nbest(model, batch, nbest, labels, [results[i] for i in indices])
     return results
+
+
+def _add_nbest(
+    model: SequenceTagger, batch: Batch, k: int, labels: list[str], results: list[Prediction]
+) -> None:
+    if model.crf is None:
+        raise RnntagError("n-best sequences need a model with a CRF decoder")
+    # (batch, seq_len, num_tags)
+    emissions = model(batch)
+    # (batch, k), (batch, k, seq_len)
+    scores, paths = model.crf.decode_nbest(emissions, batch.mask, k)
+    # (batch, k)
+    probabilities = (scores - model.crf.log_partition(emissions, batch.mask).unsqueeze(1)).exp()
+    for row, result in enumerate(results):
+        n = len(result.tags)
+        result.nbest = [
+            ([labels[t] for t in paths[row, rank, :n].tolist()], float(probabilities[row, rank]))
+            for rank in range(k)
+            if scores[row, rank] > float("-inf")
+        ]
 
 
 def _scored(model: SequenceTagger, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -199,20 +225,25 @@ class Tagger:
         """Whether the model tags spans (entities) rather than plain tags."""
         return self.output_scheme is not None
 
-    def predict(self, sentences: Sequence[list[str]], scores: bool = False) -> list[Prediction]:
+    def predict(
+        self, sentences: Sequence[list[str]], scores: bool = False, nbest: int = 1
+    ) -> list[Prediction]:
         """Predictions for pre-tokenised sentences, in input order, tags in `output_scheme`.
 
         Args:
             sentences: Tokens of each sentence, none empty.
             scores: Also compute token and span probabilities.
+            nbest: Also give this many best sequences, when more than 1.
 
         Returns:
             A prediction per sentence.
         """
-        predictions = predict(self.model, self.encoder, sentences, scores)
-        if self.output_scheme is not None and self.output_scheme != self.info.scheme:
+        predictions = predict(self.model, self.encoder, sentences, scores, nbest=nbest)
+        scheme = self.output_scheme
+        if scheme is not None and scheme != self.info.scheme:
             for p in predictions:
-                p.tags = convert(p.tags, self.output_scheme)
+                p.tags = convert(p.tags, scheme)
+                p.nbest = [(convert(tags, scheme), prob) for tags, prob in p.nbest]
         return predictions
 
     def tag_tokens(self, sentences: Sequence[list[str]]) -> list[list[str]]:

@@ -149,3 +149,21 @@ def test_marginals_match_enumeration(num_tags, lengths, constrained, generator):
             for t, tag in enumerate(path):
                 expected[t, tag] += weight
         assert torch.allclose(marginals[b, :length].double(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+@pytest.mark.parametrize("k", [1, 3])
+def test_nbest_matches_enumeration(num_tags, lengths, constrained, k, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
+    scores, paths = crf.decode_nbest(emissions, mask, k)
+    best_scores, best_paths = crf.decode(emissions, mask)
+    assert torch.equal(paths[:, 0], best_paths)
+    for b, length in enumerate(lengths):
+        enumerated = brute_force_scores(crf, emissions[b], length)
+        ranked = sorted(enumerated, key=enumerated.__getitem__, reverse=True)
+        for rank in range(min(k, len(ranked))):
+            assert tuple(paths[b, rank, :length].tolist()) == ranked[rank]
+            assert scores[b, rank].item() == pytest.approx(enumerated[ranked[rank]], **TOLERANCE)
+        assert paths[b, :, length:].eq(0).all()
+        assert (scores[b, len(ranked) :] == float("-inf")).all()

@@ -160,3 +160,21 @@ def test_tokenisation_scores_against_gold_words(tmp_path):
     (tmp_path / "gold.conllu").write_text(gold, encoding="utf-8")
     scores = tokenization_scores(str(tmp_path / "gold.conllu"))
     assert (scores["gold"], scores["predicted"], scores["correct"]) == (4, 3, 2)
+
+
+def test_nbest_sequences_in_jsonl(capsys, text_file):
+    out = tag(capsys, "-m", "ner", "-m", "pos", "--output", "jsonl", "--nbest", "3", text_file)
+    for record in map(json.loads, out.splitlines()):
+        ranked = record["nbest"]["ner"]
+        assert ranked[0]["tags"] == record["tags"]["ner"]
+        probabilities = [r["probability"] for r in ranked]
+        assert probabilities == sorted(probabilities, reverse=True)
+        assert 0.0 < sum(probabilities) <= 1.0 + 1e-3
+        assert len({tuple(r["tags"]) for r in ranked}) == len(ranked)
+
+
+def test_nbest_needs_jsonl(capsys, text_file):
+    with pytest.raises(SystemExit) as caught:
+        main(["tag", "--nbest", "2", str(text_file)])
+    assert caught.value.code == 2
+    assert "--nbest" in capsys.readouterr().err
