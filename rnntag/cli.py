@@ -334,7 +334,9 @@ def evaluate(
     test_file: Annotated[
         str | None, typer.Argument(metavar="TEST", help="Gold file to tag with --model and score.")
     ] = None,
-    model: Annotated[Path | None, typer.Option("--model", "-m", help="Model directory.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model: ner, pos or a model directory.")
+    ] = None,
     gold: Annotated[str | None, typer.Option(help="Gold file, scored against --pred.")] = None,
     pred: Annotated[str | None, typer.Option(help="Predicted file, scored against --gold.")] = None,
     fmt: Format = None,
@@ -454,18 +456,21 @@ def bench(
 
 @app.command()
 def info(
-    model_dir: Annotated[Path, typer.Argument(metavar="MODEL_DIR", help="Model directory.")],
+    model_dir: Annotated[
+        str, typer.Argument(metavar="MODEL", help="Model: ner, pos or a model directory.")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
 ) -> None:
     """Show a model's configuration, labels, size and training scores."""
-    from rnntag.modelfile import load_model
+    from rnntag.modelfile import load_model, resolve_model
     from rnntag.report import print_info
 
-    model_info, network = load_model(model_dir)
+    directory = resolve_model(model_dir)
+    model_info, network = load_model(directory)
     if as_json:
         print(json.dumps(model_info.to_dict(), indent=1, ensure_ascii=False))
         return
-    print_info(Console(), model_dir, model_info, sum(p.numel() for p in network.parameters()))
+    print_info(Console(), directory, model_info, sum(p.numel() for p in network.parameters()))
 
 
 def main(argv: list[str] | None = None) -> None:
