@@ -178,3 +178,20 @@ def test_nbest_needs_jsonl(capsys, text_file):
         main(["tag", "--nbest", "2", str(text_file)])
     assert caught.value.code == 2
     assert "--nbest" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_shipped_models(tmp_path):
+    import zipfile
+
+    root = DATA.parent
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(root)],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("rnntag-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for model in ("en-ner-conll03", "en-pos-ewt"):
+        for file in ("config.json", "model.safetensors", "MODEL_CARD.md"):
+            assert f"rnntag/models/{model}/{file}" in names
