@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from dataclasses import fields, replace
 from pathlib import Path
@@ -35,6 +36,34 @@ TagField = Annotated[str, typer.Option(help="CoNLL-U tag field: upos, xpos or mi
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 MODEL_DEFAULTS = ModelConfig()
 TRAIN_DEFAULTS = TrainConfig()
+
+
+class StopOnSignal:
+    """While active, the first Ctrl-C (SIGINT) or SIGTERM asks training to stop after the
+    current batch; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.previous: dict[int, Any] = {}
+
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.stop
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.stop:
+            raise KeyboardInterrupt
+        self.stop = True
+        stderr.print("rnntag: stopping after this batch (again to stop at once)", highlight=False)
+
+    def __enter__(self) -> StopOnSignal:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
 def _format(value: str | None, path: str) -> Any:
@@ -85,6 +114,12 @@ def train(
     tag_column: TagColumn = -1,
     tag_field: TagField = "upos",
     force: Annotated[bool, typer.Option(help="Overwrite an existing model in --out.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the interrupted training in --out from its checkpoint."
+        ),
+    ] = False,
     device: Device = "auto",
     config: Annotated[
         Path | None,
@@ -184,6 +219,7 @@ def train(
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
     from rnntag.schemes import SCHEMES
+    from rnntag.train import TrainingInterrupted
     from rnntag.train import train as run_training
 
     given = locals()
@@ -211,7 +247,7 @@ def train(
     if scheme is not None and scheme not in SCHEMES:
         raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}", param_hint="--scheme")
     _tag_field(tag_field)
-    if (out / CONFIG_FILE).exists() and not force:
+    if (out / CONFIG_FILE).exists() and not force and not resume:
         raise typer.BadParameter(
             f"{out} already holds a model; choose another or pass --force", param_hint="--out"
         )
@@ -226,16 +262,23 @@ def train(
     )
     reporter = ProgressReporter(stderr)
     try:
-        info = run_training(
-            train_data,
-            dev_data,
-            out,
-            model_config,
-            train_config,
-            reporter,
-            torch_device,
-            scheme,
-        )
+        with StopOnSignal() as stop:
+            info = run_training(
+                train_data,
+                dev_data,
+                out,
+                model_config,
+                train_config,
+                reporter,
+                torch_device,
+                scheme,
+                resume,
+                stop.requested,
+            )
+    except TrainingInterrupted as exc:
+        reporter.close()
+        stderr.print(f"rnntag: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     finally:
         reporter.close()
     results = info.results

@@ -8,12 +8,21 @@ import math
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
+from rnntag.checkpoint import (
+    LoopState,
+    fingerprint,
+    load_checkpoint,
+    remove_checkpoint,
+    save_checkpoint,
+)
 from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes
 from rnntag.corpus import Sentence
 from rnntag.embeddings import pretrained_vocabulary
@@ -95,41 +104,19 @@ def _make_optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.O
     return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
-def train(
-    train_data: Sequence[Sentence],
-    dev_data: Sequence[Sentence] | None,
-    out: Path,
+class TrainingInterrupted(RnntagError):
+    """Training stopped on request after a batch; a checkpoint was saved."""
+
+
+def _prepare(
+    train_tokens: list[list[str]],
+    train_tags: list[list[str]],
     model_config: ModelConfig,
     train_config: TrainConfig,
-    observer: TrainObserver | None = None,
-    device: torch.device | None = None,
-    scheme: str | None = None,
-) -> ModelInfo:
-    """Train a tagger and save the best model on dev (the last one without dev) to `out`.
-
-    Args:
-        train_data: Tagged training sentences.
-        dev_data: Tagged development sentences for model selection and early stopping.
-        out: Model directory.
-        model_config: Architecture.
-        train_config: Recipe.
-        observer: Progress receiver.
-        device: Where to train; the CPU by default.
-        scheme: Span scheme of the data; detected from the training tags when None.
-
-    Returns:
-        The saved model's configuration, with its results.
-    """
-    observer = observer or TrainObserver()
-    device = device or torch.device("cpu")
-    check_writable(out)
-    if train_config.threads > 0:
-        torch.set_num_threads(train_config.threads)
-    rng = random.Random(train_config.seed)
-    torch.manual_seed(train_config.seed)
-
-    train_tokens = [s.tokens for s in train_data]
-    train_tags = [s.tags or [] for s in train_data]
+    scheme: str | None,
+) -> tuple[ModelInfo, list[list[str]], np.ndarray | None]:
+    """The model description of a new run, its training tags in the training scheme, and the
+    pretrained vectors that initialise its word embeddings."""
     data_scheme = scheme or detect_scheme(train_tags)
     internal_scheme = train_config.train_scheme if data_scheme else None
     if internal_scheme:
@@ -150,41 +137,105 @@ def train(
             train_config.seed,
         )
         model_config = replace(model_config, word_dim=vectors.shape[1])
+    check_sizes(model_config)
     info = ModelInfo(
         model=model_config,
         vocab=vocab,
         scheme=internal_scheme,
         data_scheme=data_scheme,
         train=train_config,
+        results={"pretrained_vectors_found": found},
     )
-    check_sizes(model_config)
-    encoder = Encoder(info.vocab, model_config)
+    return info, train_tags, vectors
+
+
+def train(
+    train_data: Sequence[Sentence],
+    dev_data: Sequence[Sentence] | None,
+    out: Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    observer: TrainObserver | None = None,
+    device: torch.device | None = None,
+    scheme: str | None = None,
+    resume: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> ModelInfo:
+    """Train a tagger and save the best model on dev (the last one without dev) to `out`.
+
+    A checkpoint in `out/checkpoint` is written after every epoch, and after the current
+    batch when `should_stop()` turns true (then `TrainingInterrupted` is raised); `resume`
+    continues from it. On the CPU a resumed run ends exactly as an uninterrupted one.
+
+    Args:
+        train_data: Tagged training sentences.
+        dev_data: Tagged development sentences for model selection and early stopping.
+        out: Model directory.
+        model_config: Architecture (ignored on resume: the checkpoint's is used).
+        train_config: Recipe (likewise).
+        observer: Progress receiver.
+        device: Where to train; the CPU by default.
+        scheme: Span scheme of the data; detected from the training tags when None.
+        resume: Continue from the checkpoint in `out`.
+        should_stop: Polled after every batch.
+
+    Returns:
+        The saved model's configuration, with its results.
+    """
+    observer = observer or TrainObserver()
+    device = device or torch.device("cpu")
+    check_writable(out)
+    train_tokens = [s.tokens for s in train_data]
+    checkpoint = load_checkpoint(out) if resume else None
+    if checkpoint is not None:
+        info, loop = checkpoint.info, checkpoint.loop
+        train_tags = [s.tags or [] for s in train_data]
+        if info.scheme:
+            train_tags = [convert(tags, info.scheme) for tags in train_tags]
+        vectors = None
+    else:
+        info, train_tags, vectors = _prepare(
+            train_tokens, [s.tags or [] for s in train_data], model_config, train_config, scheme
+        )
+        loop = LoopState()
+    config = info.train
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    torch.manual_seed(config.seed)
+    digest = fingerprint(info, train_tokens, train_tags)
+    if checkpoint is not None and checkpoint.data_digest != digest:
+        raise RnntagError("the checkpoint was made with other training data or settings", str(out))
+
+    encoder = Encoder(info.vocab, info.model)
     model = build_model(info).to(device)
     if vectors is not None:
         with torch.no_grad():
             model.word_embed.weight.copy_(torch.from_numpy(vectors))
-        model.word_embed.weight.requires_grad_(not train_config.freeze_embeddings)
-    optimizer = _make_optimizer(model, train_config)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda e: 1.0 / (1.0 + train_config.lr_decay * e)
+    model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
+    optimizer = _make_optimizer(model, config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
     )
+    if checkpoint is not None:
+        checkpoint.restore(model, optimizer, scheduler)
+        rng.setstate(_rng_state(loop.epoch_rng))
     singletons = _singleton_mask(encoder, train_data).to(device)
     word_ids = [encoder.word_ids(tokens) for tokens in train_tokens]
     lengths = [len(t) for t in train_tokens]
-    batches_per_epoch = math.ceil(len(train_data) / train_config.batch_size)
-
-    best_score = -math.inf
-    stale = 0
-    history = []
-    started = time.perf_counter()
-    observer.on_start(train_config.epochs, batches_per_epoch)
-    for epoch in range(1, train_config.epochs + 1):
+    dev_tokens = [s.tokens for s in dev_data or []]
+    dev_gold = [s.tags or [] for s in dev_data or []]
+    started = time.perf_counter() - loop.seconds
+    observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
+    while loop.epoch <= config.epochs and loop.stale < config.patience:
+        if loop.batch == 0:
+            loop.epoch_rng = list(_jsonable(rng.getstate()))
+            loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
         model.train()
-        epoch_start = time.perf_counter()
-        total_loss, total_tokens = 0.0, 0
-        for number, indices in enumerate(
-            length_batches(lengths, train_config.batch_size, rng), start=1
-        ):
+        epoch_start = time.perf_counter() - loop.epoch_seconds
+        for number, indices in enumerate(length_batches(lengths, config.batch_size, rng), 1):
+            if number <= loop.batch:
+                continue
             batch = encoder.batch(
                 [train_tokens[i] for i in indices],
                 [train_tags[i] for i in indices],
@@ -192,64 +243,84 @@ def train(
             ).to(device)
             # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
             drop = singletons[batch.words] & (
-                torch.rand(batch.words.shape, device=device) < train_config.unk_replace
+                torch.rand(batch.words.shape, device=device) < config.unk_replace
             )
             batch.words = torch.where(drop, UNK_INDEX, batch.words)
             loss = model.loss(batch)
             optimizer.zero_grad()
             loss.backward()
-            if train_config.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.clip)
+            if config.clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
             optimizer.step()
             tokens = int(batch.mask.sum())
-            total_loss += loss.item() * len(indices)
-            total_tokens += tokens
-            observer.on_batch(epoch, number, loss.item(), tokens)
+            loop.loss_sum += loss.item() * len(indices)
+            loop.token_sum += tokens
+            loop.batch = number
+            observer.on_batch(loop.epoch, number, loss.item(), tokens)
+            if should_stop():
+                loop.epoch_seconds = time.perf_counter() - epoch_start
+                loop.seconds = time.perf_counter() - started
+                save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
+                raise TrainingInterrupted(
+                    f"training interrupted in epoch {loop.epoch} after batch {number}; the best"
+                    " model so far is saved; run the same command with --resume to go on",
+                    str(out),
+                )
         lr = optimizer.param_groups[0]["lr"]
-        schedule.step()
+        scheduler.step()
         train_seconds = time.perf_counter() - epoch_start
-
         metric, score = "loss", None
         if dev_data:
-            dev_tags = predict_tags(model, encoder, [s.tokens for s in dev_data])
-            if data_scheme:
-                dev_tags = [convert(tags, data_scheme) for tags in dev_tags]
-            metric, score = primary_score(
-                evaluate([s.tags or [] for s in dev_data], dev_tags, data_scheme)
-            )
-        improved = score is None or score > best_score
+            dev_tags = predict_tags(model, encoder, dev_tokens)
+            if info.data_scheme:
+                dev_tags = [convert(tags, info.data_scheme) for tags in dev_tags]
+            metric, score = primary_score(evaluate(dev_gold, dev_tags, info.data_scheme))
+        improved = score is None or loop.best_score is None or score > loop.best_score
         result = EpochResult(
-            epoch=epoch,
-            loss=total_loss / len(train_data),
+            epoch=loop.epoch,
+            loss=loop.loss_sum / len(train_data),
             dev_metric=metric,
             dev_score=score,
             improved=improved,
             seconds=time.perf_counter() - epoch_start,
-            tokens_per_second=total_tokens / train_seconds,
+            tokens_per_second=loop.token_sum / max(train_seconds, 1e-9),
             lr=lr,
         )
-        history.append(vars(result).copy())
+        loop.history.append(vars(result).copy())
         if improved:
-            best_score, stale = (score if score is not None else best_score), 0
-            info.results = {
-                "best_epoch": epoch,
-                "dev_metric": metric,
-                "dev_score": score,
-                "train_sentences": len(train_data),
-                "dev_sentences": len(dev_data or []),
-                "pretrained_vectors_found": found,
-            }
+            loop.best_score, loop.stale = score, 0
+            info.results.update(
+                best_epoch=loop.epoch,
+                dev_metric=metric,
+                dev_score=score,
+                train_sentences=len(train_data),
+                dev_sentences=len(dev_tokens),
+            )
             save_model(out, info, model)
         else:
-            stale += 1
+            loop.stale += 1
         observer.on_epoch(result)
-        if stale >= train_config.patience:
-            break
+        loop.epoch, loop.batch = loop.epoch + 1, 0
+        loop.seconds = time.perf_counter() - started
+        if loop.epoch <= config.epochs and loop.stale < config.patience:
+            save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
     info.results.update(
-        epochs_run=len(history),
+        epochs_run=len(loop.history),
         seconds=round(time.perf_counter() - started, 1),
         device=device.type,
-        history=history,
+        history=loop.history,
     )
     save_config(out, info)
+    remove_checkpoint(out)
     return info
+
+
+def _jsonable(state: tuple[Any, ...]) -> list[Any]:
+    """Python's RNG state as JSON lists."""
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_state(saved: list[Any]) -> tuple[Any, ...]:
+    version, internal, gauss = saved
+    return (version, tuple(internal), gauss)

@@ -4,6 +4,9 @@ tag schemes. Runs `rnntag` in-process on the samples, a few seconds per training
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +124,53 @@ def test_bad_toml_names_the_file(tmp_path, data_dir, capsys):
     assert code == 1
     err = capsys.readouterr().err
     assert str(toml) in err and "hiden_size" in err
+
+
+def test_same_seed_gives_the_same_model_bit_for_bit(tmp_path):
+    def train_once(out: Path) -> bytes:
+        args = ["train", DATA / "ner-train.conll", "--dev", DATA / "ner-dev.conll", "-o", out]
+        assert run(*args, *SMALL, "--seed", "7", "--subword", "bpe", "--bpe-vocab-size", "60") == 0
+        return (out / "model.safetensors").read_bytes()
+
+    assert train_once(tmp_path / "a") == train_once(tmp_path / "b")
+
+
+@pytest.mark.slow
+def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path):
+    command = [
+        sys.executable, "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
+        "--dev", str(DATA / "ner-dev.conll"), *SMALL, "--epochs", "25", "--patience", "25",
+        "--threads", "1", "--seed", "3",
+    ]  # fmt: skip
+    whole = subprocess.run([*command, "-o", str(tmp_path / "whole")], capture_output=True)
+    assert whole.returncode == 0, whole.stderr
+
+    out = str(tmp_path / "cut")
+    with subprocess.Popen([*command, "-o", out], stderr=subprocess.PIPE, text=True) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("epoch 2/"):
+                process.send_signal(signal.SIGINT)
+                break
+        message = process.stderr.read()
+    assert process.returncode == 130, message
+    assert "--resume" in message
+    assert (tmp_path / "cut" / "checkpoint" / "state.json").is_file()
+
+    resumed = subprocess.run([*command, "-o", out, "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (tmp_path / "cut" / "checkpoint").exists()
+    cut = json.loads((tmp_path / "cut" / "config.json").read_text(encoding="utf-8"))
+    full = json.loads((tmp_path / "whole" / "config.json").read_text(encoding="utf-8"))
+    assert cut["results"]["dev_score"] == full["results"]["dev_score"]
+    assert [e["loss"] for e in cut["results"]["history"]] == [
+        e["loss"] for e in full["results"]["history"]
+    ]
+    cut_weights = (tmp_path / "cut" / "model.safetensors").read_bytes()
+    assert cut_weights == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
+    code = run("train", DATA / "ner-train.conll", "-o", tmp_path / "m", *SMALL, "--resume")
+    assert code == 1
+    assert "no checkpoint to resume from" in capsys.readouterr().err

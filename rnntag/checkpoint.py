@@ -1,0 +1,167 @@
+"""Resumable training checkpoints, without pickle: tensors (model, optimizer, torch RNG) in
+safetensors, everything else (loop position, Python RNG, scheduler, scores) in JSON.
+
+A checkpoint lives in `MODEL_DIR/checkpoint/`. Its JSON names the SHA-256 of its tensor
+file, which is written first, so a checkpoint cut short by a kill is detected, not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from rnntag.config import ModelInfo, from_dict
+from rnntag.errors import RnntagError
+from rnntag.modelfile import atomic_write
+
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "state.json"
+TENSORS_FILE = "state.safetensors"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class LoopState:
+    """Where a training run stands."""
+
+    epoch: int = 1  # the epoch in progress (or the next one, when `batch` is 0)
+    batch: int = 0  # batches of `epoch` already trained
+    best_score: float | None = None
+    stale: int = 0  # epochs without dev improvement
+    history: list[dict[str, Any]] = field(default_factory=list)
+    loss_sum: float = 0.0  # this epoch's running sums, for its mean loss and speed
+    token_sum: int = 0
+    epoch_seconds: float = 0.0
+    seconds: float = 0.0  # training time before this process
+    epoch_rng: list[Any] = field(default_factory=list)  # Python RNG state at epoch start
+
+
+def fingerprint(info: ModelInfo, sentences: list[list[str]], tags: list[list[str]]) -> str:
+    """A digest of the training data and settings, so a resume on other data is refused."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([info.model.__dict__, info.train.__dict__], sort_keys=True).encode())
+    for tokens, labels in zip(sentences, tags, strict=True):
+        digest.update("\t".join(tokens).encode() + b"\n" + "\t".join(labels).encode() + b"\n")
+    return digest.hexdigest()
+
+
+def save_checkpoint(
+    out: Path,
+    info: ModelInfo,
+    loop: LoopState,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    data_digest: str,
+) -> None:
+    """Write a checkpoint into `out/checkpoint`, replacing any earlier one."""
+    directory = out / CHECKPOINT_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    numbers: dict[str, dict[str, Any]] = {}
+    for index, values in optimizer_state["state"].items():
+        for name, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                numbers.setdefault(str(index), {})[name] = value
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = cuda_state
+    atomic_write(directory / TENSORS_FILE, lambda tmp: save_file(tensors, tmp))
+    state = {
+        "checkpoint_version": CHECKPOINT_VERSION,
+        "tensors_sha256": _sha256(directory / TENSORS_FILE),
+        "data": data_digest,
+        "info": info.to_dict(),
+        "loop": asdict(loop),
+        "optimizer": {"param_groups": optimizer_state["param_groups"], "numbers": numbers},
+        "scheduler": scheduler.state_dict(),
+    }
+    text = json.dumps(state)
+    atomic_write(directory / STATE_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint."""
+
+    info: ModelInfo
+    loop: LoopState
+    data_digest: str
+    tensors: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any]
+
+    def restore(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+    ) -> None:
+        """Put the saved weights, optimizer, scheduler and torch RNG states back."""
+        model.load_state_dict(
+            {k.removeprefix("model."): v for k, v in self.tensors.items() if k.startswith("model.")}
+        )
+        state: dict[int, dict[str, Any]] = {}
+        for key, value in self.tensors.items():
+            if key.startswith("optimizer."):
+                _, index, name = key.split(".", 2)
+                state.setdefault(int(index), {})[name] = value
+        for index, values in self.optimizer["numbers"].items():
+            state.setdefault(int(index), {}).update(values)
+        optimizer.load_state_dict({"state": state, "param_groups": self.optimizer["param_groups"]})
+        scheduler.load_state_dict(self.scheduler)
+        torch.set_rng_state(self.tensors["rng.torch"])
+        cuda = [self.tensors[k] for k in sorted(self.tensors) if k.startswith("rng.cuda.")]
+        if cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def load_checkpoint(out: Path) -> Checkpoint:
+    """Read `out/checkpoint`, checking that it is complete and of a known version."""
+    directory = out / CHECKPOINT_DIR
+    path = directory / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RnntagError("no checkpoint to resume from", str(directory)) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RnntagError(f"cannot read the checkpoint: {exc}", str(path)) from None
+    if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise RnntagError("unknown checkpoint version", str(path))
+    tensors_path = directory / TENSORS_FILE
+    if not tensors_path.is_file() or _sha256(tensors_path) != state.get("tensors_sha256"):
+        raise RnntagError("checkpoint tensors are missing or do not match", str(tensors_path))
+    try:
+        tensors = load_file(str(tensors_path))
+        info = from_dict(ModelInfo, state["info"], "info")
+        loop = from_dict(LoopState, state["loop"], "loop")
+        return Checkpoint(
+            info, loop, state["data"], tensors, state["optimizer"], state["scheduler"]
+        )
+    except (SafetensorError, KeyError, TypeError, RnntagError) as exc:
+        raise RnntagError(f"invalid checkpoint: {exc}", str(path)) from None
+
+
+def remove_checkpoint(out: Path) -> None:
+    """Delete the checkpoint of a finished run."""
+    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
