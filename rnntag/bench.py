@@ -17,7 +17,11 @@ from rnntag.predict import BATCH_SIZE, CHUNK_SIZE, Prediction, Tagger, chunks
 
 
 def benchmark(
-    tagger: Tagger, path: str, input_format: str, batch_size: int = BATCH_SIZE
+    tagger: Tagger,
+    path: str,
+    input_format: str,
+    batch_size: int = BATCH_SIZE,
+    encoding: str = "utf-8",
 ) -> dict[str, Any]:
     """Tag a file as `rnntag tag` does (CoNLL output to a discarded buffer), timing each stage.
 
@@ -26,6 +30,7 @@ def benchmark(
         path: Input file.
         input_format: text, tokens, conll or conllu.
         batch_size: Sentences per batch.
+        encoding: Encoding of the input.
 
     Returns:
         Tokens, sentences, seconds per stage (read: reading and tokenising; encode: strings
@@ -38,7 +43,7 @@ def benchmark(
     device = next(model.parameters()).device
     sink = io.StringIO()
     started = time.perf_counter()
-    with open_text(path) as stream, torch.inference_mode():
+    with open_text(path, encoding) as stream, torch.inference_mode():
         stream_sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
         mark = time.perf_counter()
         for chunk in chunks(stream_sentences, CHUNK_SIZE):

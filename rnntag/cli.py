@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import signal
 import sys
@@ -34,6 +35,17 @@ TagColumn = Annotated[
 ]
 TagField = Annotated[str, typer.Option(help="CoNLL-U tag field: upos, xpos or misc:KEY.")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+
+
+def _encoding(value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise typer.BadParameter(f"unknown encoding {value!r}") from None
+    return value
+
+
+Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", callback=_encoding)]
 MODEL_DEFAULTS = ModelConfig()
 TRAIN_DEFAULTS = TrainConfig()
 
@@ -121,6 +133,7 @@ def train(
         ),
     ] = False,
     device: Device = "auto",
+    encoding: Encoding = "utf-8",
     config: Annotated[
         Path | None,
         typer.Option(
@@ -252,8 +265,8 @@ def train(
             f"{out} already holds a model; choose another or pass --force", param_hint="--out"
         )
     torch_device = _device(device)
-    train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field)
-    dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field) if dev else None
+    train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field, encoding)
+    dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field, encoding) if dev else None
     stderr.print(
         f"training on {len(train_data)} sentences"
         + (f", dev {len(dev_data)} sentences" if dev_data else "")
@@ -326,6 +339,7 @@ def tag(
         int, typer.Option(help="With --output jsonl: the K best tag sequences and probabilities.")
     ] = 1,
     device: Device = "auto",
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
     from rnntag.corpus import STDIN, open_text, read_sentences
@@ -353,7 +367,7 @@ def tag(
     console = Console(highlight=False) if output == "pretty" else None
     out = sys.stdout
     for path in files or [STDIN]:
-        with open_text(path) as stream:
+        with open_text(path, encoding) as stream:
             sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
             for chunk in chunks(sentences, pending=stream.pending):
                 tokens = [s.tokens for s in chunk]
@@ -390,6 +404,7 @@ def evaluate(
     ] = "conlleval",
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
     device: Device = "auto",
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
     from rnntag.corpus import load_corpus
@@ -404,7 +419,7 @@ def evaluate(
         from rnntag.predict import Tagger
 
         tagger = Tagger.load(model, _device(device))
-        data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field)
+        data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field, encoding)
         tokens = [s.tokens for s in data]
         gold_tags = [s.tags or [] for s in data]
         result = score(
@@ -417,8 +432,8 @@ def evaluate(
             tagger.labels,
         )
     elif gold is not None and pred is not None and model is None and test_file is None:
-        gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field)
-        pred_data = load_corpus(pred, _format(fmt, pred), tag_column, tag_field)
+        gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field, encoding)
+        pred_data = load_corpus(pred, _format(fmt, pred), tag_column, tag_field, encoding)
         _check_aligned(gold, gold_data, pred, pred_data)
         gold_tags = [s.tags or [] for s in gold_data]
         result = score(gold_tags, [s.tags or [] for s in pred_data], detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
@@ -467,6 +482,7 @@ def bench(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
     device: Device = "auto",
+    encoding: Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
     from rnntag.bench import benchmark, tokenization_scores
@@ -490,7 +506,8 @@ def bench(
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
     if batch_size < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
-    result = benchmark(Tagger.load(model, _device(device)), input_file, input_format, batch_size)
+    tagger = Tagger.load(model, _device(device))
+    result = benchmark(tagger, input_file, input_format, batch_size, encoding)
     if as_json:
         print(json.dumps(result, indent=1))
     else:

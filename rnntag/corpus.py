@@ -11,6 +11,7 @@ import os
 import re
 import select
 import sys
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,52 +59,58 @@ def guess_format(path: str) -> Format:
 
 
 class TextSource:
-    """The lines of a UTF-8 file or of standard input, read in blocks as they arrive.
+    """The lines of a file or of standard input, decoded and read in blocks as they arrive.
 
     Reading the descriptor directly, rather than through Python's text layer, lets
     `pending` tell whether more input can be had without waiting, so that a pipeline gets
-    its output as soon as the input written so far is tagged. A BOM is dropped, CRLF line
-    ends are read like LF, and undecodable bytes pass as lone surrogates so that `_lines`
-    can name their line.
+    its output as soon as the input written so far is tagged. A UTF-8 BOM is dropped, lines
+    keep their ends (CRLF too), and undecodable bytes pass as lone surrogates so that
+    `_lines` can name their line.
 
     Args:
         fd: An open file descriptor, read until end of file.
         path: Its name, for error messages.
+        encoding: Any encoding Python knows.
     """
 
     BLOCK = 1 << 16
 
-    def __init__(self, fd: int, path: str):
+    def __init__(self, fd: int, path: str, encoding: str = "utf-8"):
         self.fd = fd
         self.path = path
-        self.buffer = b""
+        codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        try:
+            self.decoder = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
+        except LookupError:
+            raise RnntagError(f"unknown encoding {encoding!r}") from None
+        self.lines: deque[str] = deque()
+        self.carry = ""
         self.eof = False
 
     def __iter__(self) -> Iterator[str]:
-        first = True
         while True:
-            cut = self.buffer.find(b"\n")
-            while cut < 0 and not self.eof:
-                try:
-                    block = os.read(self.fd, self.BLOCK)
-                except OSError as exc:
-                    raise RnntagError(exc.strerror or "cannot read", self.path) from None
-                self.eof = not block
-                self.buffer += block
-                cut = self.buffer.find(b"\n", len(self.buffer) - len(block))
-            if cut < 0:
-                if not self.buffer:
-                    return
-                cut = len(self.buffer) - 1
-            line, self.buffer = self.buffer[: cut + 1], self.buffer[cut + 1 :]
-            if first:
-                line = line.removeprefix(codecs.BOM_UTF8)
-                first = False
-            yield line.decode("utf-8", errors="surrogateescape")
+            while not self.lines and not self.eof:
+                self._read()
+            if not self.lines:
+                return
+            yield self.lines.popleft()
+
+    def _read(self) -> None:
+        try:
+            block = os.read(self.fd, self.BLOCK)
+        except OSError as exc:
+            raise RnntagError(exc.strerror or "cannot read", self.path) from None
+        self.eof = not block
+        pieces = (self.carry + self.decoder.decode(block, final=self.eof)).split("\n")
+        self.carry = pieces.pop()
+        self.lines.extend(piece + "\n" for piece in pieces)
+        if self.eof and self.carry:
+            self.lines.append(self.carry)
+            self.carry = ""
 
     def pending(self) -> bool:
         """Whether a line can be read now without waiting for the writer."""
-        if b"\n" in self.buffer or self.eof:
+        if self.lines or self.eof:
             return True
         try:
             return bool(select.select([self.fd], [], [], 0)[0])
@@ -112,17 +119,17 @@ class TextSource:
 
 
 @contextmanager
-def open_text(path: str) -> Iterator[TextSource]:
-    """Open a UTF-8 file, or standard input for "-", as a `TextSource`."""
+def open_text(path: str, encoding: str = "utf-8") -> Iterator[TextSource]:
+    """Open a file, or standard input for "-", as a `TextSource`."""
     if path == STDIN:
-        yield TextSource(sys.stdin.fileno(), path)
+        yield TextSource(sys.stdin.fileno(), path, encoding)
         return
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError as exc:
         raise RnntagError(exc.strerror or "cannot open file", path) from None
     try:
-        yield TextSource(fd, path)
+        yield TextSource(fd, path, encoding)
     finally:
         os.close(fd)
 
@@ -136,7 +143,12 @@ def _lines(stream: Iterable[str], path: str, keep_ends: bool = False) -> Iterato
             bad = _ESCAPED_BYTE.search(raw)
             if bad:
                 byte = ord(bad.group()) - 0xDC00
-                raise RnntagError(f"not valid UTF-8 (byte 0x{byte:02x})", path, number)
+                raise RnntagError(
+                    f"cannot decode byte 0x{byte:02x} (for another encoding than UTF-8,"
+                    " use --encoding)",
+                    path,
+                    number,
+                )
             yield number, raw if keep_ends else raw.rstrip("\r\n")
     except UnicodeDecodeError as exc:
         raise RnntagError(f"not valid UTF-8 ({exc.reason})", path, number + 1) from None
@@ -361,10 +373,14 @@ def read_sentences(
 
 
 def load_corpus(
-    path: str, fmt: Format | None = None, tag_column: int = -1, tag_field: str = "upos"
+    path: str,
+    fmt: Format | None = None,
+    tag_column: int = -1,
+    tag_field: str = "upos",
+    encoding: str = "utf-8",
 ) -> list[Sentence]:
     """Read a whole tagged corpus into memory, requiring a tag on every token."""
-    with open_text(path) as stream:
+    with open_text(path, encoding) as stream:
         sentences = list(
             read_sentences(
                 stream, path, fmt or guess_format(path), tag_column, tag_field, require_tags=True

@@ -299,7 +299,7 @@ def _conllu_without_upos() -> str:
             b"a\tB\nb\tC\nc\xe9\tD\n",
             {},
             3,
-            "not valid UTF-8",
+            "cannot decode byte 0xe9 .* use --encoding",
             id="invalid-utf8-line-3",
         ),
         pytest.param(
@@ -368,3 +368,17 @@ def test_invalid_utf8_from_a_strict_stream_is_still_an_error():
 
     with pytest.raises(RnntagError, match="not valid UTF-8"):
         list(read_conll(stream, "strict.conll"))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data"),
+    [
+        ("latin-1", "Zürich\tB-LOC\n".encode("latin-1")),
+        ("utf-16", "Zürich\tB-LOC\n".encode("utf-16")),
+    ],
+)
+def test_other_encodings_are_read_when_named(tmp_path, encoding, data):
+    path = tmp_path / "other.conll"
+    path.write_bytes(data)
+    (sentence,) = load_corpus(str(path), "conll", encoding=encoding)
+    assert sentence.tokens == ["Zürich"] and sentence.tags == ["B-LOC"]
