@@ -232,7 +232,7 @@ def train(
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
     from rnntag.schemes import SCHEMES
-    from rnntag.train import TrainingInterrupted
+    from rnntag.train import TrainingInterrupted, check_writable
     from rnntag.train import train as run_training
 
     given = locals()
@@ -267,6 +267,11 @@ def train(
     torch_device = _device(device)
     train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field, encoding)
     dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field, encoding) if dev else None
+    if scheme is not None:
+        _check_scheme(train_file, train_data, scheme, _format(fmt, train_file))
+        if dev is not None and dev_data is not None:
+            _check_scheme(dev, dev_data, scheme, _format(fmt, dev))
+    check_writable(out)
     stderr.print(
         f"training on {len(train_data)} sentences"
         + (f", dev {len(dev_data)} sentences" if dev_data else "")
@@ -443,6 +448,27 @@ def evaluate(
         print(json.dumps(result, indent=1))
     else:
         print_eval(Console(), result)
+
+
+def _check_scheme(path: str, sentences: list, scheme: str, fmt: str) -> None:
+    """Refuse training data that breaks the scheme the user declared."""
+    from rnntag.schemes import first_violation
+
+    for sentence in sentences:
+        index = first_violation(sentence.tags, scheme)
+        if index is None:
+            continue
+        tags = ["START", *sentence.tags, "END"]
+        # CoNLL has a line per token; elsewhere the sentence's first line is the best we know.
+        line = (
+            sentence.line + min(index, len(sentence.tags) - 1) if fmt == "conll" else sentence.line
+        )
+        raise RnntagError(
+            f"{tags[index + 1]} after {tags[index]} breaks the declared {scheme} scheme"
+            " (leave out --scheme to have the scheme detected)",
+            path,
+            line,
+        )
 
 
 def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:

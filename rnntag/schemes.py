@@ -180,3 +180,13 @@ def scheme_labels(labels: Iterable[str], scheme: str) -> list[str]:
     types = sorted({split_tag(label)[1] for label in labels} - {""})
     prefixes = "BIES" if scheme == "IOBES" else "BI"
     return [OUTSIDE, *(f"{prefix}-{kind}" for kind in types for prefix in prefixes)]
+
+
+def first_violation(tags: Sequence[str], scheme: str) -> int | None:
+    """Index of the first tag that may not follow its predecessor (len(tags) when the last
+    tag may not end a sentence), or None when the sequence is well formed."""
+    sequence = ["START", *tags, "END"]
+    for i, (before, after) in enumerate(itertools.pairwise(sequence)):
+        if not is_transition_allowed(scheme, before, after):
+            return i
+    return None

@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rnntag.corpus import (
     Sentence,
@@ -382,3 +384,60 @@ def test_other_encodings_are_read_when_named(tmp_path, encoding, data):
     path.write_bytes(data)
     (sentence,) = load_corpus(str(path), "conll", encoding=encoding)
     assert sentence.tokens == ["Zürich"] and sentence.tags == ["B-LOC"]
+
+
+TOKENS = st.text(
+    st.characters(codec="utf-8", exclude_categories=["Cs"]).filter(lambda c: not c.isspace()),
+    min_size=1,
+    max_size=8,
+).filter(lambda t: t != "-DOCSTART-")
+SENTENCES = st.lists(
+    st.lists(
+        st.tuples(TOKENS, st.sampled_from(["O", "B-PER", "I-LOC", "NOUN"])), min_size=1, max_size=6
+    ),
+    min_size=1,
+    max_size=4,
+)
+
+
+def _through_file(tmp_path_factory, text: str, fmt: str, field: str = "upos") -> list[Sentence]:
+    path = tmp_path_factory.mktemp("roundtrip") / f"data.{fmt}"
+    path.write_text(text, encoding="utf-8")
+    with open_text(str(path)) as stream:
+        return list(read_sentences(stream, str(path), fmt, tag_field=field))  # type: ignore[arg-type]
+
+
+@given(SENTENCES)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_sentences_survive_conll(tmp_path_factory, sentences):
+    out = io.StringIO()
+    for pairs in sentences:
+        write_conll(out, [t for t, _ in pairs], [[g for _, g in pairs]])
+    read = _through_file(tmp_path_factory, out.getvalue(), "conll")
+    assert [(s.tokens, s.tags) for s in read] == [
+        ([t for t, _ in pairs], [g for _, g in pairs]) for pairs in sentences
+    ]
+
+
+@given(SENTENCES)
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_sentences_survive_conllu(tmp_path_factory, sentences):
+    out = io.StringIO()
+    for pairs in sentences:
+        write_conllu(out, Sentence([t for t, _ in pairs]), [g for _, g in pairs], "misc:NER")
+    read = _through_file(tmp_path_factory, out.getvalue(), "conllu", "misc:NER")
+    assert [(s.tokens, s.tags) for s in read] == [
+        ([t for t, _ in pairs], [g for _, g in pairs]) for pairs in sentences
+    ]
+
+
+@given(st.binary(max_size=300), st.sampled_from(["conll", "conllu", "tokens", "text"]))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_garbage_gives_sentences_or_a_clean_error(tmp_path_factory, garbage, fmt):
+    path = tmp_path_factory.mktemp("garbage") / "garbage"
+    path.write_bytes(garbage)
+    try:
+        with open_text(str(path)) as stream:
+            list(read_sentences(stream, str(path), fmt, require_tags=fmt in ("conll", "conllu")))  # type: ignore[arg-type]
+    except RnntagError as exc:
+        assert exc.path == str(path)

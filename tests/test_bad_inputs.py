@@ -1,0 +1,168 @@
+"""What rnntag does with bad input: one line on stderr naming file and line, exit code 1 for
+bad data or models and 2 for bad usage, no traceback, and nothing written or lost."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rnntag.cli import main
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+MODEL = DATA.parent / "models" / "en-ner-conll03"
+TAB = "\t"
+CONLLU_WORD = "1\tHi\t_\tINTJ\t_\t_\t_\t_\t_\t_\n"
+
+
+class Payload:
+    """Unpickling this would create the marker file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def broken_model(tmp_path: Path, damage: str) -> Path:
+    model = tmp_path / "model"
+    shutil.copytree(MODEL, model)
+    config = json.loads((model / "config.json").read_text(encoding="utf-8"))
+    weights = model / "model.safetensors"
+    if damage == "truncated":
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "newer":
+        config["format_version"] = 99
+    elif damage == "absurd":
+        config["model"]["hidden_size"] = 10**7
+    elif damage == "shape":
+        config["model"]["hidden_size"] = 64
+    elif damage == "pickle":
+        weights.write_bytes(pickle.dumps(Payload(tmp_path / "marker")))
+    elif damage == "missing":
+        weights.unlink()
+    (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return model
+
+
+# (id, files to write, arguments, exit code, message fragment, file:line the message names)
+CASES = [
+    ("invalid-utf8", {"t.conll": b"a\tO\nb\tO\nc\xff\tO\n"}, ["train", "t.conll"], 1,
+     "cannot decode byte 0xff", "t.conll:3"),
+    ("ragged-columns", {"t.conll": b"a\tO\nb\tO\tX\n"}, ["train", "t.conll"], 1,
+     "expected 2 columns", "t.conll:2"),
+    ("no-tag-column", {"t.conll": b"a\nb\n"}, ["train", "t.conll"], 1, "no tag column",
+     "t.conll:1"),
+    ("tag-column-out-of-range", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--tag-column", "4"],
+     1, "out of range", "t.conll:1"),
+    ("space-tab-mixture", {"t.conll": b"New York\tB-LOC\nis big O\n"}, ["train", "t.conll"], 1,
+     "expected 2 columns", "t.conll:2"),
+    ("breaks-declared-iob2", {"t.conll": b"a\tO\nb\tI-PER\n"},
+     ["train", "t.conll", "--scheme", "IOB2"], 1, "I-PER after O breaks the declared IOB2",
+     "t.conll:2"),
+    ("conllu-field-count", {"t.conllu": b"1\tHi\t_\tINTJ\n"}, ["train", "t.conllu"], 1,
+     "expected 10 tab-separated fields", "t.conllu:1"),
+    ("conllu-bad-id", {"t.conllu": CONLLU_WORD.replace("1", "one", 1).encode()},
+     ["train", "t.conllu"], 1, "is not a number", "t.conllu:1"),
+    ("conllu-no-upos", {"t.conllu": b"# c\n" + CONLLU_WORD.replace("INTJ", "_").encode()},
+     ["train", "t.conllu"], 1, "no upos tag", "t.conllu:2"),
+    ("misaligned-pred", {"g.conll": b"a\tO\nb\tO\n", "p.conll": b"a\tO\nc\tO\n"},
+     ["eval", "--gold", "g.conll", "--pred", "p.conll"], 1, "do not line up", "p.conll:1"),
+    ("no-such-file", {}, ["train", "nothing.conll"], 1, "No such file", "nothing.conll"),
+    ("out-inside-a-file", {"t.conll": b"a\tO\n", "f": b""}, ["train", "t.conll", "-o", "f/m"], 1,
+     "cannot write the model directory", "f/m"),
+    ("bad-option-value", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--rnn", "lstmx"], 2,
+     "--rnn", None),
+    ("unknown-encoding", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--encoding", "nope"], 2,
+     "unknown encoding", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "code", "message", "where"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+)
+def test_bad_data_and_usage(tmp_path, monkeypatch, capsys, files, args, code, message, where):
+    monkeypatch.chdir(tmp_path)
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    if args[0] == "train" and "-o" not in args:
+        args = [*args, "-o", "out"]
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    err = capsys.readouterr().err
+    assert caught.value.code == code, err
+    assert message in err
+    assert "Traceback" not in err
+    if where is not None:
+        assert err.startswith(f"rnntag: error: {where}")
+        assert len(err.strip().splitlines()) == 1
+    # Nothing was written: no model directory, no other file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("truncated", "cannot read model weights"),
+        ("newer", "format version 99 is not supported"),
+        ("absurd", "hidden_size = 10000000 is outside"),
+        ("shape", "has shape"),
+        ("pickle", "cannot read model weights"),
+        ("missing", "cannot read model weights"),
+    ],
+)
+def test_damaged_models_are_refused(tmp_path, capsys, damage, message):
+    model = broken_model(tmp_path, damage)
+    text = tmp_path / "in.txt"
+    text.write_text("Ada Lovelace was born in London.\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    with pytest.raises(SystemExit) as caught:
+        main(["tag", "-m", str(model), str(text)])
+    captured = capsys.readouterr()
+    assert caught.value.code == 1
+    assert captured.out == ""
+    assert message in captured.err and str(model) in captured.err
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "marker").exists()
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+
+
+def test_gold_labels_the_model_never_saw_are_reported(tmp_path, capsys):
+    gold = tmp_path / "gold.conll"
+    gold.write_text("Ada\tB-PERSON\nwrote\tO\n", encoding="utf-8")
+    with pytest.raises(SystemExit) as caught:
+        main(["eval", "-m", "ner", str(gold), "--json"])
+    assert caught.value.code in (0, None)
+    result = json.loads(capsys.readouterr().out)
+    assert result["unknown_gold_labels"] == ["B-PERSON"]
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.conll").write_bytes(b"a\tO\nb\tO\tX\n")
+    with pytest.raises(Exception, match="expected 2 columns"):
+        main(["train", "t.conll", "-o", "out", "--debug"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [" ".join(["word"] * 10_000) + "\n", "x" * 100_000 + " and more.\n"],
+    ids=["10000-token-sentence", "100000-character-token"],
+)
+def test_huge_sentences_and_tokens_are_tagged_whole(tmp_path, capsys, text):
+    path = tmp_path / "huge.txt"
+    path.write_text(text, encoding="utf-8")
+    main_exit = None
+    try:
+        main(["tag", "-m", "ner", "--input", "tokens", str(path)])
+    except SystemExit as exc:
+        main_exit = exc.code
+    assert main_exit in (0, None)
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if line]
+    assert [row[0] for row in rows] == text.split()
