@@ -70,11 +70,13 @@ def predict(
     with torch.inference_mode():
         for indices in length_batches([len(s) for s in sentences], batch_size):
             batch = encoder.batch([sentences[i] for i in indices]).to(device)
+            if nbest > 1:
+                _add_nbest(model, batch, nbest, labels, [results[i] for i in indices])
             if not scores:
                 # (batch, seq_len)
                 paths = model.decode(batch).tolist()
                 for row, i in enumerate(indices):
-                    results[i] = Prediction([labels[t] for t in paths[row][: len(sentences[i])]])
+                    results[i].tags = [labels[t] for t in paths[row][: len(sentences[i])]]
                 continue
             # (batch, seq_len) each
             best, token_log_p, cumulative, alpha, beta = _scored(model, batch)
@@ -88,9 +90,8 @@ def predict(
                     inside = cumulative[row, end - 1] - cumulative[row, start]
                     log_p = alpha[row, start] + inside + beta[row, end - 1]
                     spans.append((kind, start, end, float(log_p.exp())))
-                results[i] = Prediction(tags, token_log_p[row, :n].exp().tolist(), spans)
-            if nbest > 1:
-                _add_nbest(model, batch, nbest, labels, [results[i] for i in indices])
+                results[i].tags, results[i].spans = tags, spans
+                results[i].scores = token_log_p[row, :n].exp().tolist()
     return results
 
 
@@ -106,7 +107,7 @@ def _add_nbest(
     # (batch, k)
     probabilities = (scores - model.crf.log_partition(emissions, batch.mask).unsqueeze(1)).exp()
     for row, result in enumerate(results):
-        n = len(result.tags)
+        n = int(batch.mask[row].sum())
         result.nbest = [
             ([labels[t] for t in paths[row, rank, :n].tolist()], float(probabilities[row, rank]))
             for rank in range(k)
