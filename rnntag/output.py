@@ -121,6 +121,5 @@ def write(
         )
     else:
         rows = [c.prediction.tags for c in columns]
-        if any(c.prediction.scores is not None for c in columns):
-            rows += [[f"{p:.4f}" for p in c.prediction.scores or []] for c in columns]
-        write_conll(out, sentence.tokens, rows)
+        rows += [[f"{p:.4f}" for p in c.prediction.scores or []] for c in columns]
+        write_conll(out, sentence.tokens, [row for row in rows if row])
