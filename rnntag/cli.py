@@ -343,15 +343,21 @@ def tag(
     nbest: Annotated[
         int, typer.Option(help="With --output jsonl: the K best tag sequences and probabilities.")
     ] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Tagging processes (each loads the models once); output order kept.")
+    ] = 1,
     device: Device = "auto",
     encoding: Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
     from rnntag.corpus import STDIN, open_text, read_sentences
     from rnntag.output import FORMATS, Column, write
+    from rnntag.parallel import tag_chunk, tag_in_parallel
     from rnntag.predict import Tagger, chunks
     from rnntag.schemes import SCHEMES
 
+    if workers < 1:
+        raise typer.BadParameter("must be at least 1", param_hint="--workers")
     if input_format not in ("text", "tokens", "conll", "conllu"):
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
     if output not in FORMATS:
@@ -374,9 +380,17 @@ def tag(
     for path in files or [STDIN]:
         with open_text(path, encoding) as stream:
             sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
-            for chunk in chunks(sentences, pending=stream.pending):
-                tokens = [s.tokens for s in chunk]
-                predicted = [t.predict(tokens, with_scores, nbest) for t in taggers]
+            pieces = chunks(sentences, pending=stream.pending)
+            if workers > 1:
+                tagged = tag_in_parallel(
+                    pieces, names, output_scheme, workers, with_scores, nbest, stream.pending
+                )
+            else:
+                tagged = (
+                    (c, tag_chunk(taggers, ([s.tokens for s in c], with_scores, nbest)))
+                    for c in pieces
+                )
+            for chunk, predicted in tagged:
                 for i, sentence in enumerate(chunk):
                     columns = [
                         Column(label, p[i], t.spans)

@@ -195,3 +195,26 @@ def test_the_wheel_carries_the_shipped_models(tmp_path):
     for model in ("en-ner-conll03", "en-pos-ewt"):
         for file in ("config.json", "model.safetensors", "MODEL_CARD.md"):
             assert f"rnntag/models/{model}/{file}" in names
+
+
+@pytest.mark.slow
+def test_workers_give_the_same_output_in_the_same_order(tmp_path):
+    lines = [
+        line for line in (DATA / "sentences.txt").read_text(encoding="utf-8").splitlines() if line
+    ]
+    many = tmp_path / "many.txt"
+    # Varied sentences over more than one chunk, so order across workers matters.
+    many.write_text(
+        "\n".join(" ".join(lines[i % 2].split()[: 1 + i % 8]) for i in range(5000)) + "\n",
+        encoding="utf-8",
+    )
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-m", "rnntag", "tag", "-m", "ner", "--input", "tokens",
+             "--workers", workers, str(many)],
+            capture_output=True, check=True, timeout=600,
+        ).stdout
+        for workers in ("1", "2")
+    ]  # fmt: skip
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(b"\n\n") == 5000
