@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import signal
 import sys
 from dataclasses import fields, replace
@@ -271,14 +272,17 @@ def train(
         _check_scheme(train_file, train_data, scheme, _format(fmt, train_file))
         if dev is not None and dev_data is not None:
             _check_scheme(dev, dev_data, scheme, _format(fmt, dev))
-    check_writable(out)
-    stderr.print(
+    # Under torchrun, rank 0 alone reports.
+    console = stderr if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
+    if console is stderr:
+        check_writable(out)
+    console.print(
         f"training on {len(train_data)} sentences"
         + (f", dev {len(dev_data)} sentences" if dev_data else "")
         + f", device {torch_device.type}",
         highlight=False,
     )
-    reporter = ProgressReporter(stderr)
+    reporter = ProgressReporter(console)
     try:
         with StopOnSignal() as stop:
             info = run_training(
@@ -295,7 +299,7 @@ def train(
             )
     except TrainingInterrupted as exc:
         reporter.close()
-        stderr.print(f"rnntag: {exc}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"rnntag: {exc}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None
     finally:
         reporter.close()
@@ -306,7 +310,7 @@ def train(
         if score is not None
         else ""
     )
-    stderr.print(f"{best}model saved to {out}", highlight=False)
+    console.print(f"{best}model saved to {out}", highlight=False)
 
 
 @app.command()

@@ -4,6 +4,7 @@ best model on dev saved atomically.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import tempfile
@@ -23,11 +24,13 @@ from rnntag.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
-from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes
+from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
 from rnntag.corpus import Sentence
+from rnntag.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.embeddings import pretrained_vocabulary
 from rnntag.encode import (
     UNK_INDEX,
+    Batch,
     Encoder,
     build_vocabularies,
     clip_word,
@@ -182,27 +185,55 @@ def train(
     Returns:
         The saved model's configuration, with its results.
     """
-    observer = observer or TrainObserver()
-    device = device or torch.device("cpu")
-    check_writable(out)
+    cluster, device = join(device or torch.device("cpu"))
+    try:
+        return _train(
+            train_data, dev_data, out, model_config, train_config,
+            observer if cluster.main and observer is not None else TrainObserver(),
+            device, scheme, resume, should_stop, cluster,
+        )  # fmt: skip
+    finally:
+        leave(cluster)
+
+
+def _train(
+    train_data: Sequence[Sentence],
+    dev_data: Sequence[Sentence] | None,
+    out: Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    observer: TrainObserver,
+    device: torch.device,
+    scheme: str | None,
+    resume: bool,
+    should_stop: Callable[[], bool],
+    cluster: Cluster,
+) -> ModelInfo:
+    if cluster.main:
+        check_writable(out)
     train_tokens = [s.tokens for s in train_data]
     checkpoint = load_checkpoint(out) if resume else None
+    vectors = None
     if checkpoint is not None:
         info, loop = checkpoint.info, checkpoint.loop
-        train_tags = [s.tags or [] for s in train_data]
-        if info.scheme:
-            train_tags = [convert(tags, info.scheme) for tags in train_tags]
-        vectors = None
     else:
-        info, train_tags, vectors = _prepare(
-            train_tokens, [s.tags or [] for s in train_data], model_config, train_config, scheme
-        )
         loop = LoopState()
+        if cluster.main:
+            info, _, vectors = _prepare(
+                train_tokens, [s.tags or [] for s in train_data], model_config, train_config, scheme
+            )
+        # Rank 0 alone builds the vocabularies (and the byte-pair model) and sends them on.
+        shared = share_text(cluster, json.dumps(info.to_dict()) if cluster.main else "", device)
+        info = from_dict(ModelInfo, json.loads(shared), "info")
+    train_tags = [s.tags or [] for s in train_data]
+    if info.scheme:
+        train_tags = [convert(tags, info.scheme) for tags in train_tags]
     config = info.train
     if config.threads > 0:
         torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
-    torch.manual_seed(config.seed)
+    # Each rank draws its own dropout masks; the batch order (rng) is common to all.
+    torch.manual_seed(config.seed + cluster.rank)
     digest = fingerprint(info, train_tokens, train_tags)
     if checkpoint is not None and checkpoint.data_digest != digest:
         raise RnntagError("the checkpoint was made with other training data or settings", str(out))
@@ -213,6 +244,10 @@ def train(
         with torch.no_grad():
             model.word_embed.weight.copy_(torch.from_numpy(vectors))
     model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
+    # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
+    network: torch.nn.Module = _Loss(model)
+    if cluster.world > 1:
+        network = torch.nn.parallel.DistributedDataParallel(network)
     optimizer = _make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
@@ -233,7 +268,12 @@ def train(
             loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
         model.train()
         epoch_start = time.perf_counter() - loop.epoch_seconds
-        for number, indices in enumerate(length_batches(lengths, config.batch_size, rng), 1):
+        batches = list(length_batches(lengths, config.batch_size, rng))
+        if cluster.world > 1:
+            # Every rank takes every world-th batch; all take the same number of steps.
+            usable = len(batches) // cluster.world * cluster.world
+            batches = batches[cluster.rank : usable : cluster.world]
+        for number, indices in enumerate(batches, 1):
             if number <= loop.batch:
                 continue
             batch = encoder.batch(
@@ -246,7 +286,7 @@ def train(
                 torch.rand(batch.words.shape, device=device) < config.unk_replace
             )
             batch.words = torch.where(drop, UNK_INDEX, batch.words)
-            loss = model.loss(batch)
+            loss = network(batch)
             optimizer.zero_grad()
             loss.backward()
             if config.clip > 0:
@@ -257,10 +297,11 @@ def train(
             loop.token_sum += tokens
             loop.batch = number
             observer.on_batch(loop.epoch, number, loss.item(), tokens)
-            if should_stop():
+            if any_rank(cluster, should_stop(), device):
                 loop.epoch_seconds = time.perf_counter() - epoch_start
                 loop.seconds = time.perf_counter() - started
-                save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
+                if cluster.main:
+                    save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
                 raise TrainingInterrupted(
                     f"training interrupted in epoch {loop.epoch} after batch {number}; the best"
                     " model so far is saved; run the same command with --resume to go on",
@@ -270,7 +311,7 @@ def train(
         scheduler.step()
         train_seconds = time.perf_counter() - epoch_start
         metric, score = "loss", None
-        if dev_data:
+        if dev_data and cluster.main:
             dev_tags = predict_tags(model, encoder, dev_tokens)
             if info.data_scheme:
                 dev_tags = [convert(tags, info.data_scheme) for tags in dev_tags]
@@ -296,13 +337,16 @@ def train(
                 train_sentences=len(train_data),
                 dev_sentences=len(dev_tokens),
             )
-            save_model(out, info, model)
+            if cluster.main:
+                save_model(out, info, model)
         else:
             loop.stale += 1
         observer.on_epoch(result)
+        # Rank 0 alone sees the dev score: its count of stale epochs decides for all.
+        loop.stale = share_int(cluster, loop.stale, device)
         loop.epoch, loop.batch = loop.epoch + 1, 0
         loop.seconds = time.perf_counter() - started
-        if loop.epoch <= config.epochs and loop.stale < config.patience:
+        if cluster.main and loop.epoch <= config.epochs and loop.stale < config.patience:
             save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
     info.results.update(
         epochs_run=len(loop.history),
@@ -310,9 +354,22 @@ def train(
         device=device.type,
         history=loop.history,
     )
-    save_config(out, info)
-    remove_checkpoint(out)
+    if cluster.main:
+        save_config(out, info)
+        remove_checkpoint(out)
     return info
+
+
+class _Loss(torch.nn.Module):
+    """The model's training loss as a forward pass, so DistributedDataParallel sees it."""
+
+    def __init__(self, model: SequenceTagger):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """Args: batch with gold tags. Returns: () loss."""
+        return self.model.loss(batch)
 
 
 def _jsonable(state: tuple[Any, ...]) -> list[Any]:

@@ -174,3 +174,28 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     code = run("train", DATA / "ner-train.conll", "-o", tmp_path / "m", *SMALL, "--resume")
     assert code == 1
     assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_with_two_cpu_processes_trains_a_model_that_tags(tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
+        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", "3",
+        "--threads", "1",
+    ]  # fmt: skip
+    trained = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr
+    # Rank 0 alone reports and saves.
+    assert trained.stderr.count("training on 120 sentences") == 1
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["results"]["epochs_run"] == 3
+    tagged = subprocess.run(
+        [sys.executable, "-m", "rnntag", "tag", "-m", str(out), "--input", "tokens"],
+        input="Ada Lovelace was born in London .\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tagged.returncode == 0, tagged.stderr
+    rows = [line.split("\t") for line in tagged.stdout.splitlines() if line]
+    assert [row[0] for row in rows] == "Ada Lovelace was born in London .".split()
+    assert is_well_formed([row[1] for row in rows], "IOB2")
