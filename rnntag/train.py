@@ -319,7 +319,7 @@ def _train(
         improved = score is None or loop.best_score is None or score > loop.best_score
         result = EpochResult(
             epoch=loop.epoch,
-            loss=loop.loss_sum / len(train_data),
+            loss=loop.loss_sum / sum(len(b) for b in batches),
             dev_metric=metric,
             dev_score=score,
             improved=improved,
