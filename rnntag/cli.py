@@ -110,7 +110,9 @@ def _device(name: str) -> Any:
 
 @app.callback()
 def _options(
-    debug: Annotated[bool, typer.Option(help="Show Python tracebacks on errors.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
 ) -> None:
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
 
@@ -126,7 +128,9 @@ def train(
     fmt: Format = None,
     tag_column: TagColumn = -1,
     tag_field: TagField = "upos",
-    force: Annotated[bool, typer.Option(help="Overwrite an existing model in --out.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing model in --out.")
+    ] = False,
     resume: Annotated[
         bool,
         typer.Option(
