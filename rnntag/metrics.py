@@ -26,13 +26,6 @@ def token_accuracy(gold: Tags, pred: Tags) -> float:
     return correct / total if total else 0.0
 
 
-def span_f1(gold: Tags, pred: Tags) -> float:
-    """Micro-averaged span F1 in conlleval mode."""
-    from seqeval import metrics as seqeval_metrics  # slow to import (scikit-learn)
-
-    return float(seqeval_metrics.f1_score(list(gold), list(pred), zero_division=0))
-
-
 def span_report(
     gold: Tags, pred: Tags, scheme: str | None, mode: Mode = "conlleval"
 ) -> dict[str, Any]:

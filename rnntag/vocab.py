@@ -41,9 +41,6 @@ class Vocab:
     def __len__(self) -> int:
         return len(self.items)
 
-    def __contains__(self, item: str) -> bool:
-        return item in self.index
-
     def lookup(self, item: str) -> int:
         """Index of `item`, else of its lowercased form, else of `UNK`."""
         found = self.index.get(item)
