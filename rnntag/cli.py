@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import sys
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -232,33 +231,23 @@ def train(
     ] = TRAIN_DEFAULTS.threads,
 ) -> None:
     """Train a tagger on a CoNLL or CoNLL-U file and save the best model on --dev."""
-    from rnntag.config import CHOICES, read_toml
-    from rnntag.corpus import load_corpus
+    from rnntag.api import MODEL_SETTINGS, TRAIN_SETTINGS
+    from rnntag.api import train as train_tagger
+    from rnntag.config import CHOICES
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
     from rnntag.schemes import SCHEMES
-    from rnntag.train import TrainingInterrupted, check_writable
-    from rnntag.train import train as run_training
+    from rnntag.training import TrainingInterrupted
 
     given = locals()
-    model_config, train_config = (
-        read_toml(str(config)) if config else (ModelConfig(), TrainConfig())
-    )
     # Without --config every option counts; with it, only those given on the command line.
-    chosen = {
-        name
-        for name in given
+    settings = {
+        name: given[name]
+        for name in MODEL_SETTINGS | TRAIN_SETTINGS
         if config is None or getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
     }
-    model_config = replace(
-        model_config, **{f.name: given[f.name] for f in fields(ModelConfig) if f.name in chosen}
-    )
-    train_config = replace(
-        train_config, **{f.name: given[f.name] for f in fields(TrainConfig) if f.name in chosen}
-    )
-    settings = {**vars(model_config), **vars(train_config)}
     for name, allowed in CHOICES.items():
-        if settings[name] not in allowed:
+        if name in settings and settings[name] not in allowed:
             raise typer.BadParameter(
                 f"must be one of {', '.join(allowed)}", param_hint=f"--{name.replace('_', '-')}"
             )
@@ -269,37 +258,29 @@ def train(
         raise typer.BadParameter(
             f"{out} already holds a model; choose another or pass --force", param_hint="--out"
         )
-    torch_device = _device(device)
-    train_data = load_corpus(train_file, _format(fmt, train_file), tag_column, tag_field, encoding)
-    dev_data = load_corpus(dev, _format(fmt, dev), tag_column, tag_field, encoding) if dev else None
-    if scheme is not None:
-        _check_scheme(train_file, train_data, scheme, _format(fmt, train_file))
-        if dev is not None and dev_data is not None:
-            _check_scheme(dev, dev_data, scheme, _format(fmt, dev))
+    _device(device)
+    _format(fmt, train_file)
     # Under torchrun, rank 0 alone reports.
     console = stderr if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
-    if console is stderr:
-        check_writable(out)
-    console.print(
-        f"training on {len(train_data)} sentences"
-        + (f", dev {len(dev_data)} sentences" if dev_data else "")
-        + f", device {torch_device.type}",
-        highlight=False,
-    )
     reporter = ProgressReporter(console)
     try:
         with StopOnSignal() as stop:
-            info = run_training(
-                train_data,
-                dev_data,
+            tagger = train_tagger(
+                train_file,
                 out,
-                model_config,
-                train_config,
-                reporter,
-                torch_device,
-                scheme,
-                resume,
-                stop.requested,
+                dev,
+                config=config,
+                fmt=fmt,
+                tag_column=tag_column,
+                tag_field=tag_field,
+                scheme=scheme,
+                device=device,
+                encoding=encoding,
+                resume=resume,
+                force=force,
+                observer=reporter,
+                should_stop=stop.requested,
+                **settings,
             )
     except TrainingInterrupted as exc:
         reporter.close()
@@ -307,7 +288,7 @@ def train(
         raise typer.Exit(130) from None
     finally:
         reporter.close()
-    results = info.results
+    results = tagger.info.results
     score = results.get("dev_score")
     best = (
         f"best dev {results['dev_metric']} {100 * score:.2f} at epoch {results['best_epoch']}; "
@@ -430,6 +411,21 @@ def evaluate(
         str, typer.Option(help="Span scoring: conlleval (as papers report) or strict.")
     ] = "conlleval",
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            dir_okay=False,
+            help="Also write a self-contained HTML report: scores, confusion heat map and the"
+            " sentences with errors.",
+        ),
+    ] = None,
+    errors: Annotated[
+        int,
+        typer.Option(
+            "--errors", metavar="N", help="Also list the N most frequent errors, with examples."
+        ),
+    ] = 0,
     device: Device = "auto",
     encoding: Encoding = "utf-8",
 ) -> None:
@@ -441,6 +437,11 @@ def evaluate(
 
     if mode not in ("conlleval", "strict"):
         raise typer.BadParameter("must be conlleval or strict", param_hint="--mode")
+    if errors < 0 or (errors and as_json):
+        raise typer.BadParameter("must be 0 or more, and without --json", param_hint="--errors")
+    # Checked before tagging, which can take a while.
+    if html is not None and not html.parent.is_dir():
+        raise typer.BadParameter(f"folder {html.parent} does not exist", param_hint="--html")
     _tag_field(tag_field)
     if model is not None and test_file is not None and gold is None and pred is None:
         from rnntag.predict import Tagger
@@ -449,9 +450,11 @@ def evaluate(
         data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field, encoding)
         tokens = [s.tokens for s in data]
         gold_tags = [s.tags or [] for s in data]
+        pred_tags = [p.tags for p in tagger.predict(tokens)]
+        source, lines = f"{model} on {test_file}", [s.line for s in data]
         result = score(
             gold_tags,
-            tagger.tag_tokens(tokens),
+            pred_tags,
             tagger.output_scheme,
             mode,  # type: ignore[arg-type]
             tokens,
@@ -462,35 +465,30 @@ def evaluate(
         gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field, encoding)
         pred_data = load_corpus(pred, _format(fmt, pred), tag_column, tag_field, encoding)
         _check_aligned(gold, gold_data, pred, pred_data)
+        tokens = [s.tokens for s in gold_data]
         gold_tags = [s.tags or [] for s in gold_data]
-        result = score(gold_tags, [s.tags or [] for s in pred_data], detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
+        pred_tags = [s.tags or [] for s in pred_data]
+        source, lines = f"{pred} against {gold}", [s.line for s in gold_data]
+        result = score(gold_tags, pred_tags, detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
     else:
         raise typer.BadParameter("give either -m MODEL TEST or --gold GOLD --pred PRED")
     if as_json:
         print(json.dumps(result, indent=1))
     else:
         print_eval(Console(), result)
+    if errors or html is not None:
+        from rnntag.analysis import analyze
 
+        analysis = analyze(tokens, gold_tags, pred_tags, spans="spans" in result)
+        if errors:
+            from rnntag.report import print_errors
 
-def _check_scheme(path: str, sentences: list, scheme: str, fmt: str) -> None:
-    """Refuse training data that breaks the scheme the user declared."""
-    from rnntag.schemes import first_violation
+            print_errors(Console(), analysis.confusions, errors)
+        if html is not None:
+            from rnntag.html_report import render_report, write_report
 
-    for sentence in sentences:
-        index = first_violation(sentence.tags, scheme)
-        if index is None:
-            continue
-        tags = ["START", *sentence.tags, "END"]
-        # CoNLL has a line per token; elsewhere the sentence's first line is the best we know.
-        line = (
-            sentence.line + min(index, len(sentence.tags) - 1) if fmt == "conll" else sentence.line
-        )
-        raise RnntagError(
-            f"{tags[index + 1]} after {tags[index]} breaks the declared {scheme} scheme"
-            " (leave out --scheme to have the scheme detected)",
-            path,
-            line,
-        )
+            write_report(html, render_report(result, analysis, source, lines))
+            stderr.print(f"report written to {html}", highlight=False, soft_wrap=True)
 
 
 def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:
@@ -569,7 +567,7 @@ def info(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
 ) -> None:
-    """Show a model's configuration, labels, size and training scores."""
+    """Show a model's configuration, labels, size, training scores and training curve."""
     from rnntag.modelfile import load_model, resolve_model
     from rnntag.report import print_info
 
@@ -579,6 +577,32 @@ def info(
         print(json.dumps(model_info.to_dict(), indent=1, ensure_ascii=False))
         return
     print_info(Console(), directory, model_info, sum(p.numel() for p in network.parameters()))
+
+
+def _image(value: Path) -> Path:
+    from rnntag.curves import FORMATS
+
+    if value.suffix.lower() not in FORMATS:
+        raise typer.BadParameter(f"the file name must end in {' or '.join(FORMATS)}")
+    return value
+
+
+@app.command()
+def plot(
+    model_dir: Annotated[
+        str, typer.Argument(metavar="MODEL", help="Model: ner, pos or a model directory.")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Image to write: .png or .svg.", callback=_image)
+    ],
+) -> None:
+    """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
+    matplotlib, which the plot extra of rnntag installs."""
+    from rnntag.curves import plot_curve, read_curve
+    from rnntag.modelfile import resolve_model
+
+    plot_curve(read_curve(resolve_model(model_dir)), out)
+    stderr.print(f"training curve written to {out}", highlight=False, markup=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,5 +1,6 @@
-"""Model directories: `config.json` (architecture, vocabularies, labels, scheme, scores) and
-`model.safetensors` (weights). Nothing in either file is ever executed.
+"""Model directories: `config.json` (architecture, vocabularies, labels, scheme, scores),
+`model.safetensors` (weights) and `metrics.jsonl` (one line per training epoch). Nothing in
+them is ever executed.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -24,6 +26,8 @@ from rnntag.vocab import Vocab
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+METRICS_FILE = "metrics.jsonl"
+WORD_TABLE = "word_embed.weight"
 # Largest word embedding matrix a config may ask for (2 GB of float32).
 MAX_EMBEDDING_ELEMENTS = 2**29
 
@@ -95,6 +99,9 @@ def save_model(directory: Path, info: ModelInfo, model: SequenceTagger) -> None:
     """
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # The word table is most of a model's bytes; half precision halves the file, and loading
+    # casts it back to float32. Its rounding (relative 5e-4) is far below what training moves.
+    tensors[WORD_TABLE] = tensors[WORD_TABLE].half()
     atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
     save_config(directory, info)
 
@@ -104,6 +111,12 @@ def save_config(directory: Path, info: ModelInfo) -> None:
     info.rnntag_version = __version__
     text = json.dumps(info.to_dict(), ensure_ascii=False, indent=1)
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def save_metrics(directory: Path, history: list[dict[str, Any]]) -> None:
+    """Write `metrics.jsonl`, one JSON object per epoch, atomically."""
+    text = "".join(json.dumps(epoch) + "\n" for epoch in history)
+    atomic_write(directory / METRICS_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def read_info(directory: Path) -> ModelInfo:

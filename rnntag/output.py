@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from rnntag import tagged
 from rnntag.corpus import Sentence, write_conll, write_conllu
 from rnntag.predict import Prediction
+from rnntag.tagged import offsets, text_of
 
 FORMATS = ("conll", "conllu", "jsonl", "inline", "pretty")
 
@@ -23,48 +26,15 @@ class Column:
     spans: bool  # whether the model tags entities
 
 
-def offsets(sentence: Sentence) -> list[tuple[int, int]]:
-    """Character offsets of the tokens: in the input for plain text, else in `text_of`."""
-    if sentence.offsets is not None:
-        return sentence.offsets
-    found, position = [], 0
-    for token in sentence.tokens:
-        found.append((position, position + len(token)))
-        position += len(token) + 1
-    return found
-
-
-def text_of(sentence: Sentence) -> str:
-    """The sentence as text: as it stood in plain-text input, else its tokens joined by spaces."""
-    return sentence.text if sentence.text is not None else " ".join(sentence.tokens)
-
-
 def entities(sentence: Sentence, column: Column) -> list[dict[str, Any]]:
-    """The entities of a span model's prediction, with text, label, offsets and confidence."""
-    from rnntag.schemes import to_spans
-
-    prediction = column.prediction
-    spans: list[tuple[str, int, int, float | None]] = [*prediction.spans] or [
-        (*span, None) for span in to_spans(prediction.tags)
-    ]
-    places = offsets(sentence)
-    text = text_of(sentence)
-    # Plain-text offsets count from the start of the input, and the text from the first token.
-    shift = places[0][0]
+    """The entities of a span model's prediction as JSON objects."""
     found = []
-    for label, first, end, confidence in spans:
-        start, stop = places[first][0], places[end - 1][1]
-        entity = {
-            "text": text[start - shift : stop - shift],
-            "label": label,
-            "start": start,
-            "end": stop,
-            "token_start": first,
-            "token_end": end,
-        }
-        if confidence is not None:
-            entity["confidence"] = round(confidence, 4)
-        found.append(entity)
+    for entity in tagged.entities(sentence, column.prediction):
+        record = dataclasses.asdict(entity)
+        score = record.pop("score")
+        if score is not None:
+            record["confidence"] = round(score, 4)
+        found.append(record)
     return found
 
 

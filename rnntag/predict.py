@@ -9,8 +9,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from rnntag import tagged
 from rnntag.config import ModelInfo
-from rnntag.corpus import Sentence
+from rnntag.corpus import Sentence, read_text
 from rnntag.encode import Batch, Encoder, length_batches
 from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
@@ -247,6 +248,75 @@ class Tagger:
                 p.nbest = [(convert(tags, scheme), prob) for tags, prob in p.nbest]
         return predictions
 
-    def tag_tokens(self, sentences: Sequence[list[str]]) -> list[list[str]]:
-        """Tags of pre-tokenised sentences, in input order."""
-        return [p.tags for p in self.predict(sentences)]
+    def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
+        """Split plain text into sentences and tokens, and tag them.
+
+        Args:
+            text: Plain text; blank lines separate paragraphs.
+            scores: Also give each tag's marginal probability and each entity's confidence.
+
+        Returns:
+            The tagged sentences, with offsets into `text`.
+
+        Example:
+            >>> import rnntag
+            >>> ner = rnntag.load("ner")
+            >>> sentence = ner.tag("Barack Obama visited Paris last May.")[0]
+            >>> [(e.text, e.label, e.start, e.end) for e in sentence.entities]
+            [('Barack Obama', 'PER', 0, 12), ('Paris', 'LOC', 21, 26)]
+        """
+        return list(self.iter_tag([text], scores))
+
+    def tag_tokens(
+        self, sentences: Sequence[Sequence[str]], scores: bool = False
+    ) -> list[tagged.Sentence]:
+        """Tag pre-tokenised sentences.
+
+        Args:
+            sentences: The tokens of each sentence.
+            scores: As for `tag`.
+
+        Returns:
+            A tagged sentence per input sentence, with offsets into its tokens joined by spaces.
+
+        Example:
+            >>> import rnntag
+            >>> pos = rnntag.load("pos")
+            >>> [t.tag for t in pos.tag_tokens([["I", "saw", "her", "duck", "."]])[0].tokens]
+            ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
+        """
+        read = [Sentence([*tokens]) for tokens in sentences]
+        return self._tag(read, scores)
+
+    def iter_tag(self, texts: Iterable[str], scores: bool = False) -> Iterator[tagged.Sentence]:
+        """Tag many texts lazily, a few thousand sentences at a time, so memory stays bounded
+        however many there are.
+
+        Args:
+            texts: Plain texts, such as the lines or documents of a large collection.
+            scores: As for `tag`.
+
+        Returns:
+            An iterator over the tagged sentences of all texts in order; offsets count from the
+            start of each sentence's own text.
+
+        Example:
+            >>> import rnntag
+            >>> ner = rnntag.load("ner")
+            >>> lines = ["Angela Merkel met Emmanuel Macron in Berlin.", "Nothing here."]
+            >>> [[e.text for e in s.entities] for s in ner.iter_tag(lines)]
+            [['Angela Merkel', 'Emmanuel Macron', 'Berlin'], []]
+        """
+        sentences = (s for text in texts for s in read_text(text.splitlines(True), "<text>"))
+        for chunk in chunks(sentences):
+            yield from self._tag(chunk, scores)
+
+    def _tag(self, sentences: list[Sentence], scores: bool) -> list[tagged.Sentence]:
+        full = [s for s in sentences if s.tokens]
+        predicted = iter(self.predict([s.tokens for s in full], scores))
+        return [
+            tagged.tagged_sentence(s, next(predicted), self.spans)
+            if s.tokens
+            else tagged.Sentence("", [])
+            for s in sentences
+        ]

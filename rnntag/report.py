@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,10 +21,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from rnntag.analysis import Confusion
 from rnntag.config import ModelInfo
 from rnntag.corpus import Sentence
+from rnntag.curves import Curve, read_curve
+from rnntag.errors import RnntagError
 from rnntag.output import Column
-from rnntag.train import EpochResult, TrainObserver
+from rnntag.training import EpochResult, TrainObserver
 
 TABLE_BOX = box.SIMPLE_HEAD
 
@@ -102,6 +107,80 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
             f"{results['epochs_run']} epochs, {results['seconds']:.0f} s on {results['device']}",
         )
     console.print(table)
+    try:
+        curve = read_curve(directory, info)
+    except RnntagError as exc:
+        # A model without a readable curve is still worth describing.
+        console.print(str(exc), style="dim", highlight=False, markup=False, soft_wrap=True)
+        return
+    print_curve(console, curve)
+
+
+# Eight levels, lowest first; ASCII where the output cannot encode block characters (rich
+# draws its tables in ASCII there too).
+SPARK = "▁▂▃▄▅▆▇█"
+ASCII_SPARK = "_.,:-=+#"
+# Longer runs share characters between epochs, so a curve fits an 80-column terminal.
+SPARK_WIDTH = 60
+
+
+def _sparkline(values: Sequence[float | None], step: int, levels: str) -> tuple[str, str]:
+    """One character per `step` epochs (their mean), scaled from the lowest value to the
+    highest; and that scale, as text."""
+    buckets = [
+        [v for v in values[i : i + step] if v is not None and math.isfinite(v)]
+        for i in range(0, len(values), step)
+    ]
+    means = [sum(b) / len(b) if b else None for b in buckets]
+    known = [m for m in means if m is not None]
+    if not known:
+        return " " * len(means), ""
+    low, high = min(known), max(known)
+    top = len(levels) - 1
+    line = "".join(
+        " " if m is None else levels[round(top * (m - low) / (high - low)) if high > low else top]
+        for m in means
+    )
+    return line, f"{levels[0]} {low:.4g}  {levels[-1]} {high:.4g}"
+
+
+def print_curve(console: Console, curve: Curve) -> None:
+    """Print a training curve as sparklines of dev score and loss, the best epoch marked."""
+    step = math.ceil(len(curve.epochs) / SPARK_WIDTH)
+    utf = console.encoding.startswith("utf")
+    levels, dot, mark = (SPARK, "·", "▲") if utf else (ASCII_SPARK, ".", "^")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(no_wrap=True)
+    grid.add_column()
+
+    def add(label: str, values: Sequence[float | None], style: str) -> None:
+        line, scale = _sparkline(values, step, levels)
+        grid.add_row(label, Text(line, style), scale)
+
+    if curve.dev_metric is not None:
+        add(
+            f"dev {curve.dev_metric}",
+            [None if s is None else 100 * s for s in curve.dev_score],
+            "green",
+        )
+    add("training loss", curve.loss, "blue")
+    if curve.best_epoch is not None and curve.best_score is not None:
+        column = curve.epochs.index(curve.best_epoch) // step
+        width = math.ceil(len(curve.epochs) / step)
+        marker = dot * column + mark + dot * (width - column - 1)
+        grid.add_row(
+            "best epoch",
+            Text(marker, "bold yellow"),
+            f"{curve.best_epoch}: {curve.dev_metric} {_percent(curve.best_score)}",
+        )
+    per = f", {step} epochs a character" if step > 1 else ""
+    console.print(
+        f"Training curve ({curve.source.name}, epochs {curve.epochs[0]}-{curve.epochs[-1]}{per})",
+        style="italic",
+        highlight=False,
+    )
+    console.print(Padding(grid, (0, 0, 0, 2)))
 
 
 class ProgressReporter(TrainObserver):
@@ -128,6 +207,12 @@ class ProgressReporter(TrainObserver):
         )
         self.task = self.progress.add_task("train", total=0, epoch=0, loss=0.0, speed=0.0)
         self.tokens = 0
+
+    def on_data(self, train_sentences: int, dev_sentences: int, device: str) -> None:
+        dev = f", dev {dev_sentences} sentences" if dev_sentences else ""
+        self.console.print(
+            f"training on {train_sentences} sentences{dev}, device {device}", highlight=False
+        )
 
     def on_start(self, epochs: int, batches_per_epoch: int) -> None:
         self.epochs = epochs
@@ -218,3 +303,34 @@ def print_bench(console: Console, result: dict[str, Any]) -> None:
     for stage, seconds in stages.items():
         table.add_row(stage, f"{seconds:.3f}", f"{100 * seconds / total:.0f}%")
     console.print(table)
+
+
+def print_errors(console: Console, confusions: Sequence[Confusion], limit: int) -> None:
+    """Print the `limit` most frequent kinds of error from `analysis.confusions`, each with
+    the words around its first occurrences and the erroneous words highlighted."""
+    if not confusions:
+        console.print("no errors", highlight=False)
+        return
+    shown = confusions[:limit]
+    total = sum(c.count for c in confusions)
+    console.print(
+        f"Most frequent errors ({len(shown)} of {len(confusions)} kinds, {total:,} errors in all)",
+        style="italic",
+        highlight=False,
+    )
+    width = max(len(c.label) for c in shown)
+    for rank, confusion in enumerate(shown, start=1):
+        console.print(
+            Text.assemble(
+                f"{rank:>3}. ", (confusion.label.ljust(width), "bold"), f"  {confusion.count:>6,}"
+            )
+        )
+        for example in confusion.examples:
+            line = Text("     ")
+            if example.left:
+                line.append(example.left + " ")
+            line.append(example.focus, style="bold red")
+            if example.right:
+                line.append(" " + example.right)
+            console.print(line)
+            console.print(Text(f"       {example.note}", style="dim"))

@@ -4,6 +4,7 @@ tag schemes. Runs `rnntag` in-process on the samples, a few seconds per training
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -82,9 +83,10 @@ def test_frozen_pretrained_vectors_are_kept_exactly(configured, data_dir):
     vectors, _ = load_vectors(data_dir / "vectors.txt", lambda word, rank: True)
     words = info.vocab.words
     # "London" is a training word; GloVe-style files are lowercased, so it takes "london".
+    # The file stores the word table in half precision.
     for word, source in (("London", "london"), ("monday", "monday")):
         row = model.word_embed.weight[words.index(word)]
-        assert torch.equal(row, torch.from_numpy(vectors[source])), word
+        assert torch.equal(row, torch.from_numpy(vectors[source]).half().float()), word
     assert info.results["pretrained_vectors_found"] > 50
 
 
@@ -199,3 +201,36 @@ def test_torchrun_with_two_cpu_processes_trains_a_model_that_tags(tmp_path):
     rows = [line.split("\t") for line in tagged.stdout.splitlines() if line]
     assert [row[0] for row in rows] == "Ada Lovelace was born in London .".split()
     assert is_well_formed([row[1] for row in rows], "IOB2")
+
+
+@pytest.mark.slow
+def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
+    out = tmp_path / "ddp"
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
+        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", "25",
+        "--patience", "25", "--threads", "1",
+    ]  # fmt: skip
+    # Ctrl-C in a terminal signals the launcher and its workers together.
+    with subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as process:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("epoch 2/"):
+                os.killpg(process.pid, signal.SIGINT)
+                break
+        message = process.stderr.read()
+    assert process.returncode != 0, message
+    assert (out / "checkpoint" / "state.json").is_file(), message
+    done = len((out / "metrics.jsonl").read_text(encoding="utf-8").splitlines())
+    assert 2 <= done < 25
+
+    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert not (out / "checkpoint").exists()
+    history = json.loads((out / "config.json").read_text(encoding="utf-8"))["results"]["history"]
+    assert [e["epoch"] for e in history] == list(range(1, 26))
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 26))

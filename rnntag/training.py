@@ -41,7 +41,7 @@ from rnntag.encode import (
 from rnntag.errors import RnntagError
 from rnntag.metrics import evaluate, primary_score
 from rnntag.model import SequenceTagger
-from rnntag.modelfile import build_model, save_config, save_model
+from rnntag.modelfile import build_model, save_config, save_metrics, save_model
 from rnntag.predict import predict_tags
 from rnntag.schemes import convert, detect_scheme
 from rnntag.subword import learn_bpe
@@ -63,6 +63,9 @@ class EpochResult:
 
 class TrainObserver:
     """Receives progress; the CLI shows it, the library itself stays silent."""
+
+    def on_data(self, train_sentences: int, dev_sentences: int, device: str) -> None:
+        """The data is read; training on `device` (cpu or cuda) comes next."""
 
     def on_start(self, epochs: int, batches_per_epoch: int) -> None:
         """Training is about to start."""
@@ -328,6 +331,8 @@ def _train(
             lr=lr,
         )
         loop.history.append(vars(result).copy())
+        if cluster.main:
+            save_metrics(out, loop.history)
         if improved:
             loop.best_score, loop.stale = score, 0
             info.results.update(

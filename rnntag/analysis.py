@@ -1,0 +1,467 @@
+"""Error analysis of an evaluation: confusion matrices, the most frequent confusions with
+examples, and the sentences that hold errors.
+
+Everything here is a pure function of gold and predicted tag sequences (and the words, for
+examples); `rnntag.report` prints the results and `rnntag.html_report` renders them as a page.
+
+Span tags (NER) are compared span by span, reading spans as conlleval does
+(`schemes.to_spans`). A gold span and a predicted span *match* when they cover exactly the
+same tokens; their types may still differ. Every gold span is then one of:
+
+- matched: counted under its gold type and the matching span's predicted type;
+- missed: no predicted span overlaps it;
+- boundary error: predicted spans overlap it, but none covers exactly its tokens.
+
+and every predicted span is one of: matched; spurious (no gold span overlaps it); boundary
+error (it overlaps gold spans, but none covers exactly its tokens). A boundary error thus
+shows on both sides: "Bank of England" (ORG) predicted as "England" (LOC) is a gold ORG with a
+boundary error and a predicted LOC with a boundary error.
+
+Plain tags (POS) are compared token by token.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from rnntag.errors import RnntagError
+from rnntag.schemes import Span, to_spans
+
+MISSED = "missed"
+SPURIOUS = "spurious"
+BOUNDARY = "boundary"
+ELLIPSIS = "…"
+
+Kind = Literal["type", "missed", "spurious", "boundary", "tag"]
+Tags = Sequence[Sequence[str]]
+
+
+@dataclass(frozen=True)
+class SpanMatch:
+    """How the gold and predicted spans of one sentence line up.
+
+    Attributes:
+        matched: (gold, predicted) pairs covering exactly the same tokens; types may differ.
+        missed: Gold spans that no predicted span overlaps.
+        spurious: Predicted spans that overlap no gold span.
+        gold_boundary: Gold spans overlapped only by predicted spans with other boundaries,
+            each with those predicted spans.
+        pred_boundary: Predicted spans that overlap gold spans but match none, each with the
+            gold spans they overlap.
+    """
+
+    matched: list[tuple[Span, Span]] = field(default_factory=list)
+    missed: list[Span] = field(default_factory=list)
+    spurious: list[Span] = field(default_factory=list)
+    gold_boundary: list[tuple[Span, list[Span]]] = field(default_factory=list)
+    pred_boundary: list[tuple[Span, list[Span]]] = field(default_factory=list)
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a[1] < b[2] and b[1] < a[2]
+
+
+def match_spans(gold: Sequence[Span], pred: Sequence[Span]) -> SpanMatch:
+    """Line up one sentence's gold and predicted spans (see the module docstring).
+
+    Args:
+        gold: Gold (type, start, end) spans; they do not overlap each other.
+        pred: Predicted spans; they do not overlap each other.
+
+    Returns:
+        The matched pairs, missed and spurious spans, and boundary errors on either side.
+    """
+    result = SpanMatch()
+    exact = {(p[1], p[2]): p for p in pred}
+    for g in gold:
+        twin = exact.get((g[1], g[2]))
+        if twin is not None:
+            result.matched.append((g, twin))
+            continue
+        touching = [p for p in pred if _overlaps(g, p)]
+        if touching:
+            result.gold_boundary.append((g, touching))
+        else:
+            result.missed.append(g)
+    gold_bounds = {(start, end) for _, start, end in gold}
+    for p in pred:
+        if (p[1], p[2]) in gold_bounds:
+            continue
+        touching = [g for g in gold if _overlaps(g, p)]
+        if touching:
+            result.pred_boundary.append((p, touching))
+        else:
+            result.spurious.append(p)
+    return result
+
+
+@dataclass(frozen=True)
+class ConfusionMatrix:
+    """Counts of gold labels (rows) against predicted labels (columns).
+
+    Attributes:
+        labels: The entity types or tags, in the same order on both axes; the cell where a
+            label meets itself counts correct decisions.
+        extra_rows: Rows after the labels: "spurious" and "boundary" for spans, none for tags.
+        extra_columns: Columns after the labels: "missed" and "boundary" for spans.
+        counts: One list per row (labels, then extra rows), one count per column.
+    """
+
+    labels: list[str]
+    extra_rows: list[str]
+    extra_columns: list[str]
+    counts: list[list[int]]
+
+    @property
+    def rows(self) -> list[str]:
+        """Row names: the labels, then the extra rows."""
+        return [*self.labels, *self.extra_rows]
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names: the labels, then the extra columns."""
+        return [*self.labels, *self.extra_columns]
+
+    def count(self, row: str, column: str) -> int:
+        """The count in a cell named by its row and column."""
+        return self.counts[self.rows.index(row)][self.columns.index(column)]
+
+
+def _check_aligned(gold: Tags, pred: Tags, tokens: Tags | None = None) -> None:
+    words = gold if tokens is None else tokens
+    if not len(gold) == len(pred) == len(words):
+        raise RnntagError(
+            f"{len(gold)} gold sentences, {len(pred)} predicted, {len(words)} with words"
+        )
+    for i, (g, p, w) in enumerate(zip(gold, pred, words, strict=True)):
+        if not len(g) == len(p) == len(w):
+            raise RnntagError(
+                f"sentence {i + 1}: {len(g)} gold tags, {len(p)} predicted, {len(w)} words"
+            )
+
+
+def span_confusion_matrix(gold: Tags, pred: Tags) -> ConfusionMatrix:
+    """Entity type by entity type, with the errors that have no type on one side.
+
+    Rows are gold types, then "spurious" (predicted spans that overlap no gold span) and
+    "boundary" (predicted spans that overlap gold spans but match none); columns are
+    predicted types, then "missed" (gold spans no prediction overlaps) and "boundary" (gold
+    spans overlapped only by predictions with other boundaries). So each type's row adds up
+    to its number of gold spans and each type's column to its number of predicted spans;
+    cells where an extra row meets an extra column are always 0.
+
+    Args:
+        gold: Gold tag sequences in any span scheme.
+        pred: Predicted tag sequences, aligned with `gold`.
+
+    Returns:
+        The matrix; types in alphabetical order.
+    """
+    _check_aligned(gold, pred)
+    cells: Counter[tuple[str, str]] = Counter()
+    types: set[str] = set()
+    for g_tags, p_tags in zip(gold, pred, strict=True):
+        g_spans, p_spans = to_spans(g_tags), to_spans(p_tags)
+        types.update(s[0] for s in g_spans)
+        types.update(s[0] for s in p_spans)
+        match = match_spans(g_spans, p_spans)
+        for g, p in match.matched:
+            cells[g[0], p[0]] += 1
+        for g in match.missed:
+            cells[g[0], MISSED] += 1
+        for g, _ in match.gold_boundary:
+            cells[g[0], BOUNDARY] += 1
+        for p in match.spurious:
+            cells[SPURIOUS, p[0]] += 1
+        for p, _ in match.pred_boundary:
+            cells[BOUNDARY, p[0]] += 1
+    labels = sorted(types)
+    rows, columns = [*labels, SPURIOUS, BOUNDARY], [*labels, MISSED, BOUNDARY]
+    return ConfusionMatrix(
+        labels,
+        [SPURIOUS, BOUNDARY],
+        [MISSED, BOUNDARY],
+        [[cells[r, c] for c in columns] for r in rows],
+    )
+
+
+def tag_confusion_matrix(gold: Tags, pred: Tags) -> ConfusionMatrix:
+    """Tag by tag, one count per token: the gold tag's row, the predicted tag's column.
+
+    Args:
+        gold: Gold tag sequences.
+        pred: Predicted tag sequences, aligned with `gold`.
+
+    Returns:
+        The matrix; tags in alphabetical order, no extra rows or columns.
+    """
+    _check_aligned(gold, pred)
+    cells: Counter[tuple[str, str]] = Counter(
+        (g, p) for gs, ps in zip(gold, pred, strict=True) for g, p in zip(gs, ps, strict=True)
+    )
+    labels = sorted({label for pair in cells for label in pair})
+    return ConfusionMatrix(labels, [], [], [[cells[r, c] for c in labels] for r in labels])
+
+
+@dataclass(frozen=True)
+class Example:
+    """One occurrence of an error, with the words around it.
+
+    Attributes:
+        sentence: 0-based index of the sentence in the evaluated data.
+        start: First highlighted token.
+        end: One past the last highlighted token.
+        left: The words before the highlight, "…" first when cut.
+        focus: The highlighted words: the gold and predicted spans involved, or one token.
+        right: The words after the highlight, "…" last when cut.
+        note: What gold and prediction say there, e.g. 'gold ORG "Bank of England",
+            predicted LOC "England"'.
+    """
+
+    sentence: int
+    start: int
+    end: int
+    left: str
+    focus: str
+    right: str
+    note: str
+
+
+@dataclass
+class Confusion:
+    """One kind of error and how often it happens.
+
+    Attributes:
+        kind: "type" (same span, other type), "missed", "spurious", "boundary" (span with
+            other boundaries), or "tag" (a token's plain tag).
+        gold: The gold type or tag; "" for spurious spans.
+        pred: The predicted type or tag; "" for missed spans; for boundary errors the types
+            of the overlapping predicted spans, joined by "/".
+        count: Occurrences: spans for span errors (boundary errors counted once per gold
+            span), tokens for tags.
+        examples: The first occurrences, in data order.
+    """
+
+    kind: Kind
+    gold: str
+    pred: str
+    count: int = 0
+    examples: list[Example] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """A short name: "PER → ORG", "missed LOC", "spurious MISC", "boundary ORG"."""
+        if self.kind == "missed":
+            return f"missed {self.gold}"
+        if self.kind == "spurious":
+            return f"spurious {self.pred}"
+        if self.kind == "boundary":
+            return f"boundary {self.gold}" + ("" if self.pred == self.gold else f" → {self.pred}")
+        return f"{self.gold} → {self.pred}"
+
+
+def context(tokens: Sequence[str], start: int, end: int, width: int = 5) -> tuple[str, str, str]:
+    """The words before, inside and after tokens [start, end), at most `width` on each side.
+
+    Returns:
+        (left, focus, right) strings; "…" marks where the sentence was cut.
+    """
+    first, last = max(0, start - width), min(len(tokens), end + width)
+    left = [ELLIPSIS] * (first > 0) + list(tokens[first:start])
+    right = list(tokens[end:last]) + [ELLIPSIS] * (last < len(tokens))
+    return " ".join(left), " ".join(tokens[start:end]), " ".join(right)
+
+
+def _quote(tokens: Sequence[str], span: Span) -> str:
+    return f'{span[0]} "{" ".join(tokens[span[1] : span[2]])}"'
+
+
+# One error: (kind, gold label, predicted label, first token, end token, note).
+_Error = tuple[Kind, str, str, int, int, str]
+
+
+def _tag_errors(words: Sequence[str], gold: Sequence[str], pred: Sequence[str]) -> list[_Error]:
+    return [
+        ("tag", g, p, j, j + 1, f'"{words[j]}": gold {g}, predicted {p}')
+        for j, (g, p) in enumerate(zip(gold, pred, strict=True))
+        if g != p
+    ]
+
+
+def _span_errors(words: Sequence[str], gold: Sequence[str], pred: Sequence[str]) -> list[_Error]:
+    match = match_spans(to_spans(gold), to_spans(pred))
+    errors: list[_Error] = [
+        ("type", g[0], p[0], g[1], g[2], f"gold {_quote(words, g)}, predicted {p[0]}")
+        for g, p in match.matched
+        if g[0] != p[0]
+    ]
+    for g in match.missed:
+        errors.append(
+            ("missed", g[0], "", g[1], g[2], f"gold {_quote(words, g)}, nothing predicted")
+        )
+    for p in match.spurious:
+        errors.append(("spurious", "", p[0], p[1], p[2], f"predicted {_quote(words, p)}, no gold"))
+    for g, touching in match.gold_boundary:
+        kinds = "/".join(sorted({p[0] for p in touching}))
+        # Highlight the gold span and the predictions that overlap it together.
+        first = min(g[1], *(p[1] for p in touching))
+        end = max(g[2], *(p[2] for p in touching))
+        predicted = ", ".join(_quote(words, p) for p in touching)
+        errors.append(
+            ("boundary", g[0], kinds, first, end, f"gold {_quote(words, g)}, predicted {predicted}")
+        )
+    # In sentence order, so the first examples are the first occurrences.
+    return sorted(errors, key=lambda e: (e[3], e[4]))
+
+
+def confusions(
+    tokens: Tags, gold: Tags, pred: Tags, spans: bool, examples: int = 2, width: int = 5
+) -> list[Confusion]:
+    """Every kind of error, the most frequent first, with its first `examples` occurrences.
+
+    For spans: "PER → ORG" (same tokens, other type), "missed LOC", "spurious MISC",
+    "boundary ORG" (a gold ORG overlapped only by predictions with other boundaries; with
+    the predicted types after an arrow when they differ, "boundary ORG → LOC"). For plain
+    tags: "NOUN → PROPN", one per token.
+
+    Args:
+        tokens: The words of each sentence.
+        gold: Gold tag sequences.
+        pred: Predicted tag sequences, aligned with `gold`.
+        spans: Compare entity spans (NER) rather than tags (POS).
+        examples: Occurrences to keep per kind of error.
+        width: Words of context on each side of an example.
+
+    Returns:
+        The confusions, by decreasing count, then by label.
+    """
+    _check_aligned(gold, pred, tokens)
+    found: dict[tuple[str, str, str], Confusion] = {}
+    for i, (words, g_tags, p_tags) in enumerate(zip(tokens, gold, pred, strict=True)):
+        errors = (
+            _span_errors(words, g_tags, p_tags) if spans else _tag_errors(words, g_tags, p_tags)
+        )
+        for kind, g, p, first, end, note in errors:
+            entry = found.setdefault((kind, g, p), Confusion(kind, g, p))
+            entry.count += 1
+            if len(entry.examples) < examples:
+                left, focus, right = context(words, first, end, width)
+                entry.examples.append(Example(i, first, end, left, focus, right, note))
+    return sorted(found.values(), key=lambda c: (-c.count, c.label))
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A highlighted stretch of a sentence: an entity span, or one token's tag.
+
+    Attributes:
+        label: The entity type or tag.
+        start: First token.
+        end: One past the last token.
+        correct: Whether the other side has the same label on exactly these tokens.
+    """
+
+    label: str
+    start: int
+    end: int
+    correct: bool
+
+
+@dataclass(frozen=True)
+class ErrorSentence:
+    """A sentence where prediction and gold differ.
+
+    Attributes:
+        index: 0-based position in the evaluated data.
+        tokens: The words.
+        gold: Gold marks: every entity span, or every token's tag.
+        pred: Predicted marks, likewise.
+    """
+
+    index: int
+    tokens: list[str]
+    gold: list[Mark]
+    pred: list[Mark]
+
+
+def error_sentences(tokens: Tags, gold: Tags, pred: Tags, spans: bool) -> list[ErrorSentence]:
+    """Every sentence with at least one error, with its gold and predicted marks.
+
+    For spans, a sentence has an error when its gold and predicted spans differ (tags that
+    differ only in how the scheme writes the same spans are not errors); for plain tags,
+    when some token's tag differs.
+
+    Args:
+        tokens: The words of each sentence.
+        gold: Gold tag sequences.
+        pred: Predicted tag sequences, aligned with `gold`.
+        spans: Compare entity spans (NER) rather than tags (POS).
+
+    Returns:
+        The sentences in data order.
+    """
+    _check_aligned(gold, pred, tokens)
+    found = []
+    for i, (words, g_tags, p_tags) in enumerate(zip(tokens, gold, pred, strict=True)):
+        if spans:
+            g_spans, p_spans = to_spans(g_tags), to_spans(p_tags)
+            if set(g_spans) == set(p_spans):
+                continue
+            g_marks = [Mark(t, s, e, (t, s, e) in p_spans) for t, s, e in g_spans]
+            p_marks = [Mark(t, s, e, (t, s, e) in g_spans) for t, s, e in p_spans]
+        else:
+            if list(g_tags) == list(p_tags):
+                continue
+            same = [g == p for g, p in zip(g_tags, p_tags, strict=True)]
+            g_marks = [Mark(t, j, j + 1, same[j]) for j, t in enumerate(g_tags)]
+            p_marks = [Mark(t, j, j + 1, same[j]) for j, t in enumerate(p_tags)]
+        found.append(ErrorSentence(i, list(words), g_marks, p_marks))
+    return found
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the error reports show.
+
+    Attributes:
+        spans: Whether entity spans (NER) were compared, rather than plain tags (POS).
+        sentences: Number of sentences analysed.
+        matrix: The confusion matrix.
+        confusions: Every kind of error, the most frequent first.
+        error_sentences: Every sentence with an error, in data order.
+    """
+
+    spans: bool
+    sentences: int
+    matrix: ConfusionMatrix
+    confusions: list[Confusion]
+    error_sentences: list[ErrorSentence]
+
+
+def analyze(
+    tokens: Tags, gold: Tags, pred: Tags, spans: bool, examples: int = 2, width: int = 5
+) -> Analysis:
+    """The confusion matrix, confusions and error sentences of one evaluation.
+
+    Args:
+        tokens: The words of each sentence.
+        gold: Gold tag sequences.
+        pred: Predicted tag sequences, aligned with `gold`.
+        spans: Compare entity spans (NER) rather than tags (POS).
+        examples: Occurrences to keep per kind of error.
+        width: Words of context on each side of an example.
+
+    Returns:
+        The analysis.
+    """
+    matrix = span_confusion_matrix(gold, pred) if spans else tag_confusion_matrix(gold, pred)
+    return Analysis(
+        spans,
+        len(gold),
+        matrix,
+        confusions(tokens, gold, pred, spans, examples, width),
+        error_sentences(tokens, gold, pred, spans),
+    )

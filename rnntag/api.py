@@ -1,0 +1,186 @@
+"""The Python interface: `load` a model and tag with it, or `train` one. The command line is
+built on these same functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rnntag.config import ModelConfig, TrainConfig, from_dict, read_toml
+from rnntag.corpus import Sentence, guess_format, load_corpus
+from rnntag.errors import RnntagError
+from rnntag.modelfile import CONFIG_FILE
+from rnntag.predict import Tagger, resolve_device
+from rnntag.schemes import SCHEMES, first_violation
+from rnntag.training import TrainObserver, check_writable
+from rnntag.training import train as run_training
+
+MODEL_SETTINGS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
+TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
+
+
+def load(
+    name_or_path: str | Path, device: str = "auto", output_scheme: str | None = None
+) -> Tagger:
+    """Load a tagger: a shipped model (`"ner"`, `"pos"`) or a model directory.
+
+    Args:
+        name_or_path: The model.
+        device: `auto` (CUDA when there is a GPU), `cpu` or `cuda`.
+        output_scheme: Span scheme of the tags it returns (IOB1, IOB2, IOBES); by default that
+            of its training data.
+
+    Returns:
+        The tagger; see `Tagger.tag`, `Tagger.tag_tokens` and `Tagger.iter_tag`.
+
+    Example:
+        >>> import rnntag
+        >>> pos = rnntag.load("pos")
+        >>> [(t.text, t.tag) for t in pos.tag("The cat sleeps.")[0].tokens]
+        [('The', 'DET'), ('cat', 'NOUN'), ('sleeps', 'VERB'), ('.', 'PUNCT')]
+    """
+    if output_scheme is not None and output_scheme not in SCHEMES:
+        raise RnntagError(f"output scheme must be one of {', '.join(SCHEMES)}")
+    return Tagger.load(name_or_path, resolve_device(device), output_scheme)
+
+
+def train(
+    train: str | Path,
+    out: str | Path,
+    dev: str | Path | None = None,
+    *,
+    config: str | Path | None = None,
+    fmt: str | None = None,
+    tag_column: int = -1,
+    tag_field: str = "upos",
+    scheme: str | None = None,
+    device: str = "auto",
+    encoding: str = "utf-8",
+    resume: bool = False,
+    force: bool = False,
+    observer: TrainObserver | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    **settings: Any,
+) -> Tagger:
+    """Train a tagger on a CoNLL or CoNLL-U file, as `rnntag train` does, and save the best
+    model on `dev` to `out`.
+
+    Args:
+        train: Tagged training file.
+        out: Model directory to write.
+        dev: Tagged development file, for model selection and early stopping.
+        config: TOML file with `[model]` and `[train]` tables; `settings` override it.
+        fmt: `conll` or `conllu`; by default `conllu` for `*.conllu` files, else `conll`.
+        tag_column: CoNLL tag column (0-based; negative counts from the end).
+        tag_field: CoNLL-U tag field: `upos`, `xpos` or `misc:KEY`.
+        scheme: Span scheme of the data (IOB1, IOB2, IOBES); detected when None.
+        device: `auto`, `cpu` or `cuda`.
+        encoding: Encoding of the files.
+        resume: Continue the interrupted training in `out` from its checkpoint.
+        force: Overwrite a model already in `out`.
+        observer: Receives progress (the command line shows it as progress bars).
+        should_stop: Polled after every batch; when true, a checkpoint is saved and
+            `TrainingInterrupted` raised.
+        **settings: Any field of `ModelConfig` or `TrainConfig`, which are the long options of
+            `rnntag train` with underscores (`hidden_size=300`, `embeddings="glove.txt.gz"`).
+
+    Returns:
+        The trained tagger, loaded from `out`.
+
+    Example:
+        >>> import rnntag, tempfile
+        >>> out = tempfile.mkdtemp()
+        >>> tagger = rnntag.train("data/ner-train.conll", out, dev="data/ner-dev.conll",
+        ...                       epochs=2, hidden_size=16, seed=3)
+        >>> tagger.spans, sorted(tagger.info.results)[:3]
+        (True, ['best_epoch', 'dev_metric', 'dev_score'])
+    """
+    unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
+    if unknown:
+        raise TypeError(f"train() got an unexpected setting {sorted(unknown)[0]!r}")
+    model_config, train_config = (
+        read_toml(str(config)) if config else (ModelConfig(), TrainConfig())
+    )
+    model_config = from_dict(
+        ModelConfig,
+        {**vars(model_config), **{k: v for k, v in settings.items() if k in MODEL_SETTINGS}},
+        "model",
+    )
+    train_config = from_dict(
+        TrainConfig,
+        {**vars(train_config), **{k: v for k, v in settings.items() if k in TRAIN_SETTINGS}},
+        "train",
+    )
+    if scheme is not None and scheme not in SCHEMES:
+        raise RnntagError(f"scheme must be one of {', '.join(SCHEMES)}")
+    if fmt not in (None, "conll", "conllu"):
+        raise RnntagError("format must be conll or conllu")
+    out = Path(out)
+    if (out / CONFIG_FILE).exists() and not force and not resume:
+        raise RnntagError("already holds a model; choose another directory or pass force", str(out))
+    torch_device = resolve_device(device)
+    train_data = _read(train, fmt, tag_column, tag_field, encoding, scheme)
+    dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
+    if os.environ.get("RANK", "0") == "0":
+        # Fail before training starts; under torchrun, rank 0 alone writes.
+        check_writable(out)
+    observer = observer or TrainObserver()
+    observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
+    run_training(
+        train_data,
+        dev_data,
+        out,
+        model_config,
+        train_config,
+        observer,
+        torch_device,
+        scheme,
+        resume,
+        should_stop,
+    )
+    return Tagger.load(out)
+
+
+def _read(
+    path: str | Path,
+    fmt: str | None,
+    tag_column: int,
+    tag_field: str,
+    encoding: str,
+    scheme: str | None,
+) -> list[Sentence]:
+    name = str(path)
+    file_format = fmt or guess_format(name)
+    sentences = load_corpus(name, file_format, tag_column, tag_field, encoding)  # type: ignore[arg-type]
+    if scheme is not None:
+        check_scheme(name, sentences, scheme, file_format)
+    return sentences
+
+
+def check_scheme(path: str, sentences: list[Sentence], scheme: str, fmt: str) -> None:
+    """Refuse tagged sentences that break the span scheme the user declared.
+
+    Args:
+        path: Their file, for the error message.
+        sentences: The sentences as read.
+        scheme: IOB1, IOB2 or IOBES.
+        fmt: The file's format, `conll` or `conllu`.
+    """
+    for sentence in sentences:
+        given = sentence.tags or []
+        index = first_violation(given, scheme)
+        if index is None:
+            continue
+        tags = ["START", *given, "END"]
+        # CoNLL has a line per token; elsewhere the sentence's first line is the best we know.
+        line = sentence.line + min(index, len(given) - 1) if fmt == "conll" else sentence.line
+        raise RnntagError(
+            f"{tags[index + 1]} after {tags[index]} breaks the declared {scheme} scheme"
+            " (leave out --scheme to have the scheme detected)",
+            path,
+            line,
+        )

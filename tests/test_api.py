@@ -1,0 +1,141 @@
+"""The Python interface: `rnntag.load`, `Tagger.tag`, `tag_tokens`, `iter_tag`, `rnntag.train`,
+and the examples in its docstrings."""
+
+from __future__ import annotations
+
+import doctest
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+import rnntag
+import rnntag.api
+import rnntag.predict
+from rnntag.cli import main
+from rnntag.errors import RnntagError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def ner() -> rnntag.Tagger:
+    return rnntag.load("ner", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pos() -> rnntag.Tagger:
+    return rnntag.load("pos", device="cpu")
+
+
+@pytest.mark.parametrize("module", [rnntag, rnntag.api, rnntag.predict])
+def test_docstring_examples_run(module, monkeypatch):
+    # The examples name the sample files relative to the repository root.
+    monkeypatch.chdir(ROOT)
+    failed, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert attempted > 0
+    assert failed == 0
+
+
+def test_tag_gives_offsets_into_the_text(ner):
+    text = "  Angela Merkel flew to Washington.\n\nShe met Joe Biden there. "
+    sentences = ner.tag(text)
+    assert len(sentences) == 2
+    for sentence in sentences:
+        for token in sentence.tokens:
+            assert text[token.start : token.end] == token.text
+        for entity in sentence.entities:
+            assert text[entity.start : entity.end] == entity.text
+    assert [(e.text, e.label) for e in sentences[1].entities] == [("Joe Biden", "PER")]
+    assert sentences[0].text == "Angela Merkel flew to Washington."
+
+
+def test_scores_are_probabilities_only_when_asked_for(ner):
+    plain = ner.tag("Paris is in France.")[0]
+    scored = ner.tag("Paris is in France.", scores=True)[0]
+    assert all(t.score is None for t in plain.tokens)
+    assert all(e.score is None for e in plain.entities)
+    assert all(0.0 < t.score <= 1.0 for t in scored.tokens)  # type: ignore[operator]
+    assert all(0.0 < e.score <= 1.0 for e in scored.entities)  # type: ignore[operator]
+    assert [t.tag for t in plain.tokens] == [t.tag for t in scored.tokens]
+
+
+def test_tag_tokens_keeps_every_sentence_in_order(pos):
+    sentences = pos.tag_tokens([["Dogs", "bark", "."], [], ("Run", "!")])
+    assert [[t.text for t in s.tokens] for s in sentences] == [
+        ["Dogs", "bark", "."],
+        [],
+        ["Run", "!"],
+    ]
+    first = sentences[0]
+    assert first.text == "Dogs bark ."
+    assert [(t.start, t.end) for t in first.tokens] == [(0, 4), (5, 9), (10, 11)]
+    # A POS model has tags but no entities.
+    assert first.entities == []
+    assert first.tokens[2].tag == "PUNCT"
+
+
+def test_iter_tag_is_lazy(ner):
+    def endless():
+        for number in itertools.count():
+            yield f"Sentence {number} mentions London."
+
+    first = list(itertools.islice(ner.iter_tag(endless()), 3))
+    assert [s.text for s in first] == [f"Sentence {n} mentions London." for n in range(3)]
+    assert all([e.text for e in s.entities] == ["London"] for s in first)
+    # Offsets count from each text's own start.
+    assert first[2].entities[0].start == len("Sentence 2 mentions ")
+
+
+def test_tag_agrees_with_the_command_line_output(ner, capsys):
+    text = ROOT / "data" / "sentences.txt"
+    try:
+        main(["tag", "-m", "ner", "--output", "jsonl", str(text)])
+    except SystemExit as exc:
+        assert not exc.code
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ours = ner.tag(text.read_text(encoding="utf-8"), scores=True)
+    assert [r["tags"]["ner"] for r in records] == [[t.tag for t in s.tokens] for s in ours]
+    assert [
+        [(e["text"], e["label"], e["start"]) for e in r["entities"]["ner"]] for r in records
+    ] == [[(e.text, e.label, e.start) for e in s.entities] for s in ours]
+
+
+def test_train_returns_a_tagger_and_takes_the_command_line_settings(tmp_path, data_dir):
+    tagger = rnntag.train(
+        data_dir / "ner-train.conll",
+        tmp_path / "model",
+        dev=data_dir / "ner-dev.conll",
+        epochs=2,
+        hidden_size=12,
+        char_encoder="lstm",
+        seed=5,
+    )
+    assert tagger.info.model.hidden_size == 12
+    assert tagger.info.model.char_encoder == "lstm"
+    assert tagger.info.train.epochs == 2
+    assert len((tmp_path / "model" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert tagger.tag_tokens([["Ada", "went", "home"]])[0].tokens[0].tag
+
+
+@pytest.mark.parametrize(
+    ("settings", "error", "message"),
+    [
+        ({"hidden": 3}, TypeError, "unexpected setting 'hidden'"),
+        ({"rnn": "transformer"}, RnntagError, "must be one of lstm, gru, rnn"),
+        ({"scheme": "BILOU"}, RnntagError, "scheme must be one of"),
+    ],
+)
+def test_train_refuses_bad_settings_before_reading_data(tmp_path, settings, error, message):
+    with pytest.raises(error, match=message):
+        rnntag.train(tmp_path / "no-such-file.conll", tmp_path / "model", **settings)
+
+
+def test_train_keeps_an_existing_model_unless_forced(tmp_path, data_dir):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "config.json").write_text("{}", encoding="utf-8")
+    with pytest.raises(RnntagError, match="already holds a model"):
+        rnntag.train(data_dir / "ner-train.conll", out, epochs=1)
+    assert (out / "config.json").read_text(encoding="utf-8") == "{}"

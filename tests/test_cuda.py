@@ -1,0 +1,33 @@
+"""The CUDA path: training on a GPU and tagging there as on the CPU. Skipped without a GPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnntag.config import ModelConfig, TrainConfig
+from rnntag.corpus import load_corpus
+from rnntag.predict import Tagger
+from rnntag.training import train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_training_on_cuda_gives_a_model_that_tags_alike_on_both_devices(tmp_path, data_dir):
+    sentences = load_corpus(str(data_dir / "ner-train.conll"))
+    dev = load_corpus(str(data_dir / "ner-dev.conll"))
+    info = train(
+        sentences,
+        dev,
+        tmp_path,
+        ModelConfig(word_dim=20, hidden_size=16),
+        TrainConfig(epochs=3, patience=3),
+        device=torch.device("cuda"),
+    )
+    assert info.results["device"] == "cuda"
+    tokens = [s.tokens for s in dev]
+    on_gpu = Tagger.load(str(tmp_path), torch.device("cuda")).predict(tokens, scores=True)
+    on_cpu = Tagger.load(str(tmp_path), torch.device("cpu")).predict(tokens, scores=True)
+    assert [p.tags for p in on_gpu] == [p.tags for p in on_cpu]
+    for gpu, cpu in zip(on_gpu, on_cpu, strict=True):
+        assert gpu.scores == pytest.approx(cpu.scores, abs=1e-4)
