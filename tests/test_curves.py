@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from helpers import run
 from rich.console import Console
 
-from rnntag.cli import main
 from rnntag.curves import Curve, draw_curve, read_curve
 from rnntag.errors import RnntagError
 from rnntag.modelfile import CONFIG_FILE, METRICS_FILE, resolve_model
@@ -26,15 +26,6 @@ EPOCH_KEYS = {
 }  # fmt: skip
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHIPPED_NER = resolve_model("ner")
-
-
-def run(*args: object) -> int:
-    """Run the CLI in this process and return its exit code."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def record(epoch: int, loss: float, score: float | None, improved: bool) -> dict:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from test_analysis import GOLD, PRED, TOKENS  # every count there is known by hand
 
 from rnntag.cli import main
 
@@ -28,26 +29,6 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 # (older versions: "CONSOLE(1)") on stderr with --enable-logging=stderr --v=0.
 CONSOLE_LINE = re.compile(r"^\[[^\]]*:CONSOLE\b.*$", re.MULTILINE)
 CHROMIUM_TIMEOUT = 120
-
-# The sentences of tests/test_analysis.py, where every count is known by hand.
-TOKENS = [
-    ["Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "."],
-    ["The", "Bank", "of", "England", "said", "so", "on", "Monday"],
-    ["Hewlett", "and", "Packard", "merged"],
-    ["Paris", "is", "big"],
-]
-GOLD = [
-    ["B-PER", "I-PER", "O", "B-PER", "I-PER", "O", "B-LOC", "O"],
-    ["O", "B-ORG", "I-ORG", "I-ORG", "O", "O", "O", "O"],
-    ["B-PER", "O", "B-PER", "O"],
-    ["B-LOC", "O", "O"],
-]
-PRED = [
-    ["B-PER", "I-PER", "O", "B-ORG", "I-ORG", "O", "O", "O"],
-    ["O", "O", "O", "B-LOC", "O", "O", "O", "B-MISC"],
-    ["B-ORG", "I-ORG", "I-ORG", "O"],
-    ["B-LOC", "O", "O"],
-]
 
 
 @dataclass

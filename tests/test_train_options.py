@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import run
 
-from rnntag.cli import main
 from rnntag.embeddings import load_vectors
 from rnntag.modelfile import load_model
 from rnntag.schemes import is_well_formed
@@ -22,15 +22,6 @@ pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 SMALL = ["--epochs", "2", "--hidden-size", "8", "--char-hidden", "8", "--batch-size", "16"]
-
-
-def run(*args: object) -> int:
-    """Run the CLI in this process and return its exit code."""
-    try:
-        main([str(a) for a in args])
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def conll_tags(text: str) -> list[list[str]]:
