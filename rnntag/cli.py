@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import signal
@@ -339,10 +340,10 @@ def tag(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
-    from rnntag.corpus import STDIN, open_text, read_sentences
+    from rnntag.corpus import STDIN, open_text, read_chunks, text_blocks
     from rnntag.output import FORMATS, Column, write
-    from rnntag.parallel import tag_chunk, tag_in_parallel
-    from rnntag.predict import Tagger, chunks
+    from rnntag.parallel import WorkerPool, tag_chunk
+    from rnntag.predict import Tagger
     from rnntag.schemes import SCHEMES
 
     if workers < 1:
@@ -360,38 +361,45 @@ def tag(
     _tag_field(tag_field)
     names = model or ["pos", "ner"]
     torch_device = _device(device)
-    taggers = [Tagger.load(m, torch_device, output_scheme) for m in names]
     labels = [Path(m).name for m in names]
     # Entity confidences in JSON need the forward-backward pass too.
     with_scores = scores or output == "jsonl"
     console = Console(highlight=False) if output == "pretty" else None
     out = sys.stdout
-    for path in files or [STDIN]:
-        with open_text(path, encoding) as stream:
-            sentences = read_sentences(stream, path, input_format, tag_column=None)  # type: ignore[arg-type]
-            pieces = chunks(sentences, pending=stream.pending)
-            if workers > 1:
-                tagged = tag_in_parallel(
-                    pieces, names, output_scheme, workers, with_scores, nbest, stream.pending
-                )
-            else:
-                tagged = (
-                    (c, tag_chunk(taggers, ([s.tokens for s in c], with_scores, nbest)))
-                    for c in pieces
-                )
-            for chunk, predicted in tagged:
-                for i, sentence in enumerate(chunk):
-                    columns = [
-                        Column(label, p[i], t.spans)
-                        for label, p, t in zip(labels, predicted, taggers, strict=True)
-                    ]
-                    if console is not None:
-                        from rnntag.report import print_tagged
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            # The workers load the models; this process only reads and writes.
+            pool = stack.enter_context(WorkerPool(names, output_scheme, workers))
+            spans = pool.spans
+        else:
+            taggers = [Tagger.load(m, torch_device, output_scheme) for m in names]
+            spans = [t.spans for t in taggers]
+        for path in files or [STDIN]:
+            with open_text(path, encoding) as stream:
+                if workers > 1 and input_format == "text":
+                    # Plain text goes out raw, so that the workers tokenise it too.
+                    tagged = pool.tag(text_blocks(stream, path), with_scores, nbest, stream.pending)
+                elif workers > 1:
+                    pieces = read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                    tagged = pool.tag(pieces, with_scores, nbest, stream.pending)
+                else:
+                    tagged = (
+                        (c, tag_chunk(taggers, [s.tokens for s in c], with_scores, nbest))
+                        for c in read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                    )
+                for chunk, predicted in tagged:
+                    for i, sentence in enumerate(chunk):
+                        columns = [
+                            Column(label, p[i], s)
+                            for label, p, s in zip(labels, predicted, spans, strict=True)
+                        ]
+                        if console is not None:
+                            from rnntag.report import print_tagged
 
-                        print_tagged(console, sentence, columns)
-                    else:
-                        write(out, output, sentence, columns, tag_field)
-                out.flush()
+                            print_tagged(console, sentence, columns)
+                        else:
+                            write(out, output, sentence, columns, tag_field)
+                    out.flush()
 
 
 @app.command("eval")
@@ -518,7 +526,6 @@ def bench(
     input_format: Annotated[
         str, typer.Option("--input", help="text, tokens, conll or conllu.")
     ] = "text",
-    batch_size: Annotated[int, typer.Option(help="Sentences per batch.")] = 64,
     tokenization: Annotated[
         bool,
         typer.Option(
@@ -550,10 +557,8 @@ def bench(
 
     if input_format not in ("text", "tokens", "conll", "conllu"):
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
-    if batch_size < 1:
-        raise typer.BadParameter("must be at least 1", param_hint="--batch-size")
     tagger = Tagger.load(model, _device(device))
-    result = benchmark(tagger, input_file, input_format, batch_size, encoding)
+    result = benchmark(tagger, input_file, input_format, encoding)
     if as_json:
         print(json.dumps(result, indent=1))
     else:

@@ -12,7 +12,7 @@ import re
 import select
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Literal
@@ -27,6 +27,12 @@ STDIN = "-"
 DOCSTART = "-DOCSTART-"
 CONLLU_FIELDS = 10
 _CONLLU_ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
+# Sentences read ahead and sorted by length at a time; bounds memory when streaming, and is
+# large enough that most batches hold sentences of a single length.
+CHUNK_SIZE = 8192
+# Characters of plain text after which a chunk ends at the next paragraph end (about 4,000
+# sentences of English).
+BLOCK_SIZE = 1 << 18
 # What `errors="surrogateescape"` turns an undecodable byte into.
 _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
@@ -134,12 +140,14 @@ def open_text(path: str, encoding: str = "utf-8") -> Iterator[TextSource]:
         os.close(fd)
 
 
-def _lines(stream: Iterable[str], path: str, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
-    """Numbered lines, without their line ends unless `keep_ends`; undecodable bytes become an
-    error on their line."""
-    number = 0
+def _lines(
+    stream: Iterable[str], path: str, keep_ends: bool = False, first: int = 1
+) -> Iterator[tuple[int, str]]:
+    """Lines numbered from `first`, without their line ends unless `keep_ends`; undecodable
+    bytes become an error on their line."""
+    number = first - 1
     try:
-        for number, raw in enumerate(stream, start=1):
+        for number, raw in enumerate(stream, start=first):
             bad = _ESCAPED_BYTE.search(raw)
             if bad:
                 byte = ord(bad.group()) - 0xDC00
@@ -312,7 +320,9 @@ def read_tokens(stream: Iterable[str], path: str) -> Iterator[Sentence]:
             yield Sentence(tokens, None, number)
 
 
-def read_text(stream: Iterable[str], path: str) -> Iterator[Sentence]:
+def read_text(
+    stream: Iterable[str], path: str, first_line: int = 1, offset: int = 0
+) -> Iterator[Sentence]:
     """Read plain text, split into sentences and tokens (see `rnntag.text`).
 
     Paragraphs end at blank lines, at the end of the input, and whenever a stream that can
@@ -322,9 +332,60 @@ def read_text(stream: Iterable[str], path: str) -> Iterator[Sentence]:
     Args:
         stream: Lines of text, line ends included.
         path: File name for error messages.
+        first_line: Number of the first line, when `stream` continues a larger input.
+        offset: Characters of that input before the first line.
 
     Returns:
         An iterator over sentences with `text` and `offsets`.
+    """
+    pending = getattr(stream, "pending", lambda: True)
+    lines: list[str] = []
+    start = position = offset
+    number_of_first = first_line
+    for number, line in _lines(stream, path, keep_ends=True, first=first_line):
+        if not lines:
+            number_of_first, start = number, position
+        lines.append(line)
+        position += len(line)
+        if not line.strip() or not pending():
+            yield from _paragraph("".join(lines), number_of_first, start)
+            lines = []
+    yield from _paragraph("".join(lines), number_of_first, start)
+
+
+@dataclass
+class TextBlock:
+    """Whole paragraphs cut from a larger plain-text input, to be split into sentences
+    elsewhere (in a worker process, say) exactly as `read_text` would split them in place.
+
+    Attributes:
+        lines: The lines, line ends included.
+        path: The input's name, for error messages.
+        first_line: Number of the first line in the input.
+        offset: Characters of the input before the first line.
+    """
+
+    lines: list[str]
+    path: str
+    first_line: int
+    offset: int
+
+    def sentences(self) -> list[Sentence]:
+        """The block's sentences, with offsets into the whole input."""
+        return list(read_text(self.lines, self.path, self.first_line, self.offset))
+
+
+def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Iterator[TextBlock]:
+    """Cut plain text into blocks of whole paragraphs of about `size` characters; like
+    `read_text`, a block also ends whenever the stream has nothing more to read yet.
+
+    Args:
+        stream: Lines of text, line ends included.
+        path: File name for error messages.
+        size: Characters after which a block ends at the next paragraph end.
+
+    Returns:
+        An iterator over the blocks, in input order.
     """
     pending = getattr(stream, "pending", lambda: True)
     lines: list[str] = []
@@ -334,10 +395,11 @@ def read_text(stream: Iterable[str], path: str) -> Iterator[Sentence]:
             first_line, start = number, position
         lines.append(line)
         position += len(line)
-        if not line.strip() or not pending():
-            yield from _paragraph("".join(lines), first_line, start)
+        if (not line.strip() and position - start >= size) or not pending():
+            yield TextBlock(lines, path, first_line, start)
             lines = []
-    yield from _paragraph("".join(lines), first_line, start)
+    if lines:
+        yield TextBlock(lines, path, first_line, start)
 
 
 def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence]:
@@ -370,6 +432,53 @@ def read_sentences(
     if fmt == "text":
         return read_text(stream, path)
     return read_tokens(stream, path)
+
+
+def chunks(
+    sentences: Iterable[Sentence],
+    size: int = CHUNK_SIZE,
+    pending: Callable[[], bool] = lambda: True,
+) -> Iterator[list[Sentence]]:
+    """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded.
+
+    Args:
+        sentences: The input.
+        size: Largest chunk.
+        pending: Whether more input is ready now; when not, the chunk so far is given out
+            at once rather than waiting for the writer to fill it.
+
+    Returns:
+        An iterator over chunks, in input order.
+    """
+    chunk: list[Sentence] = []
+    for sentence in sentences:
+        chunk.append(sentence)
+        if len(chunk) == size or not pending():
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def read_chunks(
+    stream: TextSource, path: str, fmt: Format, size: int = CHUNK_SIZE
+) -> Iterator[list[Sentence]]:
+    """Untagged input in chunks: of whole paragraphs for plain text (the same chunks that
+    `text_blocks` cuts, so that tagging in worker processes batches exactly alike), of
+    `size` sentences otherwise (see `chunks`).
+
+    Args:
+        stream: The open input.
+        path: Its name, for error messages.
+        fmt: Its format.
+        size: Largest chunk of sentences, for formats other than plain text.
+
+    Returns:
+        An iterator over chunks, in input order; a chunk of plain text may be empty.
+    """
+    if fmt == "text":
+        return (block.sentences() for block in text_blocks(stream, path))
+    return chunks(read_sentences(stream, path, fmt, tag_column=None), size, stream.pending)
 
 
 def load_corpus(

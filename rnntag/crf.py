@@ -191,6 +191,9 @@ class CRF(nn.Module):
         start, transitions, end = self.constrained_scores()
         # (num_tags,): a padded step points each tag back at itself, carrying it through
         identity = torch.arange(num_tags, device=emissions.device)
+        # Without padding no step needs masking (a check on the host, but decoding ends in
+        # one there anyway).
+        padded = not bool(mask.all())
         # (batch, num_tags): best score of a prefix ending in each tag
         best = start + emissions[:, 0]
         pointers = []
@@ -199,11 +202,15 @@ class CRF(nn.Module):
             step = best.unsqueeze(2) + transitions
             # (batch, num_tags) each
             step_best, step_from = step.max(dim=1)
-            keep = mask[:, t].unsqueeze(1)  # (batch, 1)
             # (batch, num_tags)
-            best = torch.where(keep, step_best + emissions[:, t], best)
-            # (batch, num_tags)
-            pointers.append(torch.where(keep, step_from, identity))
+            step_best = step_best + emissions[:, t]
+            if padded:
+                keep = mask[:, t].unsqueeze(1)  # (batch, 1)
+                # (batch, num_tags) each
+                step_best = torch.where(keep, step_best, best)
+                step_from = torch.where(keep, step_from, identity)
+            best = step_best
+            pointers.append(step_from)
         # (batch,) each
         scores, last = (best + end).max(dim=1)
         # (batch, 1)
@@ -215,7 +222,7 @@ class CRF(nn.Module):
             path.append(current)
         # (batch, seq_len)
         tags = torch.cat(path[::-1], dim=1)
-        return scores, torch.where(mask, tags, 0)
+        return scores, torch.where(mask, tags, 0) if padded else tags
 
     def decode_nbest(self, emissions: Tensor, mask: Tensor, k: int) -> tuple[Tensor, Tensor]:
         """The `k` best tag sequences of each sentence (list Viterbi), best first.

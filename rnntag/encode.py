@@ -32,6 +32,7 @@ class Batch:
         pieces: (num_unique_words, num_pieces) byte-pair piece indices, or None.
         tags: (batch, seq_len) gold tag indices, or None.
         casing: (batch, seq_len) casing pattern of each token (see `casing`), or None.
+        padded: False when every sentence is as long as the batch (nothing to mask).
     """
 
     words: Tensor
@@ -41,6 +42,7 @@ class Batch:
     pieces: Tensor | None = None
     tags: Tensor | None = None
     casing: Tensor | None = None
+    padded: bool = True
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device`."""
@@ -52,6 +54,7 @@ class Batch:
             None if self.pieces is None else self.pieces.to(device),
             None if self.tags is None else self.tags.to(device),
             None if self.casing is None else self.casing.to(device),
+            self.padded,
         )
 
 
@@ -146,29 +149,52 @@ class Encoder:
         Returns:
             The batch on the CPU.
         """
+        lengths = [len(s) for s in sentences]
+        # Every distinct token is looked up once; its rows are then copied by tensor indexing.
         rows: dict[str, int] = {}
-        unique_index = _pad([[rows.setdefault(t, len(rows)) for t in s] for s in sentences])
-        words = _pad(word_ids if word_ids is not None else [self.word_ids(s) for s in sentences])
-        lengths = torch.tensor([len(s) for s in sentences])
+        unique_index = _pad([rows.setdefault(t, len(rows)) for s in sentences for t in s], lengths)
+        unique = list(rows)
+        if word_ids is None:
+            # (batch, seq_len)
+            words = torch.tensor([self.word_id(w) for w in unique])[unique_index]
+        else:
+            words = _pad([i for ids in word_ids for i in ids], lengths)
         # (batch, seq_len)
-        mask = torch.arange(words.size(1)).unsqueeze(0) < lengths.unsqueeze(1)
-        chars = _pad([self.char_ids(word) for word in rows])
+        mask = torch.arange(words.size(1)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+        chars = _pad_rows([self.char_ids(word) for word in unique])
         pieces = None
         if self.pieces is not None:
-            pieces = _pad(self.pieces.pieces([clip_word(w, self.max_word_chars) for w in rows]))
+            pieces = _pad_rows(
+                self.pieces.pieces([clip_word(w, self.max_word_chars) for w in unique])
+            )
         gold = None
         if tags is not None:
-            gold = _pad([[self.label_index[t] for t in sentence_tags] for sentence_tags in tags])
+            gold = _pad(
+                [self.label_index[t] for sentence_tags in tags for t in sentence_tags], lengths
+            )
         cases = None
         if self.casing:
-            cases = _pad([[casing(t) for t in tokens] for tokens in sentences])
-        return Batch(words, mask, chars, unique_index, pieces, gold, cases)
+            cases = torch.tensor([casing(w) for w in unique])[unique_index]
+        padded = min(lengths) < max(lengths)
+        return Batch(words, mask, chars, unique_index, pieces, gold, cases, padded)
 
 
-def _pad(rows: Sequence[list[int]]) -> Tensor:
+def _pad(flat: list[int], lengths: list[int]) -> Tensor:
+    """(len(lengths), max(lengths)) indices of consecutive rows of `flat`, padded with
+    `PAD_INDEX`."""
+    values = torch.tensor(flat, dtype=torch.long)
+    if min(lengths) == max(lengths):
+        return values.view(len(lengths), lengths[0])
+    # (batch, seq_len)
+    real = torch.arange(max(lengths)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    padded = torch.full(real.shape, PAD_INDEX, dtype=torch.long)
+    padded[real] = values
+    return padded
+
+
+def _pad_rows(rows: Sequence[list[int]]) -> Tensor:
     """(len(rows), longest row) indices, padded with `PAD_INDEX`."""
-    width = max(len(r) for r in rows)
-    return torch.tensor([row + [PAD_INDEX] * (width - len(row)) for row in rows])
+    return _pad([i for row in rows for i in row], [len(row) for row in rows])
 
 
 def key_function(config: ModelConfig) -> Callable[[str], str]:
@@ -235,3 +261,31 @@ def length_batches(
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     yield from batches
+
+
+def token_batches(lengths: Sequence[int], max_tokens: int) -> Iterator[list[int]]:
+    """Group sentence indices for tagging: by length, each batch at most `max_tokens` padded
+    tokens (or one sentence). A batch also ends where the length changes once it holds a
+    quarter of `max_tokens`, so most batches hold sentences of one length and need no padding.
+
+    Args:
+        lengths: Length of each sentence.
+        max_tokens: Largest batch, in sentences times the longest length.
+
+    Returns:
+        An iterator over lists of sentence indices, shortest sentences first.
+    """
+    batch: list[int] = []
+    width = 0
+    for i in sorted(range(len(lengths)), key=lengths.__getitem__):
+        n = lengths[i]
+        if batch and (
+            (len(batch) + 1) * n > max_tokens
+            or (n != width and len(batch) * width >= max_tokens // 4)
+        ):
+            yield batch
+            batch = []
+        batch.append(i)
+        width = n
+    if batch:
+        yield batch

@@ -8,6 +8,7 @@ Ma & Hovy 2016 (character CNN); Elman 1990; Hochreiter & Schmidhuber 1997; Cho e
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -156,15 +157,22 @@ class BiRNN(nn.Module):
         self.backward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
         self.dropout = SequenceDropout(dropout, locked)
 
-    def forward(self, inputs: Tensor, mask: Tensor) -> Tensor:
-        """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean.
+    def forward(self, inputs: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
+        """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean; padded:
+        False when every sentence fills the whole batch, which then runs through torch's
+        bidirectional kernel (the same numbers, faster).
         Returns: (batch, seq_len, 2 * hidden_size), forward states first."""
-        # (seq_len,)
-        positions = torch.arange(mask.size(1), device=mask.device)
-        # (batch, seq_len): position t of the reversed sentence is position reverse[t]
-        reverse = torch.where(mask, mask.sum(dim=1, keepdim=True) - 1 - positions, positions)
-        # (batch, seq_len, 1)
-        reverse = reverse.unsqueeze(2)
+        batch, seq_len = mask.shape
+        if padded:
+            # (seq_len,)
+            positions = torch.arange(seq_len, device=mask.device)
+            # (batch, seq_len): position t of the reversed sentence is position reverse[t]
+            reverse = torch.where(mask, mask.sum(dim=1, keepdim=True) - 1 - positions, positions)
+            # (batch * seq_len,): the same as rows of the flattened batch; selecting whole rows
+            # is several times faster than a gather over every feature.
+            rows = (
+                reverse + seq_len * torch.arange(batch, device=mask.device).unsqueeze(1)
+            ).flatten()
         # (batch, seq_len, features)
         states = inputs
         for depth, (ahead, back) in enumerate(
@@ -172,14 +180,52 @@ class BiRNN(nn.Module):
         ):
             if depth > 0:
                 states = self.dropout(states)
+            if not padded:
+                # (batch, seq_len, 2 * hidden_size)
+                states = _bidirectional(ahead, back, states)
+                continue
             # (batch, seq_len, hidden_size)
             forward_states = ahead(states)[0]
-            # (batch, seq_len, hidden_size)
-            backward_states = back(states.gather(1, reverse.expand_as(states)))[0]
-            backward_states = backward_states.gather(1, reverse.expand_as(backward_states))
+            # (batch * seq_len, hidden_size): the backward RNN over each sentence reversed
+            flat_backward = back(_rows(states, rows))[0].flatten(0, 1)
+            # (batch, seq_len, hidden_size), reversed back
+            backward_states = flat_backward.index_select(0, rows).view_as(forward_states)
             # (batch, seq_len, 2 * hidden_size)
             states = torch.cat([forward_states, backward_states], dim=2)
         return states
+
+
+def _rows(states: Tensor, rows: Tensor) -> Tensor:
+    """(batch, seq_len, features) states rearranged by source row of the flattened batch."""
+    # (batch, seq_len, features)
+    return states.flatten(0, 1).index_select(0, rows).view_as(states)
+
+
+_KERNELS: dict[type[nn.RNNBase], Callable[..., Any]] = {
+    nn.LSTM: torch.lstm,
+    nn.GRU: torch.gru,
+    nn.RNN: torch.rnn_tanh,
+}
+
+
+def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
+    """Two one-layer unidirectional RNNs as one bidirectional layer, over unpadded inputs.
+
+    Args:
+        ahead: The forward RNN.
+        back: The backward RNN, of the same kind and sizes.
+        inputs: (batch, seq_len, input_size).
+
+    Returns:
+        (batch, seq_len, 2 * hidden_size), forward states first.
+    """
+    assert isinstance(ahead, nn.RNNBase) and isinstance(back, nn.RNNBase)
+    # (2, batch, hidden_size)
+    zeros = inputs.new_zeros(2, inputs.size(0), ahead.hidden_size)
+    start: Any = (zeros, zeros) if isinstance(ahead, nn.LSTM) else zeros
+    weights = [*ahead.all_weights[0], *back.all_weights[0]]
+    # (batch, seq_len, 2 * hidden_size)
+    return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
 class SequenceTagger(nn.Module):
@@ -245,6 +291,18 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
+        return self.score_features(self.token_features(batch), batch.mask, batch.padded)
+
+    def token_features(self, batch: Batch) -> Tensor:
+        """Each token's input to the RNN: its word embedding joined with its sub-word and
+        casing features. Outside training these depend on the word form alone.
+
+        Args:
+            batch: Padded input.
+
+        Returns:
+            (batch, seq_len, input_size) features.
+        """
         # (batch, seq_len, word_dim)
         parts = [self.word_embed(batch.words)]
         if self.chars is not None:
@@ -259,11 +317,21 @@ class SequenceTagger(nn.Module):
             # (batch, seq_len, case_dim)
             parts.append(self.case_embed(batch.casing))
         # (batch, seq_len, input_size)
-        features = torch.cat(parts, dim=2)
-        # (batch, seq_len, input_size)
-        features = self.dropout(features)
+        return torch.cat(parts, dim=2)
+
+    def score_features(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
+        """Emission scores from token features (see `token_features`).
+
+        Args:
+            features: (batch, seq_len, input_size).
+            mask: (batch, seq_len) boolean.
+            padded: False when every sentence fills the whole batch.
+
+        Returns:
+            (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
+        """
         # (batch, seq_len, 2 * hidden_size)
-        encoded = self.rnn(features, batch.mask)
+        encoded = self.rnn(self.dropout(features), mask, padded)
         # (batch, seq_len, num_tags)
         return self.emissions(self.dropout(encoded))
 
@@ -297,9 +365,19 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len) tag indices, 0 at padded positions.
         """
-        # (batch, seq_len, num_tags)
-        scores = self(batch)
+        return self.best_tags(self(batch), batch.mask)
+
+    def best_tags(self, emissions: Tensor, mask: Tensor) -> Tensor:
+        """Best tags for emission scores (see `decode`).
+
+        Args:
+            emissions: (batch, seq_len, num_tags) scores.
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            (batch, seq_len) tag indices, 0 at padded positions.
+        """
         if self.crf is not None:
-            return self.crf.decode(scores, batch.mask)[1]
+            return self.crf.decode(emissions, mask)[1]
         # (batch, seq_len)
-        return torch.where(batch.mask, scores.argmax(dim=2), 0)
+        return torch.where(mask, emissions.argmax(dim=2), 0)

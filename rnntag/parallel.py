@@ -1,5 +1,6 @@
 """Tagging with several worker processes, each loading the models once, with the output
-in input order and a bounded number of chunks in flight."""
+in input order and a bounded number of chunks in flight. Plain text travels as raw blocks of
+paragraphs, so that the workers split it into sentences too."""
 
 from __future__ import annotations
 
@@ -10,16 +11,17 @@ from typing import Any
 
 import torch
 
-from rnntag.corpus import Sentence
+from rnntag.corpus import Sentence, TextBlock
 from rnntag.predict import Prediction, Tagger
 
-Job = tuple[list[list[str]], bool, int]
+Job = tuple[list[list[str]] | TextBlock, bool, int]
 _worker_taggers: list[Tagger] = []  # this worker process's models, loaded once
 
 
-def tag_chunk(taggers: Sequence[Tagger], job: Job) -> list[list[Prediction]]:
+def tag_chunk(
+    taggers: Sequence[Tagger], tokens: list[list[str]], scores: bool = False, nbest: int = 1
+) -> list[list[Prediction]]:
     """Each model's predictions for a chunk of tokenised sentences."""
-    tokens, scores, nbest = job
     return [tagger.predict(tokens, scores, nbest) for tagger in taggers]
 
 
@@ -29,45 +31,80 @@ def _start_worker(models: list[str], output_scheme: str | None) -> None:
     _worker_taggers.extend(Tagger.load(m, torch.device("cpu"), output_scheme) for m in models)
 
 
-def _work(job: Job) -> list[list[Prediction]]:
-    return tag_chunk(_worker_taggers, job)
+def _spans() -> list[bool]:
+    return [tagger.spans for tagger in _worker_taggers]
 
 
-def tag_in_parallel(
-    chunks: Iterable[list[Sentence]],
-    models: list[str],
-    output_scheme: str | None,
-    workers: int,
-    scores: bool = False,
-    nbest: int = 1,
-    pending: Callable[[], bool] = lambda: True,
-) -> Iterator[tuple[list[Sentence], list[list[Prediction]]]]:
-    """Tag chunks in `workers` processes; results come back in input order.
+def _work(job: Job) -> tuple[list[Sentence] | None, list[list[Prediction]]]:
+    source, scores, nbest = job
+    if isinstance(source, TextBlock):
+        sentences = source.sentences()
+        return sentences, tag_chunk(_worker_taggers, [s.tokens for s in sentences], scores, nbest)
+    # The parent kept the sentences; only their predictions need to travel back.
+    return None, tag_chunk(_worker_taggers, source, scores, nbest)
 
-    At most two chunks per worker are in flight, so memory stays bounded; when `pending`
-    says no more input is ready, everything in flight is given out before reading on.
+
+class WorkerPool:
+    """`workers` processes that each load `models` once; use it as a context manager.
 
     Args:
-        chunks: The input, in chunks of sentences.
         models: Model names or directories.
         output_scheme: As for `Tagger`.
         workers: Number of processes.
-        scores: Compute probabilities too.
-        nbest: Number of best sequences.
-        pending: Whether more input is ready now.
-
-    Returns:
-        An iterator over (chunk, each model's predictions for it).
     """
-    context = multiprocessing.get_context("spawn")
-    in_flight: deque[tuple[list[Sentence], Any]] = deque()
-    with context.Pool(workers, _start_worker, (models, output_scheme)) as pool:
+
+    def __init__(self, models: list[str], output_scheme: str | None, workers: int):
+        self.workers = workers
+        context = multiprocessing.get_context("spawn")
+        self.pool = context.Pool(workers, _start_worker, (models, output_scheme))
+        self.spans: list[bool] = self.pool.apply(_spans)
+        """Whether each model tags spans (entities)."""
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.terminate()
+
+    def tag(
+        self,
+        chunks: Iterable[list[Sentence] | TextBlock],
+        scores: bool = False,
+        nbest: int = 1,
+        pending: Callable[[], bool] = lambda: True,
+    ) -> Iterator[tuple[list[Sentence], list[list[Prediction]]]]:
+        """Tag chunks of sentences, or blocks of plain text, in the workers.
+
+        At most two chunks per worker are in flight, so memory stays bounded; when `pending`
+        says no more input is ready, everything in flight is given out before reading on.
+
+        Args:
+            chunks: The input, as chunks of sentences or blocks of plain text.
+            scores: Compute probabilities too.
+            nbest: Number of best sequences.
+            pending: Whether more input is ready now.
+
+        Returns:
+            An iterator over (sentences, each model's predictions for them), in input order.
+        """
+        in_flight: deque[tuple[list[Sentence] | TextBlock, Any]] = deque()
+
+        def done() -> tuple[list[Sentence], list[list[Prediction]]]:
+            source, result = in_flight.popleft()
+            sentences, predicted = result.get()
+            if sentences is None:
+                assert not isinstance(source, TextBlock)
+                sentences = source
+            return sentences, predicted
+
         for chunk in chunks:
-            job = ([s.tokens for s in chunk], scores, nbest)
-            in_flight.append((chunk, pool.apply_async(_work, (job,))))
-            while in_flight and (len(in_flight) >= 2 * workers or not pending()):
-                done, result = in_flight.popleft()
-                yield done, result.get()
+            job: Job = (
+                chunk if isinstance(chunk, TextBlock) else [s.tokens for s in chunk],
+                scores,
+                nbest,
+            )
+            in_flight.append((chunk, self.pool.apply_async(_work, (job,))))
+            while in_flight and (len(in_flight) >= 2 * self.workers or not pending()):
+                yield done()
         while in_flight:
-            done, result = in_flight.popleft()
-            yield done, result.get()
+            yield done()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,16 +12,18 @@ from torch import Tensor
 
 from rnntag import tagged
 from rnntag.config import ModelInfo
-from rnntag.corpus import Sentence, read_text
-from rnntag.encode import Batch, Encoder, length_batches
+from rnntag.corpus import Sentence, chunks, read_text
+from rnntag.encode import Encoder, token_batches
 from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import load_model, resolve_model
 from rnntag.schemes import convert, is_span_tag, scheme_labels, to_spans
 
-BATCH_SIZE = 64
-# Sentences read ahead and sorted by length at a time; bounds memory when streaming.
-CHUNK_SIZE = 2048
+# Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
+# busy in the RNN's matrix products; much larger ones fall out of the cache.
+BATCH_TOKENS = 2048
+# Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
+CACHED_FORMS = 1 << 15
 
 
 @dataclass
@@ -47,8 +50,10 @@ def predict(
     encoder: Encoder,
     sentences: Sequence[list[str]],
     scores: bool = False,
-    batch_size: int = BATCH_SIZE,
+    max_tokens: int = BATCH_TOKENS,
     nbest: int = 1,
+    stages: dict[str, float] | None = None,
+    cache: FeatureCache | None = None,
 ) -> list[Prediction]:
     """Tag sentences with `model`, batching them by length.
 
@@ -57,30 +62,43 @@ def predict(
         encoder: The model's vocabularies.
         sentences: Tokens of each sentence, none empty.
         scores: Also compute token and span probabilities.
-        batch_size: Sentences per batch.
+        max_tokens: Largest batch (see `token_batches`).
         nbest: Also give this many best sequences (CRF models only), when more than 1.
+        stages: When given, seconds spent encoding (`encode`), in the network (`network`), in
+            Viterbi or arg-max (`decode`) and turning indices into tags (`tags`) are added to
+            it; with `scores`, the forward-backward pass counts as `decode`.
+        cache: Features of the forms seen before, kept between calls; by default a new one.
 
     Returns:
         A prediction per sentence, in input order, with tags in the model's label scheme.
     """
     model.eval()
-    device = next(model.parameters()).device
     labels = encoder.labels
     spans_wanted = all(is_span_tag(label) for label in labels)
     results: list[Prediction] = [Prediction([]) for _ in sentences]
+    features = cache or FeatureCache(model, encoder)
+    clock = _Clock(stages)
     with torch.inference_mode():
-        for indices in length_batches([len(s) for s in sentences], batch_size):
-            batch = encoder.batch([sentences[i] for i in indices]).to(device)
+        for indices in token_batches([len(s) for s in sentences], max_tokens):
+            # (batch, seq_len, input_size), (batch, seq_len)
+            inputs, mask, padded = features.batch([sentences[i] for i in indices])
+            clock.lap("encode")
+            # (batch, seq_len, num_tags)
+            emissions = model.score_features(inputs, mask, padded)
+            clock.lap("network")
             if nbest > 1:
-                _add_nbest(model, batch, nbest, labels, [results[i] for i in indices])
+                _add_nbest(model, emissions, mask, nbest, labels, [results[i] for i in indices])
             if not scores:
                 # (batch, seq_len)
-                paths = model.decode(batch).tolist()
-                for row, i in enumerate(indices):
-                    results[i].tags = [labels[t] for t in paths[row][: len(sentences[i])]]
+                paths = model.best_tags(emissions, mask).tolist()
+                clock.lap("decode")
+                for row, i in zip(paths, indices, strict=True):
+                    results[i].tags = [labels[t] for t in row[: len(sentences[i])]]
+                clock.lap("tags")
                 continue
             # (batch, seq_len) each
-            best, token_log_p, cumulative, alpha, beta = _scored(model, batch)
+            best, token_log_p, cumulative, alpha, beta = _scored(model, emissions, mask)
+            clock.lap("decode")
             for row, i in enumerate(indices):
                 n = len(sentences[i])
                 tags = [labels[t] for t in best[row, :n].tolist()]
@@ -93,22 +111,112 @@ def predict(
                     spans.append((kind, start, end, float(log_p.exp())))
                 results[i].tags, results[i].spans = tags, spans
                 results[i].scores = token_log_p[row, :n].exp().tolist()
+            clock.lap("tags")
     return results
 
 
+class FeatureCache:
+    """The token features (see `SequenceTagger.token_features`) of the word forms seen so
+    far, each computed once: outside training they depend on the form alone, and since word
+    forms follow Zipf's law, most tokens of a text are forms seen before. Valid only while
+    the model's weights stay as they are.
+
+    Args:
+        model: The network.
+        encoder: Its vocabularies.
+        limit: Forms remembered before all are forgotten, which bounds memory.
+    """
+
+    def __init__(self, model: SequenceTagger, encoder: Encoder, limit: int = CACHED_FORMS):
+        self.model = model
+        self.encoder = encoder
+        self.limit = limit
+        self.rows: dict[str, int] = {}
+        self.table: Tensor | None = None  # (capacity, input_size), the first len(rows) in use
+
+    def batch(self, sentences: Sequence[list[str]]) -> tuple[Tensor, Tensor, bool]:
+        """Features of a batch of sentences, computing those of new forms.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+
+        Returns:
+            (batch, seq_len, input_size) features, zero at padding; (batch, seq_len) mask;
+            whether any sentence is shorter than the batch.
+        """
+        forms = dict.fromkeys(token for tokens in sentences for token in tokens)
+        new = [form for form in forms if form not in self.rows]
+        if len(self.rows) + len(new) > self.limit:
+            self.rows.clear()
+            new = list(forms)
+        if new:
+            self._add(new)
+        assert self.table is not None
+        rows = self.rows
+        lengths = [len(tokens) for tokens in sentences]
+        device = self.table.device
+        # (tokens,)
+        index = torch.tensor([rows[t] for tokens in sentences for t in tokens], device=device)
+        # (tokens, input_size)
+        flat = self.table.index_select(0, index)
+        width = max(lengths)
+        if min(lengths) == width:
+            # (batch, seq_len, input_size), (batch, seq_len)
+            features = flat.view(len(sentences), width, -1)
+            return features, torch.ones(features.shape[:2], dtype=torch.bool, device=device), False
+        # (batch, seq_len)
+        mask = torch.arange(width, device=device) < torch.tensor(lengths, device=device)[:, None]
+        # (batch, seq_len, input_size)
+        features = flat.new_zeros(len(sentences), width, flat.size(1))
+        features[mask] = flat
+        return features, mask, True
+
+    def _add(self, forms: list[str]) -> None:
+        device = next(self.model.parameters()).device
+        # (forms, input_size): every new form as one sentence
+        features = self.model.token_features(self.encoder.batch([forms]).to(device))[0]
+        start = len(self.rows)
+        if self.table is None or start + len(forms) > self.table.size(0):
+            # Room for twice what is needed, so that the table is reallocated rarely.
+            table = features.new_empty(2 * (start + len(forms)), features.size(1))
+            if self.table is not None:
+                table[:start] = self.table[:start]
+            self.table = table
+        self.table[start : start + len(forms)] = features
+        self.rows.update(zip(forms, range(start, start + len(forms)), strict=True))
+
+
+class _Clock:
+    """Adds the seconds since its last lap to a named entry of `stages`, if there is one."""
+
+    def __init__(self, stages: dict[str, float] | None):
+        self.stages = stages
+        self.mark = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self.stages is not None:
+            now = time.perf_counter()
+            self.stages[stage] = self.stages.get(stage, 0.0) + now - self.mark
+            self.mark = now
+
+
 def _add_nbest(
-    model: SequenceTagger, batch: Batch, k: int, labels: list[str], results: list[Prediction]
+    model: SequenceTagger,
+    emissions: Tensor,
+    mask: Tensor,
+    k: int,
+    labels: list[str],
+    results: list[Prediction],
 ) -> None:
+    """Add the `k` best sequences for (batch, seq_len, num_tags) emissions to `results`."""
     if model.crf is None:
         raise RnntagError("n-best sequences need a model with a CRF decoder")
-    # (batch, seq_len, num_tags)
-    emissions = model(batch)
     # (batch, k), (batch, k, seq_len)
-    scores, paths = model.crf.decode_nbest(emissions, batch.mask, k)
+    scores, paths = model.crf.decode_nbest(emissions, mask, k)
     # (batch, k)
-    probabilities = (scores - model.crf.log_partition(emissions, batch.mask).unsqueeze(1)).exp()
+    probabilities = (scores - model.crf.log_partition(emissions, mask).unsqueeze(1)).exp()
     for row, result in enumerate(results):
-        n = int(batch.mask[row].sum())
+        n = int(mask[row].sum())
         result.nbest = [
             ([labels[t] for t in paths[row, rank, :n].tolist()], float(probabilities[row, rank]))
             for rank in range(k)
@@ -116,24 +224,25 @@ def _add_nbest(
         ]
 
 
-def _scored(model: SequenceTagger, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """Best path (batch, seq_len); per position along it: log-marginal, cumulative path
-    score, and forward and backward log-scores less half of log Z each, all (batch, seq_len)."""
-    # (batch, seq_len, num_tags)
-    emissions = model(batch)
+def _scored(
+    model: SequenceTagger, emissions: Tensor, mask: Tensor
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """For (batch, seq_len, num_tags) emissions: the best path (batch, seq_len); per position
+    along it: log-marginal, cumulative path score, and forward and backward log-scores less
+    half of log Z each, all (batch, seq_len)."""
     if model.crf is None:
         # (batch, seq_len, num_tags)
         log_p = torch.log_softmax(emissions, dim=2)
         # (batch, seq_len)
-        best = torch.where(batch.mask, log_p.argmax(dim=2), 0)
+        best = torch.where(mask, log_p.argmax(dim=2), 0)
         # (batch, seq_len)
         token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
         cumulative = token.cumsum(dim=1)
         # A span's probability is the product of its tokens' under a softmax decoder.
         return best, token, cumulative, token, torch.zeros_like(token)
-    alpha, beta, log_z = model.crf.forward_backward(emissions, batch.mask)
+    alpha, beta, log_z = model.crf.forward_backward(emissions, mask)
     _, transitions, _ = model.crf.constrained_scores()
-    best = model.crf.decode(emissions, batch.mask)[1]
+    best = model.crf.decode(emissions, mask)[1]
     index = best.unsqueeze(2)  # (batch, seq_len, 1)
     # (batch, seq_len): the scores along the best path, log Z split between both ends
     alpha_path = alpha.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
@@ -145,13 +254,10 @@ def _scored(model: SequenceTagger, batch: Batch) -> tuple[Tensor, Tensor, Tensor
 
 
 def predict_tags(
-    model: SequenceTagger,
-    encoder: Encoder,
-    sentences: Sequence[list[str]],
-    batch_size: int = BATCH_SIZE,
+    model: SequenceTagger, encoder: Encoder, sentences: Sequence[list[str]]
 ) -> list[list[str]]:
     """The tags of `predict`, in the model's label scheme."""
-    return [p.tags for p in predict(model, encoder, sentences, False, batch_size)]
+    return [p.tags for p in predict(model, encoder, sentences)]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -165,34 +271,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def chunks(
-    sentences: Iterable[Sentence],
-    size: int = CHUNK_SIZE,
-    pending: Callable[[], bool] = lambda: True,
-) -> Iterator[list[Sentence]]:
-    """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded.
-
-    Args:
-        sentences: The input.
-        size: Largest chunk.
-        pending: Whether more input is ready now; when not, the chunk so far is given out
-            at once rather than waiting for the writer to fill it.
-
-    Returns:
-        An iterator over chunks, in input order.
-    """
-    chunk: list[Sentence] = []
-    for sentence in sentences:
-        chunk.append(sentence)
-        if len(chunk) == size or not pending():
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 class Tagger:
-    """A loaded model, ready to tag.
+    """A loaded model, ready to tag. It remembers the features of the word forms it has seen
+    (see `FeatureCache`), so its weights must not change while it is used.
 
     Args:
         info: The model's configuration.
@@ -204,6 +285,7 @@ class Tagger:
         self.info = info
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)
+        self.cache = FeatureCache(model, self.encoder)
         self.output_scheme = output_scheme or info.data_scheme or info.scheme
         if info.scheme is None:
             self.output_scheme = None
@@ -228,7 +310,11 @@ class Tagger:
         return self.output_scheme is not None
 
     def predict(
-        self, sentences: Sequence[list[str]], scores: bool = False, nbest: int = 1
+        self,
+        sentences: Sequence[list[str]],
+        scores: bool = False,
+        nbest: int = 1,
+        stages: dict[str, float] | None = None,
     ) -> list[Prediction]:
         """Predictions for pre-tokenised sentences, in input order, tags in `output_scheme`.
 
@@ -236,16 +322,27 @@ class Tagger:
             sentences: Tokens of each sentence, none empty.
             scores: Also compute token and span probabilities.
             nbest: Also give this many best sequences, when more than 1.
+            stages: As for `predict`; converting to the output scheme counts as `tags`.
 
         Returns:
             A prediction per sentence.
         """
-        predictions = predict(self.model, self.encoder, sentences, scores, nbest=nbest)
+        predictions = predict(
+            self.model,
+            self.encoder,
+            sentences,
+            scores,
+            nbest=nbest,
+            stages=stages,
+            cache=self.cache,
+        )
         scheme = self.output_scheme
         if scheme is not None and scheme != self.info.scheme:
+            clock = _Clock(stages)
             for p in predictions:
                 p.tags = convert(p.tags, scheme)
                 p.nbest = [(convert(tags, scheme), prob) for tags, prob in p.nbest]
+            clock.lap("tags")
         return predictions
 
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:

@@ -14,7 +14,9 @@ import rnntag
 import rnntag.api
 import rnntag.predict
 from rnntag.cli import main
+from rnntag.corpus import load_corpus
 from rnntag.errors import RnntagError
+from rnntag.predict import BATCH_TOKENS, predict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,3 +141,25 @@ def test_train_keeps_an_existing_model_unless_forced(tmp_path, data_dir):
     with pytest.raises(RnntagError, match="already holds a model"):
         rnntag.train(data_dir / "ner-train.conll", out, epochs=1)
     assert (out / "config.json").read_text(encoding="utf-8") == "{}"
+
+
+@pytest.mark.parametrize("name", ["ner", "pos"])
+@pytest.mark.parametrize("scores", [False, True])
+def test_batching_differently_gives_identical_predictions(name, scores, data_dir):
+    tagger = rnntag.load(name, device="cpu")
+    sentences = [
+        s.tokens
+        for path in ("ner-dev.conll", "pos-dev.conllu", "tricky.conll")
+        for s in load_corpus(str(data_dir / path))
+    ]
+    predictions = [
+        predict(tagger.model, tagger.encoder, sentences, scores, max_tokens=max_tokens)
+        for max_tokens in (1, 9, 100, BATCH_TOKENS)
+    ]
+    alone = predictions[0]
+    for batched in predictions[1:]:
+        assert [p.tags for p in batched] == [p.tags for p in alone]
+        if scores:
+            for a, b in zip(alone, batched, strict=True):
+                assert b.scores == pytest.approx(a.scores, abs=1e-4)
+                assert [s[:3] for s in b.spans] == [s[:3] for s in a.spans]

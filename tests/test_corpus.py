@@ -16,7 +16,9 @@ from rnntag.corpus import (
     read_conll,
     read_conllu,
     read_sentences,
+    read_text,
     read_tokens,
+    text_blocks,
     write_conll,
     write_conllu,
 )
@@ -441,3 +443,20 @@ def test_garbage_gives_sentences_or_a_clean_error(tmp_path_factory, garbage, fmt
             list(read_sentences(stream, str(path), fmt, require_tags=fmt in ("conll", "conllu")))  # type: ignore[arg-type]
     except RnntagError as exc:
         assert exc.path == str(path)
+
+
+_PARAGRAPH_TEXT = st.lists(
+    st.sampled_from(["Ada met Bob in Oslo.", "It rained!", "", "  ", "Dr. Who left. Why?", "x"]),
+    max_size=12,
+).map(lambda lines: "".join(line + "\n" for line in lines))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_PARAGRAPH_TEXT, st.integers(min_value=1, max_value=80))
+def test_text_blocks_split_into_the_sentences_of_the_whole_input(text, size):
+    lines = text.splitlines(keepends=True)
+    whole = list(read_text(lines, "-"))
+    blocks = list(text_blocks(lines, "-", size))
+    in_blocks = [sentence for block in blocks for sentence in block.sentences()]
+    assert in_blocks == whole
+    assert [line for block in blocks for line in block.lines] == lines

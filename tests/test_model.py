@@ -6,11 +6,21 @@ import random
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnntag.config import ModelConfig
-from rnntag.encode import CASINGS, Encoder, build_vocabularies, casing, clip_word, length_batches
+from rnntag.encode import (
+    CASINGS,
+    Encoder,
+    build_vocabularies,
+    casing,
+    clip_word,
+    length_batches,
+    token_batches,
+)
 from rnntag.model import BiRNN, SequenceDropout, SequenceTagger
 from rnntag.subword import learn_bpe
 
@@ -164,3 +174,32 @@ def test_sequence_dropout(locked, generator):
     same_everywhere = bool((dropped == dropped[:, :1]).all())
     assert same_everywhere == locked
     assert torch.equal(dropout.eval()(inputs), inputs)
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_birnn_without_padding_equals_the_padded_path(cell, generator):
+    birnn = BiRNN(CELLS[cell], 5, 4, 2, dropout=0.0)
+    inputs = torch.randn(3, 6, 5, generator=generator)
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    assert torch.equal(birnn(inputs, mask, padded=False), birnn(inputs, mask, padded=True))
+
+
+@pytest.mark.parametrize(
+    ("lengths", "padded"), [([3, 3, 3], False), ([1], False), ([3, 1, 3], True)]
+)
+def test_batches_of_one_length_are_not_padded(lengths, padded):
+    _, encoder = make_model("cnn", "crf")
+    batch = encoder.batch([SENTENCES[0][:n] for n in lengths])
+    assert batch.padded is padded
+    assert batch.mask.sum(dim=1).tolist() == lengths
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=60), st.integers(1, 200))
+def test_token_batches_cover_every_sentence_once_within_the_budget(lengths, max_tokens):
+    batches = list(token_batches(lengths, max_tokens))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    widths = [max(lengths[i] for i in batch) for batch in batches]
+    assert widths == sorted(widths)
+    for batch, width in zip(batches, widths, strict=True):
+        assert len(batch) == 1 or len(batch) * width <= max_tokens

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from rnntag.cli import main
+from rnntag.corpus import read_text, text_blocks
 from rnntag.modelfile import resolve_model
+from rnntag.parallel import WorkerPool, tag_chunk
+from rnntag.predict import Tagger
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TEXT = "Ada Lovelace was born in London.  She met Charles Babbage in 1833!\n\nIt's 5 p.m. now.\n"
@@ -146,7 +149,7 @@ def test_bench_reports_every_stage(capsys):
         assert exc.code in (0, None)
     result = json.loads(capsys.readouterr().out)
     assert result["tokens"] == 15 and result["sentences"] == 2
-    assert set(result["stage_seconds"]) == {"read", "encode", "network", "decode", "write"}
+    assert set(result["stage_seconds"]) == {"read", "encode", "network", "decode", "tags", "write"}
     assert result["tokens_per_second"] > 0 and result["peak_memory_mb"] > 0
 
 
@@ -198,23 +201,45 @@ def test_the_wheel_carries_the_shipped_models(tmp_path):
 
 
 @pytest.mark.slow
-def test_workers_give_the_same_output_in_the_same_order(tmp_path):
+@pytest.mark.parametrize(("input_format", "count"), [("tokens", 20_000), ("text", 500)])
+def test_workers_give_the_same_output_in_the_same_order(tmp_path, input_format, count):
     lines = [
         line for line in (DATA / "sentences.txt").read_text(encoding="utf-8").splitlines() if line
     ]
     many = tmp_path / "many.txt"
-    # Varied sentences over more than one chunk, so order across workers matters.
+    # Varied sentences; tokens over more than one chunk (CHUNK_SIZE sentences), so order
+    # across workers matters (for text, see the next test).
     many.write_text(
-        "\n".join(" ".join(lines[i % 2].split()[: 1 + i % 8]) for i in range(5000)) + "\n",
+        "\n\n".join(" ".join(lines[i % 2].split()[: 1 + i % 8]) for i in range(count)) + "\n",
         encoding="utf-8",
     )
     outputs = [
         subprocess.run(
-            [sys.executable, "-m", "rnntag", "tag", "-m", "ner", "--input", "tokens",
+            [sys.executable, "-m", "rnntag", "tag", "--input", input_format, "--output", "jsonl",
              "--workers", workers, str(many)],
             capture_output=True, check=True, timeout=600,
         ).stdout
         for workers in ("1", "2")
     ]  # fmt: skip
     assert outputs[0] == outputs[1]
-    assert outputs[0].count(b"\n\n") == 5000
+    assert outputs[0].count(b"\n") == count
+
+
+@pytest.mark.slow
+def test_workers_split_blocks_of_text_as_one_process_splits_the_whole():
+    text = "".join(
+        f"{TEXT.splitlines()[i % 3]}\n" + ("\n" if i % 4 == 0 else "") for i in range(200)
+    )
+    lines = text.splitlines(keepends=True)
+    names = ["pos", "ner"]
+    taggers = [Tagger.load(name) for name in names]
+    sentences = list(read_text(lines, "-"))
+    expected = tag_chunk(taggers, [s.tokens for s in sentences], scores=True)
+    with WorkerPool(names, None, 2) as pool:
+        assert pool.spans == [False, True]
+        results = list(pool.tag(text_blocks(lines, "-", size=300), scores=True))
+    assert len(results) > 4
+    assert [s for chunk, _ in results for s in chunk] == sentences
+    for m in range(len(names)):
+        got = [p for _, predicted in results for p in predicted[m]]
+        assert [p.tags for p in got] == [p.tags for p in expected[m]]

@@ -1,0 +1,258 @@
+"""Speed benchmark: rnntag against a bare BiLSTM of the same size, in one run.
+
+Machines are shared and noisy, so every figure is the best of `--repeat` runs and, above all,
+a ratio to the floor measured in the same run: a bare fp32 Embedding(100) -> BiLSTM(200 per
+direction) -> Linear -> argmax over length-sorted batches of 128 sentences, on the same
+sentences, encoded beforehand.
+
+    python benchmarks/speed.py --conll ../shared/data/conll2003/eng.testa --copies 4 \\
+        --conllu ../shared/data/ud-english-ewt/en_ewt-ud-dev.conllu --text-words 1000000
+
+measures tagging (end to end in a subprocess with start-up subtracted, and the network
+alone), start-up, and, with `--workers 2`, `--train` or `--memory-text-mb`, tagging with
+worker processes, a training epoch, and peak memory. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+RNNTAG = [sys.executable, "-m", "rnntag"]
+
+
+def conll_sentences(path: str) -> list[list[str]]:
+    """The tokens of each sentence of a CoNLL file (first column), `-DOCSTART-` skipped."""
+    sentences, tokens = [], []
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as stream:
+        for line in stream:
+            word = line.split(maxsplit=1)[0] if line.strip() else ""
+            if word and word != "-DOCSTART-":
+                tokens.append(word)
+            elif not word and tokens:
+                sentences.append(tokens)
+                tokens = []
+    return sentences + ([tokens] if tokens else [])
+
+
+def conllu_texts(path: str) -> list[str]:
+    """The `# text = ` comment of each sentence of a CoNLL-U file."""
+    prefix = "# text = "
+    with open(path, encoding="utf-8") as stream:
+        return [line[len(prefix) :].rstrip("\n") for line in stream if line.startswith(prefix)]
+
+
+def best_seconds(run: Callable[[], object], repeat: int) -> float:
+    """The fastest of `repeat` wall-clock timings of `run()`."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def floor_seconds(sentences: list[list[int]], vocab_size: int, num_tags: int) -> float:
+    """One pass of the bare BiLSTM over length-sorted batches of 128 sentences."""
+    embed, lstm = (
+        nn.Embedding(vocab_size, 100),
+        nn.LSTM(100, 200, batch_first=True, bidirectional=True),
+    )
+    linear = nn.Linear(400, num_tags)
+    ordered = sorted(sentences, key=len)
+    batches = []
+    for start in range(0, len(ordered), 128):
+        rows = ordered[start : start + 128]
+        width = len(rows[-1])
+        batches.append(torch.tensor([row + [0] * (width - len(row)) for row in rows]))
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for words in batches:
+            linear(lstm(embed(words))[0]).argmax(dim=2)
+        return time.perf_counter() - start
+
+
+def network_seconds(model: str, sentences: list[list[str]]) -> float:
+    """One pass of an rnntag model's network and Viterbi decoder over batches encoded
+    beforehand, batched as `rnntag tag` batches them."""
+    from rnntag.encode import token_batches
+    from rnntag.predict import BATCH_TOKENS, Tagger
+
+    tagger = Tagger.load(model, torch.device("cpu"))
+    batches = [
+        tagger.encoder.batch([sentences[i] for i in indices])
+        for indices in token_batches([len(s) for s in sentences], BATCH_TOKENS)
+    ]
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for batch in batches:
+            tagger.model.decode(batch).tolist()
+        return time.perf_counter() - start
+
+
+def run_command(
+    args: list[str], stdin: str | None = None, stdout: str = os.devnull
+) -> tuple[float, float]:
+    """Wall-clock seconds and peak memory in MB of one command, output to `stdout`."""
+    with open(stdout, "w") as out:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+            stdout=out,
+            text=True,
+        )
+        if stdin is not None:
+            assert process.stdin is not None
+            process.stdin.write(stdin)
+            process.stdin.close()
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(args)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def startup(models: list[str], repeat: int) -> tuple[float, float]:
+    """Medians of `repeat` runs: `python -c "import torch"` and `echo "Hello world." | rnntag
+    tag` with `models`."""
+    flags = [flag for m in models for flag in ("-m", m)]
+    torch_times, tag_times = [], []
+    for _ in range(repeat):
+        torch_times.append(run_command([sys.executable, "-c", "import torch"])[0])
+        tag_times.append(run_command([*RNNTAG, "tag", *flags], "Hello world.\n")[0])
+    return statistics.median(torch_times), statistics.median(tag_times)
+
+
+def tag_seconds(args: list[str], repeat: int, stdin: str) -> tuple[float, float]:
+    """Best wall-clock seconds and peak MB of `repeat` runs of `rnntag tag ARGS`."""
+    runs = [run_command([*RNNTAG, "tag", *args], stdin) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conll", required=True, help="CoNLL file whose tokens are tagged")
+    parser.add_argument("--copies", type=int, default=4, help="times the CoNLL file is repeated")
+    parser.add_argument("--conllu", required=True, help="CoNLL-U file whose # text is tagged")
+    parser.add_argument("--text-words", type=int, default=1_000_000, help="plain-text size")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=0, help="also time tag --workers N")
+    parser.add_argument("--memory-text-mb", type=int, default=0, help="also peak memory on N MB")
+    parser.add_argument("--train", help="also time one epoch of `rnntag train` on this file")
+    parser.add_argument("--dev", help="dev file for --train")
+    parser.add_argument("--embeddings", help="vectors for --train")
+    parser.add_argument("--json", help="also write the results to this file")
+    options = parser.parse_args()
+    results: dict[str, object] = {"threads": torch.get_num_threads()}
+    work = Path(tempfile.mkdtemp(prefix="rnntag-bench-"))
+
+    sentences = conll_sentences(options.conll) * options.copies
+    tokens = sum(len(s) for s in sentences)
+    tokens_file = work / "input.tokens"
+    tokens_file.write_text("".join(" ".join(s) + "\n" for s in sentences), encoding="utf-8")
+    texts = conllu_texts(options.conllu)
+    words = sum(len(t.split()) for t in texts)
+    copies = -(-options.text_words // words)
+    text_file = work / "input.txt"
+    text_file.write_text("".join(t + "\n\n" for t in texts) * copies, encoding="utf-8")
+
+    from rnntag.predict import Tagger
+
+    ner = Tagger.load("ner", torch.device("cpu"))
+    word_ids = [ner.encoder.word_ids(s) for s in sentences]
+    floor = min(
+        floor_seconds(word_ids, len(ner.encoder.words), len(ner.labels))
+        for _ in range(options.repeat)
+    )
+    network = min(network_seconds("ner", sentences) for _ in range(options.repeat))
+    torch_start, ner_start = startup(["ner"], 5)
+    _, both_start = startup(["pos", "ner"], 5)
+    pretokenised, _ = tag_seconds(
+        ["-m", "ner", "--input", "tokens", str(tokens_file)], options.repeat, ""
+    )
+    plain, _ = tag_seconds([str(text_file)], options.repeat, "")
+    conll_out = work / "out.conll"
+    run_command([*RNNTAG, "tag", "--input", "text", str(text_file)], stdout=str(conll_out))
+    with open(conll_out, encoding="utf-8") as stream:
+        text_tokens = sum(1 for line in stream if line.strip())
+
+    def row(name: str, count: int, seconds: float) -> dict[str, float]:
+        speed = count / seconds
+        results[name] = {
+            "tokens": count,
+            "seconds": round(seconds, 3),
+            "tokens_per_second": round(speed),
+            "ratio_to_floor": round(speed / (tokens / floor), 3),
+        }
+        return results[name]  # type: ignore[return-value]
+
+    row("floor: bare BiLSTM, batches of 128", tokens, floor)
+    row("rnntag ner network + Viterbi", tokens, network)
+    row("rnntag tag -m ner --input tokens (start-up subtracted)", tokens, pretokenised - ner_start)
+    row("rnntag tag (pos + ner) plain text (start-up subtracted)", text_tokens, plain - both_start)
+    results["start-up"] = {
+        "python -c 'import torch'": round(torch_start, 3),
+        "echo 'Hello world.' | rnntag tag -m ner --input tokens": round(ner_start, 3),
+        "echo 'Hello world.' | rnntag tag": round(both_start, 3),
+        "rnntag tag over import torch": round(both_start - torch_start, 3),
+    }
+    if options.workers > 1:
+        one_out, many_out = work / "one.conll", work / "many.conll"
+        one = run_command([*RNNTAG, "tag", "--workers", "1", str(text_file)], stdout=str(one_out))[
+            0
+        ]
+        many = run_command(
+            [*RNNTAG, "tag", "--workers", str(options.workers), str(text_file)],
+            stdout=str(many_out),
+        )[0]
+        results[f"--workers {options.workers} on plain text"] = {
+            "speed-up over --workers 1": round(one / many, 2),
+            "seconds": [round(one, 2), round(many, 2)],
+            "identical output": one_out.read_bytes() == many_out.read_bytes(),
+        }
+    if options.memory_text_mb:
+        big = work / "big.txt"
+        block = text_file.read_bytes()
+        with open(big, "wb") as out:
+            for _ in range(-(-options.memory_text_mb * 2**20 // len(block))):
+                out.write(block)
+        seconds, peak = run_command([*RNNTAG, "tag", str(big)])
+        results[f"rnntag tag (pos + ner) on {big.stat().st_size / 2**20:.0f} MB of text"] = {
+            "seconds": round(seconds, 1),
+            "peak_memory_mb": round(peak),
+        }
+    if options.train:
+        out = work / "model"
+        args = [*RNNTAG, "train", options.train, "--out", str(out), "--epochs", "1"]
+        args += ["--dev", options.dev] if options.dev else []
+        args += ["--embeddings", options.embeddings] if options.embeddings else []
+        seconds, peak = run_command(args)
+        epoch = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+        results["rnntag train, one epoch"] = {
+            "epoch_seconds_with_dev": round(epoch["seconds"], 1),
+            "train_tokens_per_second": round(epoch["tokens_per_second"]),
+            "dev_score": epoch["dev_score"],
+            "command_seconds": round(seconds, 1),
+            "peak_memory_mb": round(peak),
+        }
+    print(json.dumps(results, indent=1))
+    if options.json:
+        Path(options.json).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
