@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import json
 import os
 import signal
@@ -388,6 +389,8 @@ def tag(
                         for c in read_chunks(stream, path, input_format)  # type: ignore[arg-type]
                     )
                 for chunk, predicted in tagged:
+                    # One write per chunk: standard output may be unbuffered.
+                    text = io.StringIO()
                     for i, sentence in enumerate(chunk):
                         columns = [
                             Column(label, p[i], s)
@@ -398,7 +401,8 @@ def tag(
 
                             print_tagged(console, sentence, columns)
                         else:
-                            write(out, output, sentence, columns, tag_field)
+                            write(text, output, sentence, columns, tag_field)
+                    out.write(text.getvalue())
                     out.flush()
 
 

@@ -502,10 +502,9 @@ def load_corpus(
 
 def write_conll(out: IO[str], tokens: list[str], tag_columns: Iterable[list[str]]) -> None:
     """Write one sentence as `token<TAB>tag...` lines followed by a blank line."""
-    columns = list(tag_columns)
-    for i, token in enumerate(tokens):
-        out.write("\t".join([token, *(column[i] for column in columns)]) + "\n")
-    out.write("\n")
+    out.write(
+        "".join("\t".join(row) + "\n" for row in zip(tokens, *tag_columns, strict=True)) + "\n"
+    )
 
 
 def write_conllu(

@@ -26,6 +26,8 @@ _PREFIXES = frozenset(
 # Slashes between words are tokens of their own in UD English (`and / or`), but not in
 # dates or short forms (`08/16/2000`, `b/c`).
 _INNER_MARK = re.compile(r"(?<=[^\W\d]{2})/(?=[^\W\d]{2})")
+# The same characters as str.isspace, in one search.
+_SPACE = re.compile(r"\s")
 _WHOLE = re.compile(r"://|@|^www\.", re.IGNORECASE)
 _INITIALS = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")
 _ABBREVIATIONS = frozenset(
@@ -69,7 +71,7 @@ def _adjust(tokens: list[Token], source: str) -> list[Token]:
     for token in tokens:
         last = merged[-1] if merged else None
         touching = last is not None and last.end == token.start
-        inside = any(a <= token.start and token.end <= b for a, b in emails)
+        inside = bool(emails) and any(a <= token.start and token.end <= b for a, b in emails)
         if touching and last is not None and (inside or _continues(last.text, token.text)):
             merged[-1] = Token(source[last.start : token.end], last.start, token.end)
         else:
@@ -82,7 +84,7 @@ def _adjust(tokens: list[Token], source: str) -> list[Token]:
 def _split_space(token: Token) -> list[Token]:
     """Split at characters Python counts as space that syntok does not (`\\x1f`, say), so
     that no token holds one: the output formats separate tokens by white space."""
-    if not any(c.isspace() for c in token.text):
+    if not _SPACE.search(token.text):
         return [token]
     return [
         Token(m.group(), token.start + m.start(), token.start + m.end())
@@ -107,6 +109,9 @@ def _continues(before: str, after: str) -> bool:
 
 
 def _split_inner(token: Token) -> list[Token]:
+    # Most tokens have nothing to split: no slash, and not a fused form.
+    if "/" not in token.text and token.text.lower() not in _FUSED:
+        return [token]
     if _WHOLE.search(token.text):
         return [token]
     pieces = []
