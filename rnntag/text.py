@@ -109,8 +109,8 @@ def _continues(before: str, after: str) -> bool:
 
 
 def _split_inner(token: Token) -> list[Token]:
-    # Most tokens have nothing to split: no slash, and not a fused form.
-    if "/" not in token.text and token.text.lower() not in _FUSED:
+    # Most tokens have nothing to split: not empty, no slash, and not a fused form.
+    if token.text and "/" not in token.text and token.text.lower() not in _FUSED:
         return [token]
     if _WHOLE.search(token.text):
         return [token]
