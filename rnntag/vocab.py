@@ -33,10 +33,12 @@ class Vocab:
     def __init__(self, items: list[str]):
         if items[:2] != [PAD, UNK]:
             raise ValueError(f"a vocabulary must start with {PAD!r} and {UNK!r}")
-        if len(set(items)) != len(items):
+        # One pass over the entries (a model has some 100,000) both builds the index and finds
+        # repeats: a repeated entry leaves the index shorter than the list.
+        self.index = {item: i for i, item in enumerate(items)}
+        if len(self.index) != len(items):
             raise ValueError("a vocabulary must not repeat entries")
         self.items = items
-        self.index = {item: i for i, item in enumerate(items)}
 
     def __len__(self) -> int:
         return len(self.items)
