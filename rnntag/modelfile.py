@@ -23,7 +23,7 @@ from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
 from rnntag.schemes import SCHEMES, allowed_transitions
 from rnntag.subword import load_bpe
-from rnntag.vocab import Vocab
+from rnntag.vocab import check_entries
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -200,7 +200,8 @@ def _validate(info: ModelInfo) -> None:
     vocab = info.vocab
     for name, items in (("words", vocab.words), ("chars", vocab.chars)):
         try:
-            Vocab(items)
+            # Checked, not built: the tagger's encoder builds the index.
+            check_entries(items)
         except ValueError as exc:
             raise RnntagError(f"vocab.{name}: {exc}") from None
     if len(vocab.words) * info.model.word_dim > MAX_EMBEDDING_ELEMENTS:
