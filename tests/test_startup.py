@@ -1,13 +1,17 @@
-"""What `rnntag tag` imports: only what its input, output and models need, so that start-up
-stays short. These tests check which modules are loaded, not how long anything takes."""
+"""Start-up of `rnntag tag`: it imports only what its input, output and models need, and
+holds off garbage collection while torch is imported. These tests check what happens, not how
+long it takes."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from rnntag import cli
 
 # Runs the command line, then lists every module the process loaded, one per line.
 SCRIPT = """
@@ -52,3 +56,22 @@ def test_tagging_imports_only_what_it_uses(tmp_path, args, stdin, needed):
     assert needed <= modules
     unexpected = ((UNUSED | {"syntok"}) - needed) & modules
     assert unexpected == set()
+
+
+def test_collection_is_held_only_while_long_lived_objects_are_made():
+    frozen = gc.get_freeze_count()
+    try:
+        with cli._long_lived():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(10)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + len(kept)
+    finally:
+        gc.unfreeze()
+
+
+def test_collection_resumes_when_start_up_fails():
+    with pytest.raises(ImportError), cli._long_lived():
+        raise ImportError("no such module")
+
+    assert gc.isenabled()
