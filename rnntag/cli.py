@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
+import gc
 import io
 import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from rnntag.config import ModelConfig, TrainConfig
 from rnntag.errors import RnntagError
+
+# rich is imported where it is used: tagging prints nothing through it unless asked to or
+# something goes wrong, and its import would add to every start-up.
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     help="Sequence tagging (POS, named entities) with a BiLSTM-CRF.",
@@ -24,7 +32,33 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-stderr = Console(stderr=True)
+
+
+@functools.cache
+def _stderr() -> Console:
+    """The console for messages on standard error, made on first use."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+@contextmanager
+def _long_lived() -> Iterator[None]:
+    """Hold off garbage collection while objects that live as long as the process are made,
+    then leave them out of later collections.
+
+    Importing torch makes some 160,000 such objects, and the collector, running meanwhile,
+    walks them all several times over for nothing: a tenth of a second of start-up or more.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+
 
 Format = Annotated[
     str | None,
@@ -68,7 +102,9 @@ class StopOnSignal:
         if self.stop:
             raise KeyboardInterrupt
         self.stop = True
-        stderr.print("rnntag: stopping after this batch (again to stop at once)", highlight=False)
+        _stderr().print(
+            "rnntag: stopping after this batch (again to stop at once)", highlight=False
+        )
 
     def __enter__(self) -> StopOnSignal:
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -233,6 +269,8 @@ def train(
     ] = TRAIN_DEFAULTS.threads,
 ) -> None:
     """Train a tagger on a CoNLL or CoNLL-U file and save the best model on --dev."""
+    from rich.console import Console
+
     from rnntag.api import MODEL_SETTINGS, TRAIN_SETTINGS
     from rnntag.api import train as train_tagger
     from rnntag.config import CHOICES
@@ -263,7 +301,7 @@ def train(
     _device(device)
     _format(fmt, train_file)
     # Under torchrun, rank 0 alone reports.
-    console = stderr if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
+    console = _stderr() if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
     reporter = ProgressReporter(console)
     try:
         with StopOnSignal() as stop:
@@ -341,11 +379,12 @@ def tag(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
-    from rnntag.corpus import STDIN, open_text, read_chunks, text_blocks
-    from rnntag.output import FORMATS, Column, write
-    from rnntag.parallel import WorkerPool, tag_chunk
-    from rnntag.predict import Tagger
-    from rnntag.schemes import SCHEMES
+    with _long_lived():
+        from rnntag.corpus import STDIN, open_text, read_chunks, text_blocks
+        from rnntag.output import FORMATS, Column, write
+        from rnntag.parallel import WorkerPool, tag_chunk
+        from rnntag.predict import Tagger
+        from rnntag.schemes import SCHEMES
 
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
@@ -365,7 +404,11 @@ def tag(
     labels = [Path(m).name for m in names]
     # Entity confidences in JSON need the forward-backward pass too.
     with_scores = scores or output == "jsonl"
-    console = Console(highlight=False) if output == "pretty" else None
+    console = None
+    if output == "pretty":
+        from rich.console import Console
+
+        console = Console(highlight=False)
     out = sys.stdout
     with contextlib.ExitStack() as stack:
         if workers > 1:
@@ -442,6 +485,8 @@ def evaluate(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
+    from rich.console import Console
+
     from rnntag.corpus import load_corpus
     from rnntag.metrics import evaluate as score
     from rnntag.report import print_eval
@@ -500,7 +545,7 @@ def evaluate(
             from rnntag.html_report import render_report, write_report
 
             write_report(html, render_report(result, analysis, source, lines))
-            stderr.print(f"report written to {html}", highlight=False, soft_wrap=True)
+            _stderr().print(f"report written to {html}", highlight=False, soft_wrap=True)
 
 
 def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:
@@ -542,6 +587,8 @@ def bench(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
+    from rich.console import Console
+
     from rnntag.bench import benchmark, tokenization_scores
     from rnntag.predict import Tagger
     from rnntag.report import print_bench
@@ -577,6 +624,8 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
 ) -> None:
     """Show a model's configuration, labels, size, training scores and training curve."""
+    from rich.console import Console
+
     from rnntag.modelfile import load_model, resolve_model
     from rnntag.report import print_info
 
@@ -611,7 +660,9 @@ def plot(
     from rnntag.modelfile import resolve_model
 
     plot_curve(read_curve(resolve_model(model_dir)), out)
-    stderr.print(f"training curve written to {out}", highlight=False, markup=False, soft_wrap=True)
+    _stderr().print(
+        f"training curve written to {out}", highlight=False, markup=False, soft_wrap=True
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -628,5 +679,5 @@ def main(argv: list[str] | None = None) -> None:
     except RnntagError as exc:
         if debug:
             raise
-        stderr.print(f"rnntag: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        _stderr().print(f"rnntag: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)

@@ -151,6 +151,10 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         (inner,) = get_args(hint)
         if not isinstance(value, list):
             raise RnntagError(f"{where}: expected a list")
+        # A model's vocabularies hold some 100,000 strings: checking their types in one pass in
+        # C, rather than with a call per string, takes milliseconds instead of a tenth of a second.
+        if inner is str and set(map(type, value)) <= {str}:
+            return list(value)
         return [_convert(inner, v, where) for v in value]
     if origin is dict:
         if not isinstance(value, dict):

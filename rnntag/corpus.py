@@ -15,12 +15,14 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO, Literal
-
-import conllu
-from conllu.models import Metadata, Token, TokenList
+from typing import IO, TYPE_CHECKING, Literal
 
 from rnntag.errors import RnntagError
+
+# `conllu` is imported where it is used: only CoNLL-U input and output need it, and the other
+# formats should not pay for its import at start-up.
+if TYPE_CHECKING:
+    from conllu.models import Token, TokenList
 
 Format = Literal["conll", "conllu", "tokens", "text"]
 STDIN = "-"
@@ -287,6 +289,8 @@ def read_conllu(
 def _parse_conllu_block(
     block: list[str], path: str, start: int, field: str, key: str | None, require_tags: bool
 ) -> Sentence:
+    import conllu
+
     try:
         sentence = conllu.parse("\n".join(block) + "\n\n")[0]
     except Exception as exc:  # conllu raises several exception types for malformed input
@@ -519,6 +523,8 @@ def write_conllu(
 
     Sentences that were not read from CoNLL-U get fresh ids and a `# text` comment.
     """
+    from conllu.models import Metadata, TokenList
+
     parsed = sentence.conllu
     if parsed is None:
         parsed = TokenList(
@@ -537,5 +543,7 @@ def write_conllu(
 
 
 def _blank_conllu_token(index: int, form: str) -> Token:
+    from conllu.models import Token
+
     fields = ("lemma", "upos", "xpos", "feats", "head", "deprel", "deps", "misc")
     return Token({"id": index, "form": form, **dict.fromkeys(fields)})

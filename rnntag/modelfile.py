@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch.overrides import TorchFunctionMode
 
 from rnntag import __version__
 from rnntag.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
@@ -22,7 +23,7 @@ from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
 from rnntag.schemes import SCHEMES, allowed_transitions
 from rnntag.subword import load_bpe
-from rnntag.vocab import Vocab
+from rnntag.vocab import check_entries
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -87,6 +88,39 @@ def build_model(info: ModelInfo) -> SequenceTagger:
     return SequenceTagger(
         info.model, len(vocab.words), len(vocab.chars), pieces, len(vocab.labels), allowed
     )
+
+
+class _Unallocated(TorchFunctionMode):
+    """While active, layers get their parameters on the meta device, as shapes without memory,
+    and initialising them does nothing, so that a network whose weights are about to be
+    loaded is built in milliseconds rather than allocated and randomly initialised for nothing.
+
+    Other tensors, like the CRF's masks, are made as usual: they are not among the weights.
+    (`torch.device("meta")` would put them on the meta device too, and its `normal_` imports
+    torch's compiler, which takes seconds.)
+    """
+
+    def __torch_function__(
+        self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func is torch.empty:
+            # Every torch layer, and the CRF, allocates its parameters with `torch.empty`.
+            kwargs = {**kwargs, "device": "meta"}
+        elif _sets_values(func):
+            # `torch.nn.init` functions take their tensor by keyword.
+            target = args[0] if args else kwargs.get("tensor")
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                # An initialisation (`normal_`, `uniform_`...) of a tensor without values.
+                return target
+        return func(*args, **kwargs)
+
+
+def _sets_values(func: Any) -> bool:
+    """Whether `func` is a torch function or method that overwrites its first argument's values
+    in place (by torch's naming, its name ends in an underscore)."""
+    name = getattr(func, "__name__", "")
+    return name.endswith("_") and not name.endswith("__") and name != "requires_grad_"
 
 
 def save_model(directory: Path, info: ModelInfo, model: SequenceTagger) -> None:
@@ -166,7 +200,8 @@ def _validate(info: ModelInfo) -> None:
     vocab = info.vocab
     for name, items in (("words", vocab.words), ("chars", vocab.chars)):
         try:
-            Vocab(items)
+            # Checked, not built: the tagger's encoder builds the index.
+            check_entries(items)
         except ValueError as exc:
             raise RnntagError(f"vocab.{name}: {exc}") from None
     if len(vocab.words) * info.model.word_dim > MAX_EMBEDDING_ELEMENTS:
@@ -199,8 +234,10 @@ def load_model(
     info = read_info(directory)
     path = directory / WEIGHTS_FILE
     # read_info has bounded every size, so the network can be built before the weights are read.
-    model = build_model(info)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    with _Unallocated():
+        model = build_model(info)
+    state = model.state_dict()
+    expected = {k: tuple(v.shape) for k, v in state.items()}
     try:
         with safe_open(str(path), framework="pt") as weights:
             found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118
@@ -218,7 +255,10 @@ def load_model(
     if extra:
         raise RnntagError(f"model weights hold unexpected tensor {sorted(extra)[0]!r}", str(path))
     try:
-        model.load_state_dict(load_file(str(path)))
+        tensors = load_file(str(path))
+        # The file's tensors become the parameters, cast as copying into them would cast them
+        # (the word table is stored in half precision).
+        model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, assign=True)
     except (SafetensorError, RuntimeError) as exc:
         raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
     return info, model.to(device or torch.device("cpu")).eval()

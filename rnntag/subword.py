@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
-
-from tokenizers import Tokenizer, models, trainers
+from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError
 from rnntag.vocab import PAD, UNK
+
+# `tokenizers` is imported where it is used: only models with byte-pair pieces need it, and the
+# others should not pay for its import at start-up.
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 
 def learn_bpe(words: Iterable[str], vocab_size: int) -> dict[str, Any]:
@@ -26,6 +29,8 @@ def learn_bpe(words: Iterable[str], vocab_size: int) -> dict[str, Any]:
     Returns:
         The tokenizer's JSON description.
     """
+    from tokenizers import Tokenizer, models, trainers
+
     tokenizer = Tokenizer(models.BPE(unk_token=UNK))
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=[PAD, UNK], show_progress=False
@@ -36,6 +41,8 @@ def learn_bpe(words: Iterable[str], vocab_size: int) -> dict[str, Any]:
 
 def load_bpe(description: dict[str, Any]) -> Tokenizer:
     """A tokenizer from its JSON description, checked to have `PAD` and `UNK` at 0 and 1."""
+    from tokenizers import Tokenizer
+
     try:
         tokenizer = Tokenizer.from_str(json.dumps(description))
     except Exception as exc:  # tokenizers raises plain Exception for malformed descriptions

@@ -23,6 +23,14 @@ def word_key(word: str, normalize_digits: bool, lowercase: bool) -> str:
     return _DIGIT.sub("0", word)
 
 
+def check_entries(items: list[str]) -> None:
+    """Raise `ValueError` unless `items` can be a vocabulary: `PAD` and `UNK` first, no repeats."""
+    if items[:2] != [PAD, UNK]:
+        raise ValueError(f"a vocabulary must start with {PAD!r} and {UNK!r}")
+    if len(set(items)) != len(items):
+        raise ValueError("a vocabulary must not repeat entries")
+
+
 class Vocab:
     """A list of strings and its inverse; index 0 is padding and 1 the unknown symbol.
 
@@ -31,12 +39,12 @@ class Vocab:
     """
 
     def __init__(self, items: list[str]):
-        if items[:2] != [PAD, UNK]:
-            raise ValueError(f"a vocabulary must start with {PAD!r} and {UNK!r}")
-        if len(set(items)) != len(items):
-            raise ValueError("a vocabulary must not repeat entries")
         self.items = items
         self.index = {item: i for i, item in enumerate(items)}
+        # A repeated entry leaves the index shorter than the list, so a good vocabulary (a
+        # model's has some 100,000 entries) is checked without another pass over it.
+        if items[:2] != [PAD, UNK] or len(self.index) != len(items):
+            check_entries(items)
 
     def __len__(self) -> int:
         return len(self.items)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -17,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from rnntag import modelfile
 from rnntag.config import ModelConfig, ModelInfo, Vocabularies
+from rnntag.encode import Encoder
 from rnntag.errors import RnntagError
 from rnntag.modelfile import (
     CONFIG_FILE,
@@ -26,6 +28,7 @@ from rnntag.modelfile import (
     load_model,
     save_model,
 )
+from rnntag.subword import learn_bpe
 
 
 def tiny_info() -> ModelInfo:
@@ -79,6 +82,46 @@ def test_save_then_load_gives_same_weights_and_info(tmp_path):
     assert sorted(p.name for p in directory.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
 
 
+@pytest.mark.parametrize(
+    ("settings", "scheme"),
+    [
+        pytest.param({}, "IOB2", id="cnn-lstm-crf"),
+        pytest.param({"char_encoder": "lstm", "rnn": "gru", "num_layers": 2}, "IOB2", id="gru"),
+        pytest.param({"decoder": "softmax", "case_dim": 3, "rnn": "rnn"}, None, id="softmax"),
+        pytest.param({"constrain": False, "subword": "bpe", "bpe_vocab_size": 20}, None, id="bpe"),
+        pytest.param(
+            {"char_encoder": "none", "subword": "bpe", "bpe_pool": "mean"}, "IOB2", id="mean"
+        ),
+    ],
+)
+def test_loaded_network_is_the_saved_one(tmp_path, settings, scheme):
+    info = tiny_info()
+    info.model = ModelConfig(**{**dataclasses.asdict(info.model), **settings})
+    info.scheme = scheme
+    if info.model.subword == "bpe":
+        info.vocab.bpe = learn_bpe(["Ada", "went", "home", "Ada"], info.model.bpe_vocab_size)
+    model = build_model(info).eval()
+    save_model(tmp_path, info, model)
+    model.word_embed.weight.data = model.word_embed.weight.data.half().float()
+
+    loaded_info, loaded = load_model(tmp_path)
+
+    # Loading builds the network without initialising it; every tensor must come from the
+    # file, and the CRF's masks, which are not saved, from the config as in training.
+    tensors = dict(loaded.named_parameters()) | dict(loaded.named_buffers())
+    originals = dict(model.named_parameters()) | dict(model.named_buffers())
+    assert list(tensors) == list(originals)
+    for name, tensor in tensors.items():
+        assert tensor.device.type == "cpu", name
+        assert tensor.dtype == originals[name].dtype, name
+        assert torch.equal(tensor, originals[name]), name
+    assert all(p.requires_grad for p in loaded.parameters())
+    batch = Encoder(loaded_info.vocab, loaded_info.model).batch([["Ada", "went", "home"], ["Ada"]])
+    with torch.inference_mode():
+        assert torch.equal(loaded(batch), model(batch))
+        assert torch.equal(loaded.decode(batch), model.decode(batch))
+
+
 def _remove_directory(directory: Path) -> Path:
     return directory.parent / "no-such-model"
 
@@ -100,6 +143,16 @@ def _future_version(directory: Path) -> Path:
 
 def _unknown_key(directory: Path) -> Path:
     edit_config(directory, lambda data: data["model"].update(attention_heads=4))
+    return directory
+
+
+def _number_in_vocabulary(directory: Path) -> Path:
+    edit_config(directory, lambda data: data["vocab"]["words"].append(7))
+    return directory
+
+
+def _repeated_word(directory: Path) -> Path:
+    edit_config(directory, lambda data: data["vocab"]["words"].append("Ada"))
     return directory
 
 
@@ -141,6 +194,16 @@ def _add_tensor(directory: Path) -> Path:
             _future_version, ["format version 999 is not supported", "upgrade"], id="newer-format"
         ),
         pytest.param(_unknown_key, ["unknown key 'attention_heads'"], id="unknown-key"),
+        pytest.param(
+            _number_in_vocabulary,
+            ["invalid model config: config.vocab.words: expected str, found int"],
+            id="number-in-vocabulary",
+        ),
+        pytest.param(
+            _repeated_word,
+            ["vocab.words: a vocabulary must not repeat entries"],
+            id="repeated-word",
+        ),
         pytest.param(
             _changed_size,
             ["tensor 'word_embed.weight'", "[5, 8]", "config implies [5, 9]"],
