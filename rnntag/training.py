@@ -31,6 +31,7 @@ from rnntag.embeddings import pretrained_vocabulary
 from rnntag.encode import (
     UNK_INDEX,
     Batch,
+    EncodedSentences,
     Encoder,
     build_vocabularies,
     clip_word,
@@ -90,16 +91,9 @@ def check_writable(directory: Path) -> None:
         ) from None
 
 
-def _singleton_mask(encoder: Encoder, train: Sequence[Sentence]) -> torch.Tensor:
-    counts = torch.zeros(len(encoder.words), dtype=torch.long)
-    for sentence in train:
-        counts.index_add_(
-            0,
-            torch.tensor(encoder.word_ids(sentence.tokens)),
-            torch.ones(len(sentence.tokens), dtype=torch.long),
-        )
-    # (num_words,)
-    return counts == 1
+def _singleton_mask(num_words: int, words: torch.Tensor) -> torch.Tensor:
+    """(num_words,) True for the words seen once in `words`, the (tokens,) training words."""
+    return torch.bincount(words, minlength=num_words) == 1
 
 
 def _make_optimizer(
@@ -267,8 +261,8 @@ def _train(
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler)
         rng.setstate(_rng_state(loop.epoch_rng))
-    singletons = _singleton_mask(encoder, train_data).to(device)
-    word_ids = [encoder.word_ids(tokens) for tokens in train_tokens]
+    encoded = EncodedSentences(encoder, train_tokens, train_tags)
+    singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
     dev_tokens = [s.tokens for s in dev_data or []]
     dev_gold = [s.tags or [] for s in dev_data or []]
@@ -288,11 +282,7 @@ def _train(
         for number, indices in enumerate(batches, 1):
             if number <= loop.batch:
                 continue
-            batch = encoder.batch(
-                [train_tokens[i] for i in indices],
-                [train_tags[i] for i in indices],
-                [word_ids[i] for i in indices],
-            ).to(device)
+            batch = encoded.batch(indices).to(device)
             # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
             drop = singletons[batch.words] & (
                 torch.rand(batch.words.shape, device=device) < config.unk_replace
