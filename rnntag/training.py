@@ -100,14 +100,16 @@ def _make_optimizer(
     model: SequenceTagger, config: TrainConfig, device: torch.device
 ) -> torch.optim.Optimizer:
     """The optimiser of `config`. With Adam on the CPU, the word table gets sparse gradients
-    and row-wise updates (see `RowAdam`); on a GPU the dense fused step is cheap, and a sparse
-    one would wait on the host to size each batch's rows."""
+    and row-wise updates (see `RowAdam`), unless weight decay moves every row; on a GPU the
+    dense fused step is cheap, and a sparse one would wait on the host to size its rows."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    model.word_embed.sparse = device.type == "cpu" and model.word_embed.weight.requires_grad
+    model.word_embed.sparse = (
+        device.type == "cpu" and model.word_embed.weight.requires_grad and config.weight_decay == 0
+    )
     return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
@@ -247,6 +249,8 @@ def _train(
     if vectors is not None:
         with torch.no_grad():
             model.word_embed.weight.copy_(torch.from_numpy(vectors))
+        # The model holds them now; a second copy would stay for the whole training.
+        vectors = None
     model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
     # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
     # Made first: it decides whether the word table's gradients are sparse, which

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnntag.optim import RowAdam, clip_grad_norm
+from rnntag.optim import RowAdam, clip_grad_norm, momentum_horizon
 
 
 def sparse_gradient(rows: list[int], values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -13,64 +13,41 @@ def sparse_gradient(rows: list[int], values: torch.Tensor, shape: tuple[int, int
     return torch.sparse_coo_tensor(torch.tensor([rows]), values, shape, check_invariants=True)
 
 
-def reference_row_adam(
-    weight: torch.Tensor, steps: list[torch.Tensor], lr: float, weight_decay: float
-) -> torch.Tensor:
-    """Adam written out row by row: a row moves, and its moments change, only at the steps
-    whose gradient touches it; bias correction counts every step."""
-    beta1, beta2, eps = 0.9, 0.999, 1e-8
-    weight = weight.clone().double()
-    exp_avg, exp_avg_sq = torch.zeros_like(weight), torch.zeros_like(weight)
-    for step, gradient in enumerate(steps, start=1):
-        dense = gradient.to_dense().double()
-        for row in gradient.coalesce().indices()[0].tolist():
-            grad = dense[row] + weight_decay * weight[row]
-            exp_avg[row] = beta1 * exp_avg[row] + (1 - beta1) * grad
-            exp_avg_sq[row] = beta2 * exp_avg_sq[row] + (1 - beta2) * grad * grad
-            denom = (exp_avg_sq[row] / (1 - beta2**step)).sqrt() + eps
-            weight[row] -= lr / (1 - beta1**step) * exp_avg[row] / denom
-    return weight.float()
-
-
-@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
-def test_row_adam_equals_the_row_by_row_reference(weight_decay, generator):
-    weight = torch.randn(12, 5, generator=generator)
-    touched = [[1, 4, 4, 7], [4, 9], [0, 1, 1, 1], [11]]
-    steps = [
-        sparse_gradient(rows, torch.randn(len(rows), 5, generator=generator), (12, 5))
-        for rows in touched
-    ]
-    param = torch.nn.Parameter(weight.clone())
-    optimizer = RowAdam([param], lr=0.01, weight_decay=weight_decay)
-    for gradient in steps:
-        param.grad = gradient
-        optimizer.step()
-    expected = reference_row_adam(weight, steps, 0.01, weight_decay)
-    assert torch.allclose(param.detach(), expected, atol=1e-6)
-    # Rows no batch touched are exactly as they were, and have no moments.
-    untouched = sorted(set(range(12)) - {row for rows in touched for row in rows})
-    assert torch.equal(param.detach()[untouched], weight[untouched])
-    assert optimizer.state[param]["exp_avg"][untouched].abs().sum() == 0
-    assert optimizer.state[param]["step"].item() == len(steps)
-
-
-def test_row_adam_takes_the_dense_adam_step_on_dense_gradients_and_first_steps(generator):
-    # From fresh moments, Adam moves rows with zero gradient by exactly 0: one row-wise step
-    # equals one dense step everywhere.
-    weight, other = torch.randn(10, 3, generator=generator), torch.randn(4, generator=generator)
-    rows, values = [2, 5, 2], torch.randn(3, 3, generator=generator)
-    other_grad = torch.randn(4, generator=generator)
-    rowwise = [torch.nn.Parameter(weight.clone()), torch.nn.Parameter(other.clone())]
-    dense = [torch.nn.Parameter(weight.clone()), torch.nn.Parameter(other.clone())]
-    rowwise[0].grad = sparse_gradient(rows, values, (10, 3))
-    dense[0].grad = rowwise[0].grad.to_dense()
-    rowwise[1].grad, dense[1].grad = other_grad.clone(), other_grad.clone()
-    RowAdam(rowwise, lr=0.1, fused=True).step()
-    torch.optim.Adam(dense, lr=0.1, fused=True).step()
+@pytest.mark.parametrize("fused", [False, True])
+def test_row_adam_equals_dense_adam(fused, generator):
+    # beta1 0.5 gives a horizon of 24 steps: rows come back after short and long pauses.
+    options = {"lr": 0.01, "betas": (0.5, 0.999), "fused": fused}
+    assert momentum_horizon(0.5) == 24
+    weight, bias = torch.randn(30, 4, generator=generator), torch.randn(3, generator=generator)
+    rowwise = [torch.nn.Parameter(weight.clone()), torch.nn.Parameter(bias.clone())]
+    dense = [torch.nn.Parameter(weight.clone()), torch.nn.Parameter(bias.clone())]
+    row_optimizer, dense_optimizer = RowAdam(rowwise, **options), torch.optim.Adam(dense, **options)
+    for step in range(120):
+        # Rows 0-4 often, 5-24 now and then, 25-29 never; a row may repeat within a batch.
+        rows = [step % 5, step % 5, 5 + (step * 7) % 20] if step % 3 else [step % 5]
+        gradient = sparse_gradient(rows, torch.randn(len(rows), 4, generator=generator), (30, 4))
+        bias_gradient = torch.randn(3, generator=generator)
+        rowwise[0].grad, dense[0].grad = gradient, gradient.to_dense()
+        rowwise[1].grad, dense[1].grad = bias_gradient.clone(), bias_gradient.clone()
+        row_optimizer.step()
+        dense_optimizer.step()
     assert torch.allclose(rowwise[0], dense[0], atol=1e-6)
     assert torch.equal(rowwise[1], dense[1])
+    state, expected = row_optimizer.state[rowwise[0]], dense_optimizer.state[dense[0]]
+    # Moments of recent rows are current; quiet ones catch up when they come back.
+    assert torch.allclose(state["exp_avg_sq"][:5], expected["exp_avg_sq"][:5], rtol=1e-5)
+    # Rows never touched neither move nor gather moments.
+    assert torch.equal(rowwise[0].detach()[25:], weight[25:])
+    assert state["exp_avg"][25:].abs().sum() == 0
     # The sparse gradient is left in place, as the stock optimisers leave theirs.
     assert rowwise[0].grad is not None and rowwise[0].grad.is_sparse
+
+
+def test_row_adam_refuses_weight_decay_on_sparse_gradients():
+    param = torch.nn.Parameter(torch.zeros(4, 2))
+    param.grad = sparse_gradient([1], torch.ones(1, 2), (4, 2))
+    with pytest.raises(ValueError, match="weight decay"):
+        RowAdam([param], weight_decay=0.1).step()
 
 
 def test_row_adam_state_round_trips_through_state_dict(generator):
