@@ -40,6 +40,7 @@ from rnntag.encode import (
     word_counts,
 )
 from rnntag.errors import RnntagError
+from rnntag.memory import release_free_memory
 from rnntag.metrics import evaluate, primary_score
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import build_model, save_config, save_metrics, save_model
@@ -47,6 +48,11 @@ from rnntag.optim import RowAdam, clip_grad_norm
 from rnntag.predict import predict_tags
 from rnntag.schemes import convert, detect_scheme
 from rnntag.subword import learn_bpe
+
+# Batches between returns of freed memory to the system (see `rnntag.memory`): each costs
+# page faults when the memory is used again, and a few hundred batches would let the process
+# grow by over 100 MB.
+RELEASE_EVERY = 50
 
 
 @dataclass
@@ -270,6 +276,7 @@ def _train(
     lengths = [len(t) for t in train_tokens]
     dev_tokens = [s.tokens for s in dev_data or []]
     dev_gold = [s.tags or [] for s in dev_data or []]
+    release_free_memory()  # the pretrained file's reading, now done
     started = time.perf_counter() - loop.seconds
     observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
     while loop.epoch <= config.epochs and loop.stale < config.patience:
@@ -305,6 +312,8 @@ def _train(
             loop.token_sum += tokens
             loop.batch = number
             observer.on_batch(loop.epoch, number, batch_loss, tokens)
+            if number % RELEASE_EVERY == 0:
+                release_free_memory()
             if any_rank(cluster, should_stop(), device):
                 loop.epoch_seconds = time.perf_counter() - epoch_start
                 loop.seconds = time.perf_counter() - started
@@ -318,6 +327,8 @@ def _train(
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.perf_counter() - epoch_start
+        # What the epoch's batches left behind makes room for evaluating and saving.
+        release_free_memory()
         metric, score = "loss", None
         if dev_data and cluster.main:
             dev_tags = predict_tags(model, encoder, dev_tokens)
