@@ -258,11 +258,11 @@ def _train(
         # The model holds them now; a second copy would stay for the whole training.
         vectors = None
     model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
-    # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
     # Made first: it decides whether the word table's gradients are sparse, which
     # DistributedDataParallel must know when it wraps the model.
     optimizer = _make_optimizer(model, config, device)
     network: torch.nn.Module = _Loss(model)
+    # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
     if cluster.world > 1:
         network = torch.nn.parallel.DistributedDataParallel(network)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
