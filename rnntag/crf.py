@@ -10,6 +10,8 @@ from torch import Tensor, nn
 
 # Score given to transitions that must never be taken; finite so logsumexp stays defined.
 FORBIDDEN = -10000.0
+# Smallest normal float32: the floor of a sum of exp-scores, so that its log stays finite.
+_TINY = torch.finfo(torch.float32).tiny
 
 
 class CRF(nn.Module):
@@ -113,13 +115,25 @@ class CRF(nn.Module):
             (batch,) log Z.
         """
         start, transitions, end = self.constrained_scores()
+        # The sum over previous tags is a matrix product in exp space, each side shifted by its
+        # maximum: a (batch, num_tags) exp and log per position instead of a logsumexp over
+        # (batch, from, to), several times cheaper forwards and backwards. Forbidden moves
+        # become exact zeros.
+        # ()
+        shift = transitions.detach().max()
+        # (from, to)
+        exp_transitions = torch.exp(transitions - shift)
         # (batch, num_tags): log-sum of the scores of all prefixes ending in each tag
         alpha = start + emissions[:, 0]
         for t in range(1, emissions.size(1)):
-            # (batch, from, to)
-            step = alpha.unsqueeze(2) + transitions + emissions[:, t].unsqueeze(1)
+            # (batch, 1)
+            top = alpha.detach().amax(dim=1, keepdim=True)
+            # (batch, to); a tag reachable only from far less likely ones is floored at the
+            # smallest normal float rather than 0, whose log would poison the gradient
+            total = (torch.exp(alpha - top) @ exp_transitions).clamp(min=_TINY)
             # (batch, num_tags)
-            alpha = torch.where(mask[:, t].unsqueeze(1), torch.logsumexp(step, dim=1), alpha)
+            step = torch.log(total) + top + shift + emissions[:, t]
+            alpha = torch.where(mask[:, t].unsqueeze(1), step, alpha)
         # (batch,)
         return torch.logsumexp(alpha + end, dim=1)
 

@@ -154,13 +154,15 @@ class Encoder:
         rows: dict[str, int] = {}
         unique_index = _pad([rows.setdefault(t, len(rows)) for s in sentences for t in s], lengths)
         unique = list(rows)
+        # (batch, seq_len)
+        mask = torch.arange(unique_index.size(1)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
         if word_ids is None:
             # (batch, seq_len)
-            words = torch.tensor([self.word_id(w) for w in unique])[unique_index]
+            words = torch.where(
+                mask, torch.tensor([self.word_id(w) for w in unique])[unique_index], PAD_INDEX
+            )
         else:
             words = _pad([i for ids in word_ids for i in ids], lengths)
-        # (batch, seq_len)
-        mask = torch.arange(words.size(1)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
         chars = _pad_rows([self.char_ids(word) for word in unique])
         pieces = None
         if self.pieces is not None:
@@ -174,9 +176,91 @@ class Encoder:
             )
         cases = None
         if self.casing:
-            cases = torch.tensor([casing(w) for w in unique])[unique_index]
+            cases = torch.where(
+                mask, torch.tensor([casing(w) for w in unique])[unique_index], PAD_INDEX
+            )
         padded = min(lengths) < max(lengths)
         return Batch(words, mask, chars, unique_index, pieces, gold, cases, padded)
+
+
+class EncodedSentences:
+    """Tagged sentences encoded to index tensors once, from which training batches are cut
+    with a few tensor operations and no Python work per token.
+
+    Every distinct token (a form) is numbered; the characters and byte-pair pieces of each
+    form are padded into one matrix, of which a batch takes the rows of its forms.
+
+    Args:
+        encoder: The model's encoder.
+        sentences: Tokens of each sentence, none empty.
+        tags: Gold tags of each sentence, all in the label vocabulary.
+    """
+
+    def __init__(self, encoder: Encoder, sentences: Sequence[list[str]], tags: Sequence[list[str]]):
+        forms: dict[str, int] = {}
+        # (sentences,)
+        self.lengths = torch.tensor([len(s) for s in sentences])
+        # (sentences + 1,): where each sentence starts in the flat tensors, and their end
+        self.offsets = torch.cat([torch.zeros(1, dtype=torch.long), self.lengths.cumsum(0)])
+        # (tokens,) each
+        self.words = torch.tensor([i for s in sentences for i in encoder.word_ids(s)])
+        self.forms = torch.tensor([forms.setdefault(t, len(forms)) for s in sentences for t in s])
+        self.tags = torch.tensor([encoder.label_index[t] for labels in tags for t in labels])
+        self.casing = None
+        if encoder.casing:
+            self.casing = torch.tensor([casing(t) for s in sentences for t in s])
+        # (forms, longest word) and (forms,)
+        self.chars, self.char_lengths = _pad_with_lengths([encoder.char_ids(f) for f in forms])
+        self.pieces = self.piece_lengths = None
+        if encoder.pieces is not None:
+            clipped = [clip_word(f, encoder.max_word_chars) for f in forms]
+            self.pieces, self.piece_lengths = _pad_with_lengths(encoder.pieces.pieces(clipped))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def batch(self, indices: Sequence[int]) -> Batch:
+        """The padded batch of the sentences at `indices`, as `Encoder.batch` makes it.
+
+        Args:
+            indices: Sentence numbers.
+
+        Returns:
+            The batch on the CPU; its rows of `chars` are in form order, not first use.
+        """
+        chosen = torch.tensor(indices)
+        # (batch,)
+        lengths = self.lengths[chosen]
+        # (batch, seq_len)
+        mask = torch.arange(int(lengths.max())).unsqueeze(0) < lengths.unsqueeze(1)
+        # (batch, seq_len): flat position of each token, 0 at padding
+        positions = torch.where(mask, self.offsets[chosen].unsqueeze(1) + mask.cumsum(1) - 1, 0)
+        # (unique_forms,) and (real tokens,)
+        forms, inverse = torch.unique(self.forms[positions[mask]], return_inverse=True)
+        # (batch, seq_len)
+        unique_index = torch.zeros_like(positions).masked_scatter_(mask, inverse)
+        chars = self.chars[forms, : int(self.char_lengths[forms].max())]
+        pieces = None
+        if self.pieces is not None and self.piece_lengths is not None:
+            pieces = self.pieces[forms, : int(self.piece_lengths[forms].max())]
+        casings = None
+        if self.casing is not None:
+            casings = torch.where(mask, self.casing[positions], PAD_INDEX)
+        return Batch(
+            torch.where(mask, self.words[positions], PAD_INDEX),
+            mask,
+            chars,
+            unique_index,
+            pieces,
+            torch.where(mask, self.tags[positions], PAD_INDEX),
+            casings,
+            bool(lengths.min() < lengths.max()),
+        )
+
+
+def _pad_with_lengths(rows: Sequence[list[int]]) -> tuple[Tensor, Tensor]:
+    """`_pad(rows)` and the (len(rows),) length of each row."""
+    return _pad_rows(rows), torch.tensor([len(r) for r in rows])
 
 
 def _pad(flat: list[int], lengths: list[int]) -> Tensor:

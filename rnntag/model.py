@@ -118,7 +118,11 @@ class SequenceDropout(nn.Module):
         if not self.training or self.p == 0.0:
             return inputs
         if not self.locked:
-            return nn.functional.dropout(inputs, self.p, training=True)
+            # Uniform draws compared with p: on the CPU several times faster than the Bernoulli
+            # draws of `nn.functional.dropout`, and the masks follow the same distribution.
+            # (batch, seq_len, features)
+            keep = torch.rand_like(inputs) >= self.p
+            return inputs * keep / (1.0 - self.p)
         # (batch, 1, features)
         keep = torch.empty_like(inputs[:, :1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
         # (batch, seq_len, features)

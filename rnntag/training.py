@@ -31,6 +31,7 @@ from rnntag.embeddings import pretrained_vocabulary
 from rnntag.encode import (
     UNK_INDEX,
     Batch,
+    EncodedSentences,
     Encoder,
     build_vocabularies,
     clip_word,
@@ -39,12 +40,19 @@ from rnntag.encode import (
     word_counts,
 )
 from rnntag.errors import RnntagError
+from rnntag.memory import release_free_memory
 from rnntag.metrics import evaluate, primary_score
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import build_model, save_config, save_metrics, save_model
+from rnntag.optim import RowAdam, clip_grad_norm
 from rnntag.predict import predict_tags
 from rnntag.schemes import convert, detect_scheme
 from rnntag.subword import learn_bpe
+
+# Batches between returns of freed memory to the system (see `rnntag.memory`): each costs
+# page faults when the memory is used again, and a few hundred batches would let the process
+# grow by over 100 MB.
+RELEASE_EVERY = 50
 
 
 @dataclass
@@ -89,25 +97,26 @@ def check_writable(directory: Path) -> None:
         ) from None
 
 
-def _singleton_mask(encoder: Encoder, train: Sequence[Sentence]) -> torch.Tensor:
-    counts = torch.zeros(len(encoder.words), dtype=torch.long)
-    for sentence in train:
-        counts.index_add_(
-            0,
-            torch.tensor(encoder.word_ids(sentence.tokens)),
-            torch.ones(len(sentence.tokens), dtype=torch.long),
-        )
-    # (num_words,)
-    return counts == 1
+def _singleton_mask(num_words: int, words: torch.Tensor) -> torch.Tensor:
+    """(num_words,) True for the words seen once in `words`, the (tokens,) training words."""
+    return torch.bincount(words, minlength=num_words) == 1
 
 
-def _make_optimizer(model: SequenceTagger, config: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(
+    model: SequenceTagger, config: TrainConfig, device: torch.device
+) -> torch.optim.Optimizer:
+    """The optimiser of `config`. With Adam on the CPU, the word table gets sparse gradients
+    and row-wise updates (see `RowAdam`), unless weight decay moves every row; on a GPU the
+    dense fused step is cheap, and a sparse one would wait on the host to size its rows."""
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
+    model.word_embed.sparse = (
+        device.type == "cpu" and model.word_embed.weight.requires_grad and config.weight_decay == 0
+    )
+    return RowAdam(params, lr=config.lr, weight_decay=config.weight_decay, fused=True)
 
 
 class TrainingInterrupted(RnntagError):
@@ -246,23 +255,28 @@ def _train(
     if vectors is not None:
         with torch.no_grad():
             model.word_embed.weight.copy_(torch.from_numpy(vectors))
+        # The model holds them now; a second copy would stay for the whole training.
+        vectors = None
     model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
-    # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
+    # Made first: it decides whether the word table's gradients are sparse, which
+    # DistributedDataParallel must know when it wraps the model.
+    optimizer = _make_optimizer(model, config, device)
     network: torch.nn.Module = _Loss(model)
+    # DistributedDataParallel copies rank 0's weights (its pretrained vectors too) to all.
     if cluster.world > 1:
         network = torch.nn.parallel.DistributedDataParallel(network)
-    optimizer = _make_optimizer(model, config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
     )
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler)
         rng.setstate(_rng_state(loop.epoch_rng))
-    singletons = _singleton_mask(encoder, train_data).to(device)
-    word_ids = [encoder.word_ids(tokens) for tokens in train_tokens]
+    encoded = EncodedSentences(encoder, train_tokens, train_tags)
+    singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
     dev_tokens = [s.tokens for s in dev_data or []]
     dev_gold = [s.tags or [] for s in dev_data or []]
+    release_free_memory()  # the pretrained file's reading, now done
     started = time.perf_counter() - loop.seconds
     observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
     while loop.epoch <= config.epochs and loop.stale < config.patience:
@@ -279,11 +293,7 @@ def _train(
         for number, indices in enumerate(batches, 1):
             if number <= loop.batch:
                 continue
-            batch = encoder.batch(
-                [train_tokens[i] for i in indices],
-                [train_tags[i] for i in indices],
-                [word_ids[i] for i in indices],
-            ).to(device)
+            batch = encoded.batch(indices).to(device)
             # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
             drop = singletons[batch.words] & (
                 torch.rand(batch.words.shape, device=device) < config.unk_replace
@@ -293,13 +303,17 @@ def _train(
             optimizer.zero_grad()
             loss.backward()
             if config.clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                clip_grad_norm(model.parameters(), config.clip)
             optimizer.step()
-            tokens = int(batch.mask.sum())
-            loop.loss_sum += loss.item() * len(indices)
+            # Counted on the host: summing the mask would wait for the device.
+            tokens = sum(lengths[i] for i in indices)
+            batch_loss = loss.item()
+            loop.loss_sum += batch_loss * len(indices)
             loop.token_sum += tokens
             loop.batch = number
-            observer.on_batch(loop.epoch, number, loss.item(), tokens)
+            observer.on_batch(loop.epoch, number, batch_loss, tokens)
+            if number % RELEASE_EVERY == 0:
+                release_free_memory()
             if any_rank(cluster, should_stop(), device):
                 loop.epoch_seconds = time.perf_counter() - epoch_start
                 loop.seconds = time.perf_counter() - started
@@ -313,6 +327,8 @@ def _train(
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.perf_counter() - epoch_start
+        # What the epoch's batches left behind makes room for evaluating and saving.
+        release_free_memory()
         metric, score = "loss", None
         if dev_data and cluster.main:
             dev_tags = predict_tags(model, encoder, dev_tokens)

@@ -124,6 +124,21 @@ def test_backward_reaches_every_parameter(generator):
     assert emissions.grad[~mask].abs().sum() == 0
 
 
+def test_log_partition_stays_finite_when_a_tag_is_reachable_only_from_unlikely_ones(generator):
+    # Tag 1 may follow only tag 1, which the first emission makes about e^-200 less likely
+    # than tag 0: its exp-space sum underflows, and must be floored, not turned into log(0).
+    allowed = (torch.ones(2, dtype=torch.bool), torch.tensor([[True, False], [True, True]]))
+    crf = CRF(2, (*allowed, torch.ones(2, dtype=torch.bool)))
+    emissions = torch.tensor([[[100.0, -100.0], [0.0, 0.0], [0.0, 0.0]]], requires_grad=True)
+    mask = torch.ones(1, 3, dtype=torch.bool)
+    log_z = crf.log_partition(emissions, mask)
+    assert torch.isfinite(log_z).all()
+    log_z.sum().backward()
+    assert torch.isfinite(emissions.grad).all()
+    # Practically all the mass starts with tag 0.
+    assert emissions.grad[0, 0].tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
+
+
 def test_gradient_is_marginal_minus_gold(generator):
     # d(-log p)/d(emissions) = marginal probabilities - one-hot gold; rows sum to zero.
     crf, emissions, mask = make_case(4, [4], generator)

@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from rnntag.config import ModelConfig
 from rnntag.encode import (
     CASINGS,
+    EncodedSentences,
     Encoder,
     build_vocabularies,
     casing,
@@ -127,6 +128,37 @@ def test_unknown_words_and_characters_are_encoded_as_unknown():
     assert words[2] == 1
     assert batch.chars.shape[0] == 4
     assert (batch.chars[batch.unique_index[0, 1]] == 1).any()
+
+
+@pytest.mark.parametrize(("subword", "case_dim"), [("none", 0), ("bpe", 3)])
+def test_encoded_sentences_cut_the_batches_the_encoder_makes(subword, case_dim):
+    _, encoder = make_model("cnn", "crf", subword=subword, pool="mean", case_dim=case_dim)
+    sentences = [*SENTENCES, ["Ada", "Ada", "in", "Zyzzyva"]]
+    tags = [*TAGS, ["B-PER", "B-PER", "O", "O"]]
+    encoded = EncodedSentences(encoder, sentences, tags)
+    for indices in [[0, 1, 2, 3, 4], [3, 1], [1], [4, 0]]:
+        chosen = [sentences[i] for i in indices]
+        expected = encoder.batch(chosen, [tags[i] for i in indices])
+        actual = encoded.batch(indices)
+        for field in ["words", "mask", "tags"]:
+            assert torch.equal(getattr(actual, field), getattr(expected, field)), field
+        if expected.casing is None:
+            assert actual.casing is None
+        else:
+            assert actual.casing is not None and torch.equal(actual.casing, expected.casing)
+        mask = expected.mask
+        # Rows may come in another order, but each token finds the same characters and pieces,
+        # with no more padding than the batch needs.
+        for symbols in ["chars", "pieces"]:
+            want, got = getattr(expected, symbols), getattr(actual, symbols)
+            if want is None:
+                assert got is None
+                continue
+            assert got.shape == want.shape
+            assert torch.equal(got[actual.unique_index[mask]], want[expected.unique_index[mask]]), (
+                symbols
+            )
+        assert actual.chars.size(0) == len({t for s in chosen for t in s})
 
 
 def test_digits_are_normalised_for_lookup():
