@@ -42,6 +42,13 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
+def _stdout() -> Console:
+    """A console for results on standard output."""
+    from rich.console import Console
+
+    return Console()
+
+
 @contextmanager
 def _long_lived() -> Iterator[None]:
     """Hold off garbage collection while objects that live as long as the process are made,
@@ -381,7 +388,7 @@ def tag(
     """Tag text from files or standard input and write it to standard output."""
     with _long_lived():
         from rnntag.corpus import STDIN, open_text, read_chunks, text_blocks
-        from rnntag.output import FORMATS, Column, write
+        from rnntag.output import FORMATS, Column
         from rnntag.parallel import WorkerPool, tag_chunk
         from rnntag.predict import Tagger
         from rnntag.schemes import SCHEMES
@@ -404,12 +411,6 @@ def tag(
     labels = [Path(m).name for m in names]
     # Entity confidences in JSON need the forward-backward pass too.
     with_scores = scores or output == "jsonl"
-    console = None
-    if output == "pretty":
-        from rich.console import Console
-
-        console = Console(highlight=False)
-    out = sys.stdout
     with contextlib.ExitStack() as stack:
         if workers > 1:
             # The workers load the models; this process only reads and writes.
@@ -420,11 +421,13 @@ def tag(
             spans = [t.spans for t in taggers]
         for path in files or [STDIN]:
             with open_text(path, encoding) as stream:
-                if workers > 1 and input_format == "text":
+                if workers > 1:
                     # Plain text goes out raw, so that the workers tokenise it too.
-                    tagged = pool.tag(text_blocks(stream, path), with_scores, nbest, stream.pending)
-                elif workers > 1:
-                    pieces = read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                    pieces: Any = (
+                        text_blocks(stream, path)
+                        if input_format == "text"
+                        else read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                    )
                     tagged = pool.tag(pieces, with_scores, nbest, stream.pending)
                 else:
                     tagged = (
@@ -432,21 +435,35 @@ def tag(
                         for c in read_chunks(stream, path, input_format)  # type: ignore[arg-type]
                     )
                 for chunk, predicted in tagged:
-                    # One write per chunk: standard output may be unbuffered.
-                    text = io.StringIO()
-                    for i, sentence in enumerate(chunk):
-                        columns = [
-                            Column(label, p[i], s)
-                            for label, p, s in zip(labels, predicted, spans, strict=True)
+                    columns = [
+                        [
+                            Column(name, p[i], s)
+                            for name, p, s in zip(labels, predicted, spans, strict=True)
                         ]
-                        if console is not None:
-                            from rnntag.report import print_tagged
+                        for i in range(len(chunk))
+                    ]
+                    _write_chunk(chunk, columns, output, tag_field)
 
-                            print_tagged(console, sentence, columns)
-                        else:
-                            write(text, output, sentence, columns, tag_field)
-                    out.write(text.getvalue())
-                    out.flush()
+
+def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_field: str) -> None:
+    """Write tagged sentences in one piece (standard output may be unbuffered), or show them
+    on the terminal for `--output pretty`."""
+    from rnntag.output import write
+
+    if output == "pretty":
+        from rich.console import Console
+
+        from rnntag.report import print_tagged
+
+        console = Console(highlight=False)
+        for sentence, sentence_columns in zip(chunk, columns, strict=True):
+            print_tagged(console, sentence, sentence_columns)
+        return
+    text = io.StringIO()
+    for sentence, sentence_columns in zip(chunk, columns, strict=True):
+        write(text, output, sentence, sentence_columns, tag_field)
+    sys.stdout.write(text.getvalue())
+    sys.stdout.flush()
 
 
 @app.command("eval")
@@ -485,8 +502,6 @@ def evaluate(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
-    from rich.console import Console
-
     from rnntag.corpus import load_corpus
     from rnntag.metrics import evaluate as score
     from rnntag.report import print_eval
@@ -532,7 +547,7 @@ def evaluate(
     if as_json:
         print(json.dumps(result, indent=1))
     else:
-        print_eval(Console(), result)
+        print_eval(_stdout(), result)
     if errors or html is not None:
         from rnntag.analysis import analyze
 
@@ -540,7 +555,7 @@ def evaluate(
         if errors:
             from rnntag.report import print_errors
 
-            print_errors(Console(), analysis.confusions, errors)
+            print_errors(_stdout(), analysis.confusions, errors)
         if html is not None:
             from rnntag.html_report import render_report, write_report
 
@@ -587,8 +602,6 @@ def bench(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
-    from rich.console import Console
-
     from rnntag.bench import benchmark, tokenization_scores
     from rnntag.predict import Tagger
     from rnntag.report import print_bench
@@ -598,7 +611,7 @@ def bench(
         if as_json:
             print(json.dumps(scores, indent=1))
         else:
-            Console().print(
+            _stdout().print(
                 f"tokenisation against {scores['gold']:,} gold words in {scores['sentences']:,}"
                 f" sentences: precision {100 * scores['precision']:.2f},"
                 f" recall {100 * scores['recall']:.2f}, F1 {100 * scores['f1']:.2f}",
@@ -613,7 +626,7 @@ def bench(
     if as_json:
         print(json.dumps(result, indent=1))
     else:
-        print_bench(Console(), result)
+        print_bench(_stdout(), result)
 
 
 @app.command()
@@ -624,8 +637,6 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
 ) -> None:
     """Show a model's configuration, labels, size, training scores and training curve."""
-    from rich.console import Console
-
     from rnntag.modelfile import load_model, resolve_model
     from rnntag.report import print_info
 
@@ -634,7 +645,7 @@ def info(
     if as_json:
         print(json.dumps(model_info.to_dict(), indent=1, ensure_ascii=False))
         return
-    print_info(Console(), directory, model_info, sum(p.numel() for p in network.parameters()))
+    print_info(_stdout(), directory, model_info, sum(p.numel() for p in network.parameters()))
 
 
 def _image(value: Path) -> Path:

@@ -137,14 +137,12 @@ class Encoder:
         self,
         sentences: Sequence[list[str]],
         tags: Sequence[list[str]] | None = None,
-        word_ids: Sequence[list[int]] | None = None,
     ) -> Batch:
         """Pad a list of sentences into a `Batch`.
 
         Args:
             sentences: Tokens of each sentence, none empty.
             tags: Gold tags of each sentence, all in the label vocabulary.
-            word_ids: Precomputed word indices (for word dropout during training).
 
         Returns:
             The batch on the CPU.
@@ -156,13 +154,10 @@ class Encoder:
         unique = list(rows)
         # (batch, seq_len)
         mask = torch.arange(unique_index.size(1)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
-        if word_ids is None:
-            # (batch, seq_len)
-            words = torch.where(
-                mask, torch.tensor([self.word_id(w) for w in unique])[unique_index], PAD_INDEX
-            )
-        else:
-            words = _pad([i for ids in word_ids for i in ids], lengths)
+        # (batch, seq_len)
+        words = torch.where(
+            mask, torch.tensor([self.word_id(w) for w in unique])[unique_index], PAD_INDEX
+        )
         chars = _pad_rows([self.char_ids(word) for word in unique])
         pieces = None
         if self.pieces is not None:
