@@ -374,7 +374,11 @@ def tag(
         typer.Option(help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's."),
     ] = None,
     scores: Annotated[
-        bool, typer.Option("--scores", help="Add each tag's marginal probability.")
+        bool,
+        typer.Option(
+            "--scores",
+            help="Add each tag's marginal probability (and, in jsonl, each entity's confidence).",
+        ),
     ] = False,
     nbest: Annotated[
         int, typer.Option(help="With --output jsonl: the K best tag sequences and probabilities.")
@@ -409,8 +413,6 @@ def tag(
     names = model or ["pos", "ner"]
     torch_device = _device(device)
     labels = [Path(m).name for m in names]
-    # Entity confidences in JSON need the forward-backward pass too.
-    with_scores = scores or output == "jsonl"
     with contextlib.ExitStack() as stack:
         if workers > 1:
             # The workers load the models; this process only reads and writes.
@@ -428,10 +430,10 @@ def tag(
                         if input_format == "text"
                         else read_chunks(stream, path, input_format)  # type: ignore[arg-type]
                     )
-                    tagged = pool.tag(pieces, with_scores, nbest, stream.pending)
+                    tagged = pool.tag(pieces, scores, nbest, stream.pending)
                 else:
                     tagged = (
-                        (c, tag_chunk(taggers, [s.tokens for s in c], with_scores, nbest))
+                        (c, tag_chunk(taggers, [s.tokens for s in c], scores, nbest))
                         for c in read_chunks(stream, path, input_format)  # type: ignore[arg-type]
                     )
                 for chunk, predicted in tagged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from rnntag.encode import Encoder, token_batches
 from rnntag.errors import RnntagError
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import load_model, resolve_model
-from rnntag.schemes import convert, is_span_tag, scheme_labels, to_spans
+from rnntag.schemes import conversion_table, is_span_tag, scheme_labels, to_spans
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
@@ -54,6 +55,7 @@ def predict(
     nbest: int = 1,
     stages: dict[str, float] | None = None,
     cache: FeatureCache | None = None,
+    scheme: str | None = None,
 ) -> list[Prediction]:
     """Tag sentences with `model`, batching them by length.
 
@@ -68,13 +70,17 @@ def predict(
             Viterbi or arg-max (`decode`) and turning indices into tags (`tags`) are added to
             it; with `scores`, the forward-backward pass counts as `decode`.
         cache: Features of the forms seen before, kept between calls; by default a new one.
+        scheme: Span scheme of the tags returned, when not the model's.
 
     Returns:
-        A prediction per sentence, in input order, with tags in the model's label scheme.
+        A prediction per sentence, in input order.
     """
     model.eval()
     labels = encoder.labels
     spans_wanted = all(is_span_tag(label) for label in labels)
+    table = None
+    if scheme is not None:
+        labels, table = _conversion(tuple(labels), scheme)
     results: list[Prediction] = [Prediction([]) for _ in sentences]
     features = cache or FeatureCache(model, encoder)
     clock = _Clock(stages)
@@ -87,10 +93,11 @@ def predict(
             emissions = model.score_features(inputs, mask, padded)
             clock.lap("network")
             if nbest > 1:
-                _add_nbest(model, emissions, mask, nbest, labels, [results[i] for i in indices])
+                results_of_batch = [results[i] for i in indices]
+                _add_nbest(model, emissions, mask, nbest, labels, table, results_of_batch)
             if not scores:
                 # (batch, seq_len)
-                paths = model.best_tags(emissions, mask).tolist()
+                paths = _converted(model.best_tags(emissions, mask), mask, table).tolist()
                 clock.lap("decode")
                 for row, i in zip(paths, indices, strict=True):
                     results[i].tags = [labels[t] for t in row[: len(sentences[i])]]
@@ -98,6 +105,7 @@ def predict(
                 continue
             # (batch, seq_len) each
             best, token_log_p, cumulative, alpha, beta = _scored(model, emissions, mask)
+            best = _converted(best, mask, table)
             clock.lap("decode")
             for row, i in enumerate(indices):
                 n = len(sentences[i])
@@ -200,19 +208,44 @@ class _Clock:
             self.mark = now
 
 
+@functools.cache
+def _conversion(labels: tuple[str, ...], scheme: str) -> tuple[list[str], Tensor]:
+    """`conversion_table` of a model's labels, as a (labels + 1, labels, labels + 1) tensor."""
+    targets, table = conversion_table(labels, scheme)
+    return targets, torch.tensor(table)
+
+
+def _converted(paths: Tensor, mask: Tensor, table: Tensor | None) -> Tensor:
+    """(batch, seq_len) tag indices looked up in a `_conversion` table, if one is given."""
+    if table is None:
+        return paths
+    table = table.to(paths.device)
+    edge = table.size(1)  # the index of the start before, or the end after, a sentence
+    # (batch, seq_len) each: the tags before and after each position
+    before = torch.cat([paths.new_full((paths.size(0), 1), edge), paths[:, :-1]], dim=1)
+    after = torch.cat([paths[:, 1:], paths.new_full((paths.size(0), 1), edge)], dim=1)
+    after = torch.where(torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1), after, edge)
+    # (batch, seq_len)
+    return torch.where(mask, table[before, paths, after], 0)
+
+
 def _add_nbest(
     model: SequenceTagger,
     emissions: Tensor,
     mask: Tensor,
     k: int,
     labels: list[str],
+    table: Tensor | None,
     results: list[Prediction],
 ) -> None:
-    """Add the `k` best sequences for (batch, seq_len, num_tags) emissions to `results`."""
+    """Add the `k` best sequences for (batch, seq_len, num_tags) emissions to `results`,
+    their tags converted with `table` if one is given (see `_converted`)."""
     if model.crf is None:
         raise RnntagError("n-best sequences need a model with a CRF decoder")
     # (batch, k), (batch, k, seq_len)
     scores, paths = model.crf.decode_nbest(emissions, mask, k)
+    # (batch, k, seq_len)
+    paths = _converted(paths.flatten(0, 1), mask.repeat_interleave(k, dim=0), table).view_as(paths)
     # (batch, k)
     probabilities = (scores - model.crf.log_partition(emissions, mask).unsqueeze(1)).exp()
     for row, result in enumerate(results):
@@ -322,12 +355,13 @@ class Tagger:
             sentences: Tokens of each sentence, none empty.
             scores: Also compute token and span probabilities.
             nbest: Also give this many best sequences, when more than 1.
-            stages: As for `predict`; converting to the output scheme counts as `tags`.
+            stages: As for `predict`.
 
         Returns:
             A prediction per sentence.
         """
-        predictions = predict(
+        scheme = self.output_scheme
+        return predict(
             self.model,
             self.encoder,
             sentences,
@@ -335,15 +369,8 @@ class Tagger:
             nbest=nbest,
             stages=stages,
             cache=self.cache,
+            scheme=scheme if scheme != self.info.scheme else None,
         )
-        scheme = self.output_scheme
-        if scheme is not None and scheme != self.info.scheme:
-            clock = _Clock(stages)
-            for p in predictions:
-                p.tags = convert(p.tags, scheme)
-                p.nbest = [(convert(tags, scheme), prob) for tags, prob in p.nbest]
-            clock.lap("tags")
-        return predictions
 
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
         """Split plain text into sentences and tokens, and tag them.

@@ -125,6 +125,37 @@ def convert(tags: Sequence[str], scheme: str) -> list[str]:
     return from_spans(to_spans(tags), len(tags), scheme)
 
 
+def conversion_table(labels: Sequence[str], scheme: str) -> tuple[list[str], list[list[list[int]]]]:
+    """What `convert` makes of each tag, as a function of the tags around it.
+
+    `to_spans` decides whether a span starts at a tag from that tag and the one before, and
+    whether it ends there from that tag and the one after; and `from_spans` writes a tag from
+    its span's bounds and, for IOB1, the type of a span ending just before. So a tag's
+    converted form depends on its neighbours alone, and a lookup in this table gives exactly
+    what `convert` gives, for every sequence, well formed or not.
+
+    Args:
+        labels: The tags of the input (a model's labels).
+        scheme: Target scheme.
+
+    Returns:
+        The target scheme's labels (see `scheme_labels`), and `table[before][tag][after]`:
+        the index among them of `labels[tag]` converted, between `labels[before]` and
+        `labels[after]`; index `len(labels)` stands for the start (as `before`) or the end
+        (as `after`) of the sentence.
+    """
+    targets = scheme_labels(labels, scheme)
+    index = {tag: i for i, tag in enumerate(targets)}
+    around: list[list[str]] = [[label] for label in labels] + [[]]
+    return targets, [
+        [
+            [index[convert([*before, tag, *after], scheme)[len(before)]] for after in around]
+            for tag in labels
+        ]
+        for before in around
+    ]
+
+
 def is_transition_allowed(scheme: str, before: str, after: str) -> bool:
     """Whether tag `after` may follow tag `before` in a well-formed sequence.
 

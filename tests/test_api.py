@@ -17,6 +17,7 @@ from rnntag.cli import main
 from rnntag.corpus import load_corpus
 from rnntag.errors import RnntagError
 from rnntag.predict import BATCH_TOKENS, predict
+from rnntag.schemes import SCHEMES, convert
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -163,3 +164,18 @@ def test_batching_differently_gives_identical_predictions(name, scores, data_dir
             for a, b in zip(alone, batched, strict=True):
                 assert b.scores == pytest.approx(a.scores, abs=1e-4)
                 assert [s[:3] for s in b.spans] == [s[:3] for s in a.spans]
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+@pytest.mark.parametrize("scores", [False, True])
+def test_tags_in_another_scheme_are_the_model_tags_converted(ner, scheme, scores, data_dir):
+    sentences = [s.tokens for s in load_corpus(str(data_dir / "ner-dev.conll"))]
+    # A small budget makes padded batches, whose sentence ends the conversion must find.
+    plain, converted = (
+        predict(ner.model, ner.encoder, sentences, scores, 40, nbest=2, scheme=target)
+        for target in (None, scheme)
+    )
+    for a, b in zip(plain, converted, strict=True):
+        assert b.tags == convert(a.tags, scheme)
+        assert [tags for tags, _ in b.nbest] == [convert(tags, scheme) for tags, _ in a.nbest]
+        assert b.spans == a.spans

@@ -13,6 +13,7 @@ from rnntag.crf import CRF
 from rnntag.schemes import (
     SCHEMES,
     allowed_transitions,
+    conversion_table,
     convert,
     detect_scheme,
     from_spans,
@@ -88,6 +89,20 @@ def test_conversion_round_trips_exactly(case, source, target):
     spans, length = case
     tags = from_spans(spans, length, source)
     assert convert(convert(tags, target), source) == tags
+
+
+ANY_TAGS = ["O", *(f"{p}-{label}" for p in "BIES" for label in LABELS[:2])]
+
+
+@given(st.lists(st.sampled_from(ANY_TAGS), min_size=1, max_size=10), st.sampled_from(SCHEMES))
+def test_conversion_table_converts_any_sequence_as_convert_does(tags, scheme):
+    # Ill-formed sequences too: the table must agree with the lenient reading everywhere.
+    targets, table = conversion_table(ANY_TAGS, scheme)
+    index = [ANY_TAGS.index(t) for t in tags]
+    edge = len(ANY_TAGS)
+    around = [edge, *index, edge]
+    looked_up = [targets[table[around[i]][index[i]][around[i + 2]]] for i in range(len(tags))]
+    assert looked_up == convert(tags, scheme)
 
 
 @pytest.mark.parametrize(

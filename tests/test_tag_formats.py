@@ -41,7 +41,8 @@ def text_file(tmp_path) -> Path:
 
 def test_jsonl_offsets_point_at_the_input(capsys, text_file):
     records = [
-        json.loads(line) for line in tag(capsys, "--output", "jsonl", text_file).splitlines()
+        json.loads(line)
+        for line in tag(capsys, "--output", "jsonl", "--scores", text_file).splitlines()
     ]
     assert [r["text"] for r in records] == [
         "Ada Lovelace was born in London.",
@@ -58,6 +59,12 @@ def test_jsonl_offsets_point_at_the_input(capsys, text_file):
             assert 0.0 < entity["confidence"] <= 1.0
     first = records[0]["entities"]["ner"]
     assert [(e["text"], e["label"]) for e in first] == [("Ada Lovelace", "PER"), ("London", "LOC")]
+
+
+def test_jsonl_has_scores_only_when_asked_for(capsys, text_file):
+    for record in map(json.loads, tag(capsys, "--output", "jsonl", text_file).splitlines()):
+        assert "scores" not in record
+        assert all("confidence" not in entity for entity in record["entities"]["ner"])
 
 
 def test_tokens_input_offsets_point_at_the_sentence_text(capsys):
