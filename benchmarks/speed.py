@@ -1,7 +1,8 @@
 """Speed benchmark: rnntag against a bare BiLSTM of the same size, in one run.
 
-Machines are shared and noisy, so every figure is the best of `--repeat` runs and, above all,
-a ratio to the floor measured in the same run: a bare fp32 Embedding(100) -> BiLSTM(200 per
+Machines are shared and noisy, so the subjects are timed in `--repeat` rounds, each timing
+every subject once, back to back, and every figure is a median over the rounds; above all, a
+ratio to the floor measured in the same round: a bare fp32 Embedding(100) -> BiLSTM(200 per
 direction) -> Linear -> argmax over length-sorted batches of 128 sentences, on the same
 sentences, encoded beforehand.
 
@@ -24,13 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 RNNTAG = [sys.executable, "-m", "rnntag"]
+# `rnntag tag` holds the garbage collector off while it imports torch, then freezes what that
+# made, which also spares the collection at exit; this baseline does the same.
+GC_FREE_TORCH = "import gc; gc.disable(); import torch; gc.freeze()"
 
 
 def conll_sentences(path: str) -> list[list[str]]:
@@ -53,16 +56,6 @@ def conllu_texts(path: str) -> list[str]:
     prefix = "# text = "
     with open(path, encoding="utf-8") as stream:
         return [line[len(prefix) :].rstrip("\n") for line in stream if line.startswith(prefix)]
-
-
-def best_seconds(run: Callable[[], object], repeat: int) -> float:
-    """The fastest of `repeat` wall-clock timings of `run()`."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def floor_seconds(sentences: list[list[int]], vocab_size: int, num_tags: int) -> float:
@@ -176,41 +169,60 @@ def main() -> None:
 
     ner = Tagger.load("ner", torch.device("cpu"))
     word_ids = [ner.encoder.word_ids(s) for s in sentences]
-    floor = min(
-        floor_seconds(word_ids, len(ner.encoder.words), len(ner.labels))
-        for _ in range(options.repeat)
-    )
-    network = min(network_seconds("ner", sentences) for _ in range(options.repeat))
-    torch_start, ner_start = startup(["ner"], 5)
-    _, both_start = startup(["pos", "ner"], 5)
-    pretokenised, _ = tag_seconds(
-        ["-m", "ner", "--input", "tokens", str(tokens_file)], options.repeat, ""
-    )
-    plain, _ = tag_seconds([str(text_file)], options.repeat, "")
     conll_out = work / "out.conll"
     run_command([*RNNTAG, "tag", "--input", "text", str(text_file)], stdout=str(conll_out))
     with open(conll_out, encoding="utf-8") as stream:
         text_tokens = sum(1 for line in stream if line.strip())
+    pretokenised_args = ["-m", "ner", "--input", "tokens", str(tokens_file)]
+    # Every round times each subject once, back to back, so that a slow spell of this shared
+    # machine slows the floor and rnntag alike; the ratios are taken within each round.
+    rounds = []
+    for _ in range(options.repeat):
+        floor = floor_seconds(word_ids, len(ner.encoder.words), len(ner.labels))
+        torch_start, ner_start = startup(["ner"], 3)
+        _, both_start = startup(["pos", "ner"], 3)
+        rounds.append(
+            {
+                "floor": tokens / floor,
+                "network": tokens / network_seconds("ner", sentences),
+                "pretokenised": tokens / (tag_seconds(pretokenised_args, 1, "")[0] - ner_start),
+                "plain": text_tokens / (tag_seconds([str(text_file)], 1, "")[0] - both_start),
+                "torch_start": torch_start,
+                "ner_start": ner_start,
+                "both_start": both_start,
+                "gc_free_torch_start": statistics.median(
+                    run_command([sys.executable, "-c", GC_FREE_TORCH])[0] for _ in range(3)
+                ),
+            }
+        )
 
-    def row(name: str, count: int, seconds: float) -> dict[str, float]:
-        speed = count / seconds
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    names = {
+        "floor": "floor: bare BiLSTM, batches of 128",
+        "network": "rnntag ner network: BiLSTM, emissions, Viterbi",
+        "pretokenised": "rnntag tag -m ner --input tokens (start-up subtracted)",
+        "plain": "rnntag tag (pos + ner) plain text (start-up subtracted)",
+    }
+    for key, name in names.items():
         results[name] = {
-            "tokens": count,
-            "seconds": round(seconds, 3),
-            "tokens_per_second": round(speed),
-            "ratio_to_floor": round(speed / (tokens / floor), 3),
+            "tokens": text_tokens if key == "plain" else tokens,
+            "tokens_per_second": round(median(key)),
+            "ratio_to_floor": round(statistics.median(r[key] / r["floor"] for r in rounds), 3),
+            "ratios_by_round": [round(r[key] / r["floor"], 3) for r in rounds],
         }
-        return results[name]  # type: ignore[return-value]
-
-    row("floor: bare BiLSTM, batches of 128", tokens, floor)
-    row("rnntag ner network: BiLSTM, emissions, Viterbi", tokens, network)
-    row("rnntag tag -m ner --input tokens (start-up subtracted)", tokens, pretokenised - ner_start)
-    row("rnntag tag (pos + ner) plain text (start-up subtracted)", text_tokens, plain - both_start)
     results["start-up"] = {
-        "python -c 'import torch'": round(torch_start, 3),
-        "echo 'Hello world.' | rnntag tag -m ner --input tokens": round(ner_start, 3),
-        "echo 'Hello world.' | rnntag tag": round(both_start, 3),
-        "rnntag tag over import torch": round(both_start - torch_start, 3),
+        "python -c 'import torch'": round(median("torch_start"), 3),
+        "the same with the garbage collector off": round(median("gc_free_torch_start"), 3),
+        "echo 'Hello world.' | rnntag tag -m ner --input tokens": round(median("ner_start"), 3),
+        "echo 'Hello world.' | rnntag tag": round(median("both_start"), 3),
+        "rnntag tag over import torch": round(
+            statistics.median(r["both_start"] - r["torch_start"] for r in rounds), 3
+        ),
+        "rnntag tag over import torch with the collector off": round(
+            statistics.median(r["both_start"] - r["gc_free_torch_start"] for r in rounds), 3
+        ),
     }
     if options.workers > 1:
         one_out, many_out = work / "one.conll", work / "many.conll"

@@ -16,6 +16,7 @@ from rnntag.config import ModelInfo
 from rnntag.corpus import Sentence, chunks, read_text
 from rnntag.encode import Encoder, token_batches
 from rnntag.errors import RnntagError
+from rnntag.memory import bound_kernel_cache
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import load_model, resolve_model
 from rnntag.schemes import conversion_table, is_span_tag, scheme_labels, to_spans
@@ -315,6 +316,7 @@ class Tagger:
     """
 
     def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
+        bound_kernel_cache()
         self.info = info
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)

@@ -40,7 +40,7 @@ from rnntag.encode import (
     word_counts,
 )
 from rnntag.errors import RnntagError
-from rnntag.memory import release_free_memory
+from rnntag.memory import bound_kernel_cache, release_free_memory
 from rnntag.metrics import evaluate, primary_score
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import build_model, save_config, save_metrics, save_model
@@ -223,6 +223,7 @@ def _train(
 ) -> ModelInfo:
     if cluster.main:
         check_writable(out)
+    bound_kernel_cache()
     train_tokens = [s.tokens for s in train_data]
     checkpoint = load_checkpoint(out) if resume else None
     vectors = None
