@@ -140,6 +140,28 @@ def evaluate(
     return result
 
 
+def dev_score(gold: Tags, pred: Tags, scheme: str | None) -> tuple[str, float]:
+    """The headline number of `evaluate` (see `primary_score`) in conlleval mode, computed
+    alone: what training selects its best epoch by, five times faster than the whole report.
+
+    Args:
+        gold: Gold tag sequences.
+        pred: Predicted tag sequences, aligned with `gold`.
+        scheme: Span scheme, or None for plain tags (POS).
+
+    Returns:
+        ("span F1", micro span F1) for span schemes, else ("accuracy", token accuracy).
+    """
+    if scheme is None:
+        return "accuracy", token_accuracy(gold, pred)
+    if all(tag == "O" for tags in (*gold, *pred) for tag in tags):
+        # No span on either side: seqeval's average over nothing would warn.
+        return "span F1", 0.0
+    from seqeval.metrics import f1_score
+
+    return "span F1", float(f1_score(list(gold), list(pred), zero_division=0))
+
+
 def primary_score(result: dict[str, Any]) -> tuple[str, float]:
     """The headline number of an evaluation: micro span F1, else token accuracy."""
     if "spans" in result:

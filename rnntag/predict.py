@@ -287,13 +287,6 @@ def _scored(
     return best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path
 
 
-def predict_tags(
-    model: SequenceTagger, encoder: Encoder, sentences: Sequence[list[str]]
-) -> list[list[str]]:
-    """The tags of `predict`, in the model's label scheme."""
-    return [p.tags for p in predict(model, encoder, sentences)]
-
-
 def resolve_device(name: str) -> torch.device:
     """`auto` is CUDA when available, else the CPU."""
     if name == "auto":

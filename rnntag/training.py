@@ -41,11 +41,11 @@ from rnntag.encode import (
 )
 from rnntag.errors import RnntagError
 from rnntag.memory import bound_kernel_cache, release_free_memory
-from rnntag.metrics import evaluate, primary_score
+from rnntag.metrics import dev_score
 from rnntag.model import SequenceTagger
 from rnntag.modelfile import build_model, save_config, save_metrics, save_model
 from rnntag.optim import RowAdam, clip_grad_norm
-from rnntag.predict import predict_tags
+from rnntag.predict import predict
 from rnntag.schemes import convert, detect_scheme
 from rnntag.subword import learn_bpe
 
@@ -332,10 +332,9 @@ def _train(
         release_free_memory()
         metric, score = "loss", None
         if dev_data and cluster.main:
-            dev_tags = predict_tags(model, encoder, dev_tokens)
-            if info.data_scheme:
-                dev_tags = [convert(tags, info.data_scheme) for tags in dev_tags]
-            metric, score = primary_score(evaluate(dev_gold, dev_tags, info.data_scheme))
+            scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
+            dev_tags = [p.tags for p in predict(model, encoder, dev_tokens, scheme=scheme_out)]
+            metric, score = dev_score(dev_gold, dev_tags, info.data_scheme)
         improved = score is None or loop.best_score is None or score > loop.best_score
         result = EpochResult(
             epoch=loop.epoch,

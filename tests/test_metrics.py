@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
-from rnntag.metrics import evaluate, primary_score, span_report, tag_report, token_accuracy
+from rnntag.metrics import (
+    dev_score,
+    evaluate,
+    primary_score,
+    span_report,
+    tag_report,
+    token_accuracy,
+)
 
 GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"]]
 # PER right, LOC missed, ORG typed wrongly as LOC: 1 correct of 3 predicted and 3 gold spans.
@@ -70,3 +79,23 @@ def test_evaluate_lists_gold_labels_the_model_never_saw():
     result = evaluate(GOLD, PRED, "IOB2", labels=["O", "B-PER", "I-PER", "B-LOC"])
     assert result["unknown_gold_labels"] == ["B-ORG"]
     assert primary_score(result) == ("span F1", pytest.approx(0.4))
+
+
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+# seqeval's report averages over no span at all with a warning.
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(TAGS), st.sampled_from(TAGS)), min_size=1, max_size=6),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from(["IOB1", "IOB2", None]),
+)
+def test_dev_score_is_the_headline_of_the_whole_report(pairs, scheme):
+    # Ill-formed sequences and sentences without any span too.
+    gold = [[g for g, _ in sentence] for sentence in pairs]
+    pred = [[p for _, p in sentence] for sentence in pairs]
+    assert dev_score(gold, pred, scheme) == primary_score(evaluate(gold, pred, scheme))

@@ -213,7 +213,11 @@ def test_birnn_without_padding_equals_the_padded_path(cell, generator):
     birnn = BiRNN(CELLS[cell], 5, 4, 2, dropout=0.0)
     inputs = torch.randn(3, 6, 5, generator=generator)
     mask = torch.ones(3, 6, dtype=torch.bool)
-    assert torch.equal(birnn(inputs, mask, padded=False), birnn(inputs, mask, padded=True))
+    # The same arithmetic in another kernel: equal up to rounding (bit for bit on some CPUs;
+    # on others the fused tanh RNN differs in the last bit).
+    torch.testing.assert_close(
+        birnn(inputs, mask, padded=False), birnn(inputs, mask, padded=True), rtol=0, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
