@@ -31,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -89,6 +90,16 @@ def _encoding(value: str) -> str:
 
 
 Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", callback=_encoding)]
+
+
+def _scheme(value: str | None) -> str | None:
+    from rnntag.schemes import SCHEMES
+
+    if value is not None and value not in SCHEMES:
+        raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}")
+    return value
+
+
 MODEL_DEFAULTS = ModelConfig()
 TRAIN_DEFAULTS = TrainConfig()
 
@@ -152,10 +163,24 @@ def _device(name: str) -> Any:
     return resolve_device(name)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from rnntag import __version__
+
+        print(f"rnntag {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(
     debug: Annotated[
         bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
     ] = False,
 ) -> None:
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
@@ -189,12 +214,15 @@ def train(
             "--config",
             exists=True,
             dir_okay=False,
-            help="TOML file with [model] and [train] tables; options given here override it.",
+            help="TOML file with \\[model] and \\[train] tables; options given here override it.",
         ),
     ] = None,
     scheme: Annotated[
         str | None,
-        typer.Option(help="Span scheme of the data (IOB1, IOB2, IOBES); detected when not given."),
+        typer.Option(
+            help="Span scheme of the data (IOB1, IOB2, IOBES); detected when not given.",
+            callback=_scheme,
+        ),
     ] = None,
     train_scheme: Annotated[
         str, typer.Option(help="Span scheme to train in; predictions use the data's.")
@@ -217,32 +245,50 @@ def train(
     char_encoder: Annotated[
         str, typer.Option(help="cnn, lstm or none.")
     ] = MODEL_DEFAULTS.char_encoder,
-    char_dim: int = MODEL_DEFAULTS.char_dim,
+    char_dim: Annotated[
+        int, typer.Option(help="Character embedding size.")
+    ] = MODEL_DEFAULTS.char_dim,
     char_hidden: Annotated[
         int, typer.Option(help="CNN filters, or char-BiLSTM size.")
     ] = MODEL_DEFAULTS.char_hidden,
-    char_kernel: int = MODEL_DEFAULTS.char_kernel,
-    max_word_chars: int = MODEL_DEFAULTS.max_word_chars,
+    char_kernel: Annotated[
+        int, typer.Option(help="Character CNN window, in characters.")
+    ] = MODEL_DEFAULTS.char_kernel,
+    max_word_chars: Annotated[
+        int, typer.Option(help="Characters of a word the front end reads (its first and last).")
+    ] = MODEL_DEFAULTS.max_word_chars,
     subword: Annotated[
         str, typer.Option(help="none, or bpe: byte-pair pieces of each word.")
     ] = MODEL_DEFAULTS.subword,
-    bpe_vocab_size: int = MODEL_DEFAULTS.bpe_vocab_size,
-    bpe_dim: int = MODEL_DEFAULTS.bpe_dim,
+    bpe_vocab_size: Annotated[
+        int, typer.Option(help="Byte-pair pieces learned from the training words.")
+    ] = MODEL_DEFAULTS.bpe_vocab_size,
+    bpe_dim: Annotated[
+        int, typer.Option(help="Byte-pair piece embedding size.")
+    ] = MODEL_DEFAULTS.bpe_dim,
     bpe_pool: Annotated[
         str, typer.Option(help="lstm or mean over a word's pieces.")
     ] = MODEL_DEFAULTS.bpe_pool,
-    bpe_hidden: int = MODEL_DEFAULTS.bpe_hidden,
+    bpe_hidden: Annotated[
+        int, typer.Option(help="Size of the BiLSTM over a word's pieces.")
+    ] = MODEL_DEFAULTS.bpe_hidden,
     rnn: Annotated[str, typer.Option(help="lstm, gru or rnn (Elman).")] = MODEL_DEFAULTS.rnn,
     hidden_size: Annotated[
         int, typer.Option(help="RNN size per direction.")
     ] = MODEL_DEFAULTS.hidden_size,
-    num_layers: int = MODEL_DEFAULTS.num_layers,
-    dropout: float = MODEL_DEFAULTS.dropout,
+    num_layers: Annotated[
+        int, typer.Option(help="Stacked BiRNN layers.")
+    ] = MODEL_DEFAULTS.num_layers,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout on the word representations and between layers.")
+    ] = MODEL_DEFAULTS.dropout,
     decoder: Annotated[str, typer.Option(help="crf or softmax.")] = MODEL_DEFAULTS.decoder,
     constrain: Annotated[
         bool, typer.Option(help="Forbid CRF transitions that break the span scheme.")
     ] = MODEL_DEFAULTS.constrain,
-    normalize_digits: bool = MODEL_DEFAULTS.normalize_digits,
+    normalize_digits: Annotated[
+        bool, typer.Option(help="Look words up with every digit as 0.")
+    ] = MODEL_DEFAULTS.normalize_digits,
     lowercase: Annotated[
         bool, typer.Option(help="Look words up lowercased.")
     ] = MODEL_DEFAULTS.lowercase,
@@ -252,15 +298,21 @@ def train(
     locked_dropout: Annotated[
         bool, typer.Option(help="Drop the same features at every position of a sentence.")
     ] = MODEL_DEFAULTS.locked_dropout,
-    epochs: int = TRAIN_DEFAULTS.epochs,
-    batch_size: int = TRAIN_DEFAULTS.batch_size,
+    epochs: Annotated[
+        int, typer.Option(help="Most passes over the training data.")
+    ] = TRAIN_DEFAULTS.epochs,
+    batch_size: Annotated[
+        int, typer.Option(help="Sentences per training batch.")
+    ] = TRAIN_DEFAULTS.batch_size,
     optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = TRAIN_DEFAULTS.optimizer,
-    lr: float = TRAIN_DEFAULTS.lr,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = TRAIN_DEFAULTS.lr,
     momentum: Annotated[float, typer.Option(help="SGD momentum.")] = TRAIN_DEFAULTS.momentum,
     lr_decay: Annotated[
         float, typer.Option(help="Learning rate at epoch e is lr / (1 + lr_decay * e).")
     ] = TRAIN_DEFAULTS.lr_decay,
-    weight_decay: float = TRAIN_DEFAULTS.weight_decay,
+    weight_decay: Annotated[
+        float, typer.Option(help="L2 penalty (makes the word table's update dense).")
+    ] = TRAIN_DEFAULTS.weight_decay,
     clip: Annotated[
         float, typer.Option(help="Gradient norm cap; 0 disables.")
     ] = TRAIN_DEFAULTS.clip,
@@ -270,7 +322,9 @@ def train(
     unk_replace: Annotated[
         float, typer.Option(help="Probability of replacing a training singleton by <unk>.")
     ] = TRAIN_DEFAULTS.unk_replace,
-    seed: int = TRAIN_DEFAULTS.seed,
+    seed: Annotated[
+        int, typer.Option(help="Random seed; the same seed trains the same model on the CPU.")
+    ] = TRAIN_DEFAULTS.seed,
     threads: Annotated[
         int, typer.Option(help="Torch threads; 0 = torch's default.")
     ] = TRAIN_DEFAULTS.threads,
@@ -283,7 +337,6 @@ def train(
     from rnntag.config import CHOICES
     from rnntag.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
-    from rnntag.schemes import SCHEMES
     from rnntag.training import TrainingInterrupted
 
     given = locals()
@@ -298,8 +351,6 @@ def train(
             raise typer.BadParameter(
                 f"must be one of {', '.join(allowed)}", param_hint=f"--{name.replace('_', '-')}"
             )
-    if scheme is not None and scheme not in SCHEMES:
-        raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}", param_hint="--scheme")
     _tag_field(tag_field)
     if (out / CONFIG_FILE).exists() and not force and not resume:
         raise typer.BadParameter(
@@ -371,7 +422,10 @@ def tag(
     ] = "upos",
     output_scheme: Annotated[
         str | None,
-        typer.Option(help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's."),
+        typer.Option(
+            help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's.",
+            callback=_scheme,
+        ),
     ] = None,
     scores: Annotated[
         bool,
@@ -395,7 +449,6 @@ def tag(
         from rnntag.output import FORMATS, Column
         from rnntag.parallel import WorkerPool, tag_chunk
         from rnntag.predict import Tagger
-        from rnntag.schemes import SCHEMES
 
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
@@ -403,10 +456,6 @@ def tag(
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
     if output not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--output")
-    if output_scheme is not None and output_scheme not in SCHEMES:
-        raise typer.BadParameter(
-            f"must be one of {', '.join(SCHEMES)}", param_hint="--output-scheme"
-        )
     if nbest < 1 or (nbest > 1 and output != "jsonl"):
         raise typer.BadParameter("must be 1, or more with --output jsonl", param_hint="--nbest")
     _tag_field(tag_field)
@@ -481,6 +530,14 @@ def evaluate(
     fmt: Format = None,
     tag_column: TagColumn = -1,
     tag_field: TagField = "upos",
+    scheme: Annotated[
+        str | None,
+        typer.Option(
+            help="Span scheme of the gold file (IOB1, IOB2, IOBES), in which predictions are"
+            " scored; detected when not given.",
+            callback=_scheme,
+        ),
+    ] = None,
     mode: Annotated[
         str, typer.Option(help="Span scoring: conlleval (as papers report) or strict.")
     ] = "conlleval",
@@ -520,10 +577,11 @@ def evaluate(
     if model is not None and test_file is not None and gold is None and pred is None:
         from rnntag.predict import Tagger
 
-        tagger = Tagger.load(model, _device(device))
         data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field, encoding)
         tokens = [s.tokens for s in data]
         gold_tags = [s.tags or [] for s in data]
+        # A span model's tags come out in the gold file's scheme, which the scores then use.
+        tagger = Tagger.load(model, _device(device), scheme or detect_scheme(gold_tags))
         pred_tags = [p.tags for p in tagger.predict(tokens)]
         source, lines = f"{model} on {test_file}", [s.line for s in data]
         result = score(
@@ -543,7 +601,9 @@ def evaluate(
         gold_tags = [s.tags or [] for s in gold_data]
         pred_tags = [s.tags or [] for s in pred_data]
         source, lines = f"{pred} against {gold}", [s.line for s in gold_data]
-        result = score(gold_tags, pred_tags, detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
+        # Both files are scored as written: rewriting the predictions would repair the very
+        # spans that strict mode is there to refuse.
+        result = score(gold_tags, pred_tags, scheme or detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
     else:
         raise typer.BadParameter("give either -m MODEL TEST or --gold GOLD --pred PRED")
     if as_json:

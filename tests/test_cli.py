@@ -16,8 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from helpers import run as run_in_process
 
 from rnntag.cli import main
+from rnntag.schemes import convert, to_spans
 
 # Every test here starts Python and torch in a subprocess, and most need the trained models.
 pytestmark = pytest.mark.slow
@@ -369,3 +371,57 @@ def test_more_bad_option_values_in_process(args, capsys):
 
     assert exited.value.code == 2
     assert f"Invalid value for {args[-2]}" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def shipped_ner_on_ner_dev() -> dict:
+    """`rnntag eval -m ner data/ner-dev.conll --json` (an IOB2 file) as parsed JSON."""
+    return json.loads(succeeded(rnntag("eval", "-m", "ner", NER_DEV, "--json")))
+
+
+@pytest.mark.parametrize("mode", ["conlleval", "strict"])
+@pytest.mark.parametrize("scheme", ["IOB1", "IOB2", "IOBES"])
+def test_eval_scores_a_model_in_the_gold_files_scheme(
+    tmp_path, scheme, mode, shipped_ner_on_ner_dev
+):
+    # The same gold spans written in each scheme: the model's predictions, converted to the
+    # gold file's scheme, score the same whatever the scheme (the shipped model's is IOBES).
+    sentences = [
+        [row.split("\t") for row in block.splitlines()]
+        for block in NER_DEV.read_text(encoding="utf-8").split("\n\n")
+        if block.strip() and not block.startswith("-DOCSTART-")
+    ]
+    gold = tmp_path / f"gold-{scheme}.conll"
+    with gold.open("w", encoding="utf-8") as out:
+        for rows in sentences:
+            tags = convert([tag for _, tag in rows], scheme)
+            lines = (f"{word}\t{tag}\n" for (word, _), tag in zip(rows, tags, strict=True))
+            out.write("".join(lines) + "\n")
+    result = json.loads(succeeded(rnntag("eval", "-m", "ner", gold, "--json", "--mode", mode)))
+    assert result["scheme"] == scheme
+    assert result["spans"]["micro avg"] == shipped_ner_on_ner_dev["spans"]["micro avg"]
+    assert result["spans"]["micro avg"]["support"] == sum(
+        len(to_spans([t for _, t in rows])) for rows in sentences
+    )
+
+
+def test_version_and_short_help(capsys):
+    from rnntag import __version__
+
+    assert run_in_process("--version") == 0
+    assert capsys.readouterr().out == f"rnntag {__version__}\n"
+    assert run_in_process("train", "-h") == 0
+    # Rich markup must not eat the TOML table names.
+    assert "[model] and [train]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["train", "tag", "eval", "bench", "info", "plot"])
+def test_every_option_explains_itself(command):
+    import typer.main
+
+    from rnntag.cli import app
+
+    group = typer.main.get_command(app)
+    params = group.commands[command].params  # type: ignore[attr-defined]
+    undocumented = [p.name for p in params if not getattr(p, "help", None)]
+    assert undocumented == []
