@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnntag.config import ModelConfig, TrainConfig, from_dict, read_toml
+from rnntag.config import ModelConfig, TrainConfig, check_finite, from_dict, read_toml
 from rnntag.corpus import Sentence, guess_format, load_corpus
 from rnntag.errors import RnntagError
 from rnntag.modelfile import CONFIG_FILE
@@ -119,6 +119,7 @@ def train(
         raise RnntagError(f"scheme must be one of {', '.join(SCHEMES)}")
     if fmt not in (None, "conll", "conllu"):
         raise RnntagError("format must be conll or conllu")
+    check_finite(model_config, train_config)
     out = Path(out)
     if (out / CONFIG_FILE).exists() and not force and not resume:
         raise RnntagError("already holds a model; choose another directory or pass force", str(out))

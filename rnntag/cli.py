@@ -396,6 +396,10 @@ def train(
     console.print(f"{best}model saved to {out}", highlight=False)
 
 
+# What `tag` reads a file as when --input is not given.
+_SUFFIX_FORMATS = {".conllu": "conllu", ".conll": "conll"}
+
+
 @app.command()
 def tag(
     files: Annotated[
@@ -410,12 +414,14 @@ def tag(
         ),
     ] = None,
     input_format: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--input",
-            help="text (plain text), tokens (a sentence per line, space-separated), conll, conllu.",
+            "--format",
+            help="text (plain text), tokens (a sentence per line, space-separated), conll, conllu;"
+            " by default conllu for *.conllu files, conll for *.conll, text otherwise.",
         ),
-    ] = "text",
+    ] = None,
     output: Annotated[str, typer.Option(help="conll, conllu, jsonl, inline or pretty.")] = "conll",
     tag_field: Annotated[
         str, typer.Option(help="CoNLL-U field for the first model's tags; others go to MISC.")
@@ -452,7 +458,7 @@ def tag(
 
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
-    if input_format not in ("text", "tokens", "conll", "conllu"):
+    if input_format not in (None, "text", "tokens", "conll", "conllu"):
         raise typer.BadParameter("must be text, tokens, conll or conllu", param_hint="--input")
     if output not in FORMATS:
         raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--output")
@@ -471,19 +477,20 @@ def tag(
             taggers = [Tagger.load(m, torch_device, output_scheme) for m in names]
             spans = [t.spans for t in taggers]
         for path in files or [STDIN]:
+            fmt: Any = input_format or _SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
             with open_text(path, encoding) as stream:
                 if workers > 1:
                     # Plain text goes out raw, so that the workers tokenise it too.
                     pieces: Any = (
                         text_blocks(stream, path)
-                        if input_format == "text"
-                        else read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                        if fmt == "text"
+                        else read_chunks(stream, path, fmt)
                     )
                     tagged = pool.tag(pieces, scores, nbest, stream.pending)
                 else:
                     tagged = (
                         (c, tag_chunk(taggers, [s.tokens for s in c], scores, nbest))
-                        for c in read_chunks(stream, path, input_format)  # type: ignore[arg-type]
+                        for c in read_chunks(stream, path, fmt)
                     )
                 for chunk, predicted in tagged:
                     columns = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -167,6 +168,16 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
         raise RnntagError(f"{where}: expected {hint.__name__}, found {type(value).__name__}")
     return value
+
+
+def check_finite(*configs: ModelConfig | TrainConfig) -> None:
+    """Refuse a setting that is not a finite number (`--lr inf`, `--lr-decay nan`)."""
+    for config in configs:
+        section = "model" if isinstance(config, ModelConfig) else "train"
+        for item in dataclasses.fields(config):
+            value = getattr(config, item.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise RnntagError(f"{section}.{item.name} = {value} is not a finite number")
 
 
 def check_sizes(config: ModelConfig) -> None:

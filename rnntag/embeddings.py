@@ -98,10 +98,11 @@ def _read_binary(
 ) -> tuple[dict[str, np.ndarray], int]:
     vectors: dict[str, np.ndarray] = {}
     dim = 0
-    for rank, (_, word, vector) in enumerate(_binary_entries(stream, path)):
+    for rank, (number, word, vector) in enumerate(_binary_entries(stream, path)):
         dim = len(vector)
         if word not in vectors and keep(word, rank):
             vectors[word] = vector.astype(np.float32)
+            _check_finite(vectors[word][None], [number], path)
     return vectors, dim
 
 
@@ -131,7 +132,20 @@ def _read_text(
                     f"expected {dim} numbers, found {len(row.split())}", str(path), number
                 ) from None
         raise RnntagError("vectors hold something that is not a number", str(path)) from None
+    _check_finite(matrix, numbers, path)
     return {word: matrix[i] for word, i in words.items()}, matrix.shape[1]
+
+
+def _check_finite(matrix: np.ndarray, numbers: list[int], path: Path) -> None:
+    """Refuse `nan`, `inf` and numbers beyond float32 (`1e39`) in (rows, dim) vectors whose
+    rows stand on lines `numbers`: they would make every loss and weight NaN."""
+    finite = np.isfinite(matrix).all(axis=1)
+    if not finite.all():
+        raise RnntagError(
+            "vector holds a number that is not finite (nan, inf, or beyond float32)",
+            str(path),
+            numbers[int(np.argmin(finite))],
+        )
 
 
 def pretrained_vocabulary(

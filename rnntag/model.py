@@ -45,7 +45,9 @@ class CharCNN(nn.Module):
         # (words, 1, word_len)
         real = (chars != PAD_INDEX).unsqueeze(1)
         # (words, filters)
-        return torch.where(real, features, float("-inf")).amax(dim=2)
+        pooled = torch.where(real, features, float("-inf")).amax(dim=2)
+        # (words, filters): a word without characters (an empty token) has no maximum
+        return torch.where(real.any(dim=2), pooled, 0.0)
 
 
 class SymbolBiLSTM(nn.Module):

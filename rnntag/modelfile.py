@@ -5,6 +5,7 @@ them is ever executed.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tempfile
@@ -29,6 +30,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.jsonl"
 WORD_TABLE = "word_embed.weight"
+# safetensors dtypes a model's weights may be stored in (the word table in F16).
+WEIGHT_DTYPES = ("F16", "BF16", "F32")
 # Largest word embedding matrix a config may ask for (2 GB of float32).
 MAX_EMBEDDING_ELEMENTS = 2**29
 
@@ -51,6 +54,15 @@ def resolve_model(name: str | Path) -> Path:
         if (root / folder / CONFIG_FILE).is_file():
             return root / folder
     return path
+
+
+def _shipped_hint(directory: Path) -> str:
+    """The shipped models' names, and the one closest to a name that is no model."""
+    close = difflib.get_close_matches(
+        directory.name.lower(), [*MODEL_NAMES, *MODEL_NAMES.values()], n=1, cutoff=0.5
+    )
+    hint = f"; the shipped models are {' and '.join(MODEL_NAMES)}"
+    return hint + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
@@ -164,7 +176,7 @@ def read_info(directory: Path) -> ModelInfo:
     """
     path = directory / CONFIG_FILE
     if not directory.is_dir():
-        raise RnntagError("model directory not found", str(directory))
+        raise RnntagError(f"model directory not found{_shipped_hint(directory)}", str(directory))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -241,11 +253,16 @@ def load_model(
     try:
         with safe_open(str(path), framework="pt") as weights:
             found = {k: tuple(weights.get_slice(k).get_shape()) for k in weights.keys()}  # noqa: SIM118
+            dtypes = {k: weights.get_slice(k).get_dtype() for k in found}
     except (SafetensorError, OSError) as exc:
         raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
     for name, shape in expected.items():
         if name not in found:
             raise RnntagError(f"model weights lack tensor {name!r}", str(path))
+        if dtypes[name] not in WEIGHT_DTYPES:
+            raise RnntagError(
+                f"tensor {name!r} holds {dtypes[name]}, not floating-point numbers", str(path)
+            )
         if found[name] != shape:
             raise RnntagError(
                 f"tensor {name!r} has shape {list(found[name])}, config implies {list(shape)}",
@@ -256,9 +273,12 @@ def load_model(
         raise RnntagError(f"model weights hold unexpected tensor {sorted(extra)[0]!r}", str(path))
     try:
         tensors = load_file(str(path))
-        # The file's tensors become the parameters, cast as copying into them would cast them
-        # (the word table is stored in half precision).
-        model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, assign=True)
     except (SafetensorError, RuntimeError) as exc:
         raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
+    for name, tensor in tensors.items():
+        if not bool(torch.isfinite(tensor).all()):
+            raise RnntagError(f"tensor {name!r} holds numbers that are not finite", str(path))
+    # The file's tensors become the parameters, cast as copying into them would cast them
+    # (the word table is stored in half precision).
+    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, assign=True)
     return info, model.to(device or torch.device("cpu")).eval()

@@ -186,8 +186,10 @@ class FeatureCache:
         features = self.model.token_features(self.encoder.batch([forms]).to(device))[0]
         start = len(self.rows)
         if self.table is None or start + len(forms) > self.table.size(0):
-            # Room for twice what is needed, so that the table is reallocated rarely.
-            table = features.new_empty(2 * (start + len(forms)), features.size(1))
+            # Room for twice what is needed, so that the table is reallocated rarely, but never
+            # for more forms than are kept.
+            rows = min(2 * (start + len(forms)), max(self.limit, start + len(forms)))
+            table = features.new_empty(rows, features.size(1))
             if self.table is not None:
                 table[:start] = self.table[:start]
             self.table = table

@@ -24,7 +24,13 @@ from rnntag.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
-from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
+from rnntag.config import (
+    ModelConfig,
+    ModelInfo,
+    TrainConfig,
+    check_sizes,
+    from_dict,
+)
 from rnntag.corpus import Sentence
 from rnntag.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.embeddings import pretrained_vocabulary
@@ -309,6 +315,14 @@ def _train(
             # Counted on the host: summing the mask would wait for the device.
             tokens = sum(lengths[i] for i in indices)
             batch_loss = loss.item()
+            # A non-finite parameter shows in the next batch's loss at the latest.
+            if not math.isfinite(batch_loss):
+                raise RnntagError(
+                    f"the training loss became {batch_loss} in epoch {loop.epoch}, batch"
+                    f" {number}; nothing from this epoch was saved (check --lr, --lr-decay"
+                    " and the embeddings file)",
+                    str(out),
+                )
             loop.loss_sum += batch_loss * len(indices)
             loop.token_sum += tokens
             loop.batch = number

@@ -9,6 +9,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import run
+from safetensors.torch import load_file, save_file
 
 from rnntag.cli import main
 
@@ -45,6 +47,14 @@ def broken_model(tmp_path: Path, damage: str) -> Path:
         weights.write_bytes(pickle.dumps(Payload(tmp_path / "marker")))
     elif damage == "missing":
         weights.unlink()
+    elif damage == "integer-dtype":
+        # Same element size, so the file stays valid safetensors: only the header lies.
+        raw = weights.read_bytes()
+        weights.write_bytes(raw.replace(b'"dtype":"F32"', b'"dtype":"I32"', 1))
+    elif damage == "not-finite":
+        tensors = load_file(weights)
+        tensors["emissions.bias"][0] = float("nan")
+        save_file(tensors, weights)
     (model / "config.json").write_text(json.dumps(config), encoding="utf-8")
     return model
 
@@ -79,6 +89,11 @@ CASES = [
      "--rnn", None),
     ("unknown-encoding", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--encoding", "nope"], 2,
      "unknown encoding", None),
+    ("infinite-lr", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr", "inf"], 1,
+     "train.lr = inf is not a finite number", None),
+    ("nan-lr-decay", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr-decay", "nan"], 1,
+     "train.lr_decay = nan is not a finite number", None),
+
 ]  # fmt: skip
 
 
@@ -115,6 +130,8 @@ def test_bad_data_and_usage(tmp_path, monkeypatch, capsys, files, args, code, me
         ("shape", "has shape"),
         ("pickle", "cannot read model weights"),
         ("missing", "cannot read model weights"),
+        ("integer-dtype", "holds I32, not floating-point numbers"),
+        ("not-finite", "tensor 'emissions.bias' holds numbers that are not finite"),
     ],
 )
 def test_damaged_models_are_refused(tmp_path, capsys, damage, message):
@@ -166,3 +183,48 @@ def test_huge_sentences_and_tokens_are_tagged_whole(tmp_path, capsys, text):
     assert main_exit in (0, None)
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines() if line]
     assert [row[0] for row in rows] == text.split()
+
+
+def _no_constants(name: str) -> float:
+    raise AssertionError(f"not JSON: {name}")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("empty-conll-field.conll", "Paris\tO\n\tO\nnice\tO\n"),
+        ("space-conll-field.conll", "Paris\tO\n\u00a0\tO\nnice\tO\n"),
+        ("empty-conllu-form.conllu", CONLLU_WORD + "2\t\t_\tX\t_\t_\t_\t_\t_\t_\n"),
+    ],
+)
+def test_tokens_without_characters_are_tagged_with_finite_scores(tmp_path, capsys, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    fmt = "conllu" if name.endswith(".conllu") else "conll"
+    assert run("tag", "-m", "ner", "--input", fmt, "--output", "jsonl", "--scores", path) == 0
+    for line in capsys.readouterr().out.splitlines():
+        record = json.loads(line, parse_constant=_no_constants)
+        assert all(0.0 <= p <= 1.0 for p in record["scores"]["ner"])
+
+
+@pytest.mark.parametrize("number", ["nan", "-inf", "1e39"])
+def test_vectors_that_are_not_finite_are_refused_before_training(tmp_path, capsys, number):
+    (tmp_path / "t.conll").write_text("ada\tB-PER\nlovelace\tI-PER\n", encoding="utf-8")
+    vectors = tmp_path / "v.txt"
+    vectors.write_text(f"ada 0.5 0.25\nlovelace 0.25 {number}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run("train", tmp_path / "t.conll", "-o", out, "--embeddings", vectors) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"rnntag: error: {vectors}:2: vector holds")
+    assert not (out / "config.json").exists()
+
+
+def test_training_stops_at_the_first_loss_that_is_not_finite(tmp_path, capsys):
+    # A finite learning rate so large that the second batch's loss overflows.
+    out = tmp_path / "out"
+    args = ["--lr", "1e30", "--batch-size", "4", "--epochs", "1", "--hidden-size", "8"]
+    assert run("train", DATA / "ner-train.conll", "-o", out, *args) == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"rnntag: error: {out}: the training loss became")
+    assert "in epoch 1" in last
+    assert not (out / "config.json").exists()

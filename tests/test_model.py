@@ -239,3 +239,26 @@ def test_token_batches_cover_every_sentence_once_within_the_budget(lengths, max_
     assert widths == sorted(widths)
     for batch, width in zip(batches, widths, strict=True):
         assert len(batch) == 1 or len(batch) * width <= max_tokens
+
+
+@pytest.mark.parametrize(
+    ("char_encoder", "subword", "pool"),
+    [
+        ("cnn", "none", "lstm"),
+        ("lstm", "none", "lstm"),
+        ("cnn", "bpe", "lstm"),
+        ("none", "bpe", "mean"),
+    ],
+)
+def test_tokens_without_characters_give_finite_scores_and_gradients(char_encoder, subword, pool):
+    # An empty CoNLL field or CoNLL-U FORM reaches the network as a token with no characters.
+    model, encoder = make_model(char_encoder, "crf", subword=subword, pool=pool)
+    sentences = [["Paris", "", "nice"], [""], ["", ""]]
+    tags = [["B-LOC", "O", "O"], ["O"], ["O", "O"]]
+    assert torch.isfinite(model(encoder.batch(sentences))).all()
+    model.train()
+    loss = model.loss(encoder.batch(sentences, tags))
+    loss.backward()
+    assert torch.isfinite(loss)
+    for name, param in model.named_parameters():
+        assert param.grad is None or torch.isfinite(param.grad.to_dense()).all(), name

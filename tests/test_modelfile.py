@@ -26,6 +26,7 @@ from rnntag.modelfile import (
     WORD_TABLE,
     build_model,
     load_model,
+    resolve_model,
     save_model,
 )
 from rnntag.subword import learn_bpe
@@ -276,3 +277,9 @@ def test_saved_files_are_readable_like_any_new_file(tmp_path):
     os.umask(umask)
     for name in ("config.json", "model.safetensors"):
         assert (tmp_path / "model" / name).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+@pytest.mark.parametrize(("name", "suggested"), [("nre", "ner"), ("NER", "ner"), ("POS", "pos")])
+def test_a_misspelt_model_name_suggests_the_closest_shipped_one(name, suggested):
+    with pytest.raises(RnntagError, match=f"did you mean '{suggested}'"):
+        load_model(resolve_model(name))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rnntag.cli import main
-from rnntag.corpus import read_text, text_blocks
+from rnntag.corpus import load_corpus, read_text, text_blocks
 from rnntag.modelfile import resolve_model
 from rnntag.parallel import WorkerPool, tag_chunk
 from rnntag.predict import Tagger
@@ -250,3 +250,15 @@ def test_workers_split_blocks_of_text_as_one_process_splits_the_whole():
     for m in range(len(names)):
         got = [p for _, predicted in results for p in predicted[m]]
         assert [p.tags for p in got] == [p.tags for p in expected[m]]
+
+
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [("pos-dev.conllu", []), ("pos-dev.conllu", ["--format", "conllu"]), ("ner-dev.conll", [])],
+)
+def test_tag_reads_conll_files_as_their_name_says(capsys, name, flags):
+    path = DATA / name
+    words = [s.tokens for s in load_corpus(str(path))]
+    out = tag(capsys, "-m", "pos", *flags, path)
+    rows = [block.splitlines() for block in out.strip("\n").split("\n\n")]
+    assert [[row.split("\t")[0] for row in block] for block in rows] == words
