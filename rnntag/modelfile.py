@@ -275,10 +275,12 @@ def load_model(
         tensors = load_file(str(path))
     except (SafetensorError, RuntimeError) as exc:
         raise RnntagError(f"cannot read model weights: {exc}", str(path)) from None
-    for name, tensor in tensors.items():
-        if not bool(torch.isfinite(tensor).all()):
-            raise RnntagError(f"tensor {name!r} holds numbers that are not finite", str(path))
     # The file's tensors become the parameters, cast as copying into them would cast them
     # (the word table is stored in half precision).
-    model.load_state_dict({k: v.to(state[k].dtype) for k, v in tensors.items()}, assign=True)
+    tensors = {k: v.to(state[k].dtype) for k, v in tensors.items()}
+    for name, tensor in tensors.items():
+        # One pass: the extremes are NaN if any number is, and infinite if any is.
+        if tensor.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(tensor))).all()):
+            raise RnntagError(f"tensor {name!r} holds numbers that are not finite", str(path))
+    model.load_state_dict(tensors, assign=True)
     return info, model.to(device or torch.device("cpu")).eval()
