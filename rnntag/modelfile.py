@@ -231,6 +231,16 @@ def _validate(info: ModelInfo) -> None:
         load_bpe(vocab.bpe)
 
 
+def first_not_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first tensor holding a NaN or an infinity, or None."""
+    for name, tensor in tensors.items():
+        # One pass: the extremes are NaN if any number is, and infinite if any is.
+        extremes = torch.stack(torch.aminmax(tensor.detach())) if tensor.numel() else tensor
+        if not bool(torch.isfinite(extremes).all()):
+            return name
+    return None
+
+
 def load_model(
     directory: Path, device: torch.device | None = None
 ) -> tuple[ModelInfo, SequenceTagger]:
@@ -278,9 +288,8 @@ def load_model(
     # The file's tensors become the parameters, cast as copying into them would cast them
     # (the word table is stored in half precision).
     tensors = {k: v.to(state[k].dtype) for k, v in tensors.items()}
-    for name, tensor in tensors.items():
-        # One pass: the extremes are NaN if any number is, and infinite if any is.
-        if tensor.numel() and not bool(torch.isfinite(torch.stack(torch.aminmax(tensor))).all()):
-            raise RnntagError(f"tensor {name!r} holds numbers that are not finite", str(path))
+    bad = first_not_finite(tensors)
+    if bad is not None:
+        raise RnntagError(f"tensor {bad!r} holds numbers that are not finite", str(path))
     model.load_state_dict(tensors, assign=True)
     return info, model.to(device or torch.device("cpu")).eval()

@@ -49,7 +49,13 @@ from rnntag.errors import RnntagError
 from rnntag.memory import bound_kernel_cache, release_free_memory
 from rnntag.metrics import dev_score
 from rnntag.model import SequenceTagger
-from rnntag.modelfile import build_model, save_config, save_metrics, save_model
+from rnntag.modelfile import (
+    build_model,
+    first_not_finite,
+    save_config,
+    save_metrics,
+    save_model,
+)
 from rnntag.optim import RowAdam, clip_grad_norm
 from rnntag.predict import predict
 from rnntag.schemes import convert, detect_scheme
@@ -339,6 +345,13 @@ def _train(
                     " model so far is saved; run the same command with --resume to go on",
                     str(out),
                 )
+        bad = first_not_finite(dict(model.named_parameters()))
+        if bad is not None:
+            raise RnntagError(
+                f"weight {bad!r} is no longer finite after epoch {loop.epoch}; nothing from this"
+                " epoch was saved (check --lr and --lr-decay)",
+                str(out),
+            )
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.perf_counter() - epoch_start

@@ -228,3 +228,15 @@ def test_training_stops_at_the_first_loss_that_is_not_finite(tmp_path, capsys):
     assert last.startswith(f"rnntag: error: {out}: the training loss became")
     assert "in epoch 1" in last
     assert not (out / "config.json").exists()
+
+
+def test_training_stops_when_a_step_makes_a_weight_infinite(tmp_path, capsys):
+    # 1e39 is finite as a setting but infinite in float32: the first (and only) step of the
+    # epoch makes the weights infinite, with no loss computed after it.
+    (tmp_path / "t.conll").write_text("ada\tB-PER\nlovelace\tI-PER\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run("train", tmp_path / "t.conll", "-o", out, "--lr", "1e39", "--epochs", "1") == 1
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith(f"rnntag: error: {out}: weight ")
+    assert "is no longer finite after epoch 1" in last
+    assert not (out / "config.json").exists()
