@@ -24,13 +24,7 @@ from rnntag.checkpoint import (
     remove_checkpoint,
     save_checkpoint,
 )
-from rnntag.config import (
-    ModelConfig,
-    ModelInfo,
-    TrainConfig,
-    check_sizes,
-    from_dict,
-)
+from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
 from rnntag.corpus import Sentence
 from rnntag.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.embeddings import pretrained_vocabulary
@@ -321,14 +315,9 @@ def _train(
             # Counted on the host: summing the mask would wait for the device.
             tokens = sum(lengths[i] for i in indices)
             batch_loss = loss.item()
-            # A non-finite parameter shows in the next batch's loss at the latest.
             if not math.isfinite(batch_loss):
-                raise RnntagError(
-                    f"the training loss became {batch_loss} in epoch {loop.epoch}, batch"
-                    f" {number}; nothing from this epoch was saved (check --lr, --lr-decay"
-                    " and the embeddings file)",
-                    str(out),
-                )
+                where = f"in epoch {loop.epoch}, batch {number}"
+                raise _not_finite(f"the training loss became {batch_loss} {where}", out)
             loop.loss_sum += batch_loss * len(indices)
             loop.token_sum += tokens
             loop.batch = number
@@ -345,13 +334,11 @@ def _train(
                     " model so far is saved; run the same command with --resume to go on",
                     str(out),
                 )
+        # A step that made a weight infinite shows in the next batch's loss, but the last
+        # step of an epoch has no next batch before the model is saved.
         bad = first_not_finite(dict(model.named_parameters()))
         if bad is not None:
-            raise RnntagError(
-                f"weight {bad!r} is no longer finite after epoch {loop.epoch}; nothing from this"
-                " epoch was saved (check --lr and --lr-decay)",
-                str(out),
-            )
+            raise _not_finite(f"weight {bad!r} is no longer finite after epoch {loop.epoch}", out)
         lr = optimizer.param_groups[0]["lr"]
         scheduler.step()
         train_seconds = time.perf_counter() - epoch_start
@@ -406,6 +393,15 @@ def _train(
         save_config(out, info)
         remove_checkpoint(out)
     return info
+
+
+def _not_finite(what: str, out: Path) -> RnntagError:
+    """The error that stops a training whose loss or weights are no longer finite."""
+    return RnntagError(
+        f"{what}; nothing from this epoch was saved (check --lr, --lr-decay and the embeddings"
+        " file)",
+        str(out),
+    )
 
 
 class _Loss(torch.nn.Module):
