@@ -34,6 +34,8 @@ RNNTAG = [sys.executable, "-m", "rnntag"]
 # `rnntag tag` holds the garbage collector off while it imports torch, then freezes what that
 # made, which also spares the collection at exit; this baseline does the same.
 GC_FREE_TORCH = "import gc; gc.disable(); import torch; gc.freeze()"
+# A few seconds of pure CPU work in one process, for what N processes at once can get here.
+SPIN = "s = 0\nfor i in range(30_000_000): s += i"
 
 
 def conll_sentences(path: str) -> list[list[str]]:
@@ -138,6 +140,20 @@ def tag_seconds(args: list[str], repeat: int, stdin: str) -> tuple[float, float]
     return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
+def parallel_ceiling(processes: int) -> float:
+    """How many times the work of one process `processes` processes do in the same time here,
+    each running the same CPU-bound loop at once: the most `--workers` can gain on this
+    machine, whose cores may be shared with other machines."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", SPIN], check=True)
+    alone = time.perf_counter() - started
+    started = time.perf_counter()
+    running = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(processes)]
+    for process in running:
+        process.wait()
+    return processes * alone / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--conll", required=True, help="CoNLL file whose tokens are tagged")
@@ -226,6 +242,7 @@ def main() -> None:
     }
     if options.workers > 1:
         one_out, many_out = work / "one.conll", work / "many.conll"
+        ceiling = parallel_ceiling(options.workers)
         one = run_command([*RNNTAG, "tag", "--workers", "1", str(text_file)], stdout=str(one_out))[
             0
         ]
@@ -235,6 +252,7 @@ def main() -> None:
         )[0]
         results[f"--workers {options.workers} on plain text"] = {
             "speed-up over --workers 1": round(one / many, 2),
+            f"{options.workers} CPU-bound processes against one, just before": round(ceiling, 2),
             "seconds": [round(one, 2), round(many, 2)],
             "identical output": one_out.read_bytes() == many_out.read_bytes(),
         }
