@@ -38,7 +38,7 @@ def quantise(tagger: Tagger) -> None:
         )[0]
     run = rnn.forward
     # The int8 modules have no weights for torch's bidirectional kernel.
-    rnn.forward = lambda inputs, mask, padded=True: run(inputs, mask, True)
+    rnn.forward = lambda inputs, mask, padded=True: run(inputs, mask, True)  # type: ignore[method-assign]
 
 
 def seconds(tagger: Tagger, tokens: list[list[str]]) -> float:
@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
     sentences = load_corpus(options.dev, guess_format(options.dev))
-    tokens, gold = [s.tokens for s in sentences], [s.tags for s in sentences]
+    tokens, gold = [s.tokens for s in sentences], [s.tags or [] for s in sentences]
     taggers = {"fp32": rnntag.load(options.model, "cpu"), "int8": rnntag.load(options.model, "cpu")}
     quantise(taggers["int8"])
     for label, tagger in taggers.items():

@@ -101,9 +101,13 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
 
 
 def run_command(
-    args: list[str], stdin: str | None = None, stdout: str = os.devnull
+    args: list[str],
+    stdin: str | None = None,
+    stdout: str = os.devnull,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, float]:
-    """Wall-clock seconds and peak memory in MB of one command, output to `stdout`."""
+    """Wall-clock seconds and peak memory in MB of one command, output to `stdout`, with
+    `env` added to the environment."""
     with open(stdout, "w") as out:
         start = time.perf_counter()
         process = subprocess.Popen(
@@ -111,6 +115,7 @@ def run_command(
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=out,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         if stdin is not None:
             assert process.stdin is not None
@@ -243,17 +248,21 @@ def main() -> None:
     if options.workers > 1:
         one_out, many_out = work / "one.conll", work / "many.conll"
         ceiling = parallel_ceiling(options.workers)
-        one = run_command([*RNNTAG, "tag", "--workers", "1", str(text_file)], stdout=str(one_out))[
-            0
-        ]
-        many = run_command(
-            [*RNNTAG, "tag", "--workers", str(options.workers), str(text_file)],
-            stdout=str(many_out),
-        )[0]
+        tag_text = [*RNNTAG, "tag", "--workers"]
+        one = run_command([*tag_text, "1", str(text_file)], stdout=str(one_out))[0]
+        # One worker on one core, which is what each of N workers gets.
+        one_core = run_command([*tag_text, "1", str(text_file)], env={"OMP_NUM_THREADS": "1"})[0]
+        tag_many = [*tag_text, str(options.workers), str(text_file)]
+        many = run_command(tag_many, stdout=str(many_out))[0]
         results[f"--workers {options.workers} on plain text"] = {
             "speed-up over --workers 1": round(one / many, 2),
+            "speed-up over --workers 1 on one thread": round(one_core / many, 2),
             f"{options.workers} CPU-bound processes against one, just before": round(ceiling, 2),
-            "seconds": [round(one, 2), round(many, 2)],
+            "seconds: --workers 1, the same on one thread, --workers N": [
+                round(one, 2),
+                round(one_core, 2),
+                round(many, 2),
+            ],
             "identical output": one_out.read_bytes() == many_out.read_bytes(),
         }
     if options.memory_text_mb:

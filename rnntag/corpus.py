@@ -32,9 +32,9 @@ _CONLLU_ID = re.compile(r"^(\d+|\d+-\d+|\d+\.\d+)$")
 # Sentences read ahead and sorted by length at a time; bounds memory when streaming, and is
 # large enough that most batches hold sentences of a single length.
 CHUNK_SIZE = 8192
-# Characters of plain text after which a chunk ends at the next paragraph end (about 4,000
-# sentences of English).
-BLOCK_SIZE = 1 << 18
+# Characters of plain text after which a block for the workers ends at the next paragraph end
+# (about 1,000 sentences of English): small enough that they share the work evenly to the end.
+BLOCK_SIZE = 1 << 16
 # What `errors="surrogateescape"` turns an undecodable byte into.
 _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
