@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 import rnntag
-from rnntag.corpus import guess_format, load_corpus
-from rnntag.metrics import dev_score
-from rnntag.predict import Prediction, Tagger, predict
+from rnntag.evaluation.metrics import dev_score
+from rnntag.io.corpus import guess_format, load_corpus
+from rnntag.tagging.predict import predict
+from rnntag.tagging.tagged import Prediction
+from rnntag.tagging.tagger import Tagger
 
 
 def quantise(tagger: Tagger) -> None:

@@ -84,8 +84,9 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
     """One pass of an rnntag model's BiLSTM, emission layer and Viterbi decoder, batched as
     `rnntag tag` batches them, over token features looked up beforehand (as `rnntag tag`
     looks them up in its cache of word forms)."""
-    from rnntag.encode import token_batches
-    from rnntag.predict import BATCH_TOKENS, Tagger
+    from rnntag.model.encode import token_batches
+    from rnntag.tagging.predict import BATCH_TOKENS
+    from rnntag.tagging.tagger import Tagger
 
     tagger = Tagger.load(model, torch.device("cpu"))
     with torch.inference_mode():
@@ -186,7 +187,7 @@ def main() -> None:
     text_file = work / "input.txt"
     text_file.write_text("".join(t + "\n\n" for t in texts) * copies, encoding="utf-8")
 
-    from rnntag.predict import Tagger
+    from rnntag.tagging.tagger import Tagger
 
     ner = Tagger.load("ner", torch.device("cpu"))
     word_ids = [ner.encoder.word_ids(s) for s in sentences]

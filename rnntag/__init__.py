@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rnntag.version import __version__
+
 __all__ = ["Entity", "Sentence", "Tagger", "Token", "__version__", "load", "train"]
 
 if TYPE_CHECKING:
     from rnntag.api import load, train
-    from rnntag.predict import Tagger
-    from rnntag.tagged import Entity, Sentence, Token
+    from rnntag.tagging.tagged import Entity, Sentence, Token
+    from rnntag.tagging.tagger import Tagger
 
 
 def __getattr__(name: str) -> Any:
@@ -26,11 +27,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "Tagger":
-        from rnntag.predict import Tagger
+        from rnntag.tagging.tagger import Tagger
 
         return Tagger
     if name in ("Entity", "Sentence", "Token"):
-        from rnntag import tagged
+        from rnntag.tagging import tagged
 
         return getattr(tagged, name)
     raise AttributeError(f"module 'rnntag' has no attribute {name!r}")

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnntag.config import ModelConfig, TrainConfig, check_finite, from_dict, read_toml
-from rnntag.corpus import Sentence, guess_format, load_corpus
 from rnntag.errors import RnntagError
-from rnntag.modelfile import CONFIG_FILE
-from rnntag.predict import Tagger, resolve_device
-from rnntag.schemes import SCHEMES, first_violation
-from rnntag.training import TrainObserver, check_writable
-from rnntag.training import train as run_training
+from rnntag.io.corpus import Sentence, guess_format, load_corpus
+from rnntag.io.schemes import SCHEMES, first_violation
+from rnntag.model.config import ModelConfig, TrainConfig, check_finite, from_dict, read_toml
+from rnntag.model.modelfile import CONFIG_FILE
+from rnntag.model.runtime import resolve_device
+from rnntag.tagging.tagger import Tagger
+from rnntag.training.loop import TrainObserver, check_writable
+from rnntag.training.loop import train as run_training
 
 MODEL_SETTINGS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
 TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig))

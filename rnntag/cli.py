@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rnntag.config import ModelConfig, TrainConfig
 from rnntag.errors import RnntagError
+from rnntag.model.config import ModelConfig, TrainConfig
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
 # something goes wrong, and its import would add to every start-up.
@@ -93,7 +93,7 @@ Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", call
 
 
 def _scheme(value: str | None) -> str | None:
-    from rnntag.schemes import SCHEMES
+    from rnntag.io.schemes import SCHEMES
 
     if value is not None and value not in SCHEMES:
         raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}")
@@ -135,7 +135,7 @@ class StopOnSignal:
 
 
 def _format(value: str | None, path: str) -> Any:
-    from rnntag.corpus import guess_format
+    from rnntag.io.corpus import guess_format
 
     if value is None:
         return guess_format(path)
@@ -145,7 +145,7 @@ def _format(value: str | None, path: str) -> Any:
 
 
 def _tag_field(value: str) -> str:
-    from rnntag.corpus import parse_tag_field
+    from rnntag.io.corpus import parse_tag_field
 
     try:
         parse_tag_field(value)
@@ -155,7 +155,7 @@ def _tag_field(value: str) -> str:
 
 
 def _device(name: str) -> Any:
-    from rnntag.predict import resolve_device
+    from rnntag.model.runtime import resolve_device
 
     # A misspelt name is a usage error (exit 2); a missing CUDA device stays a user error.
     if name not in ("auto", "cpu", "cuda"):
@@ -165,7 +165,7 @@ def _device(name: str) -> Any:
 
 def _print_version(value: bool) -> None:
     if value:
-        from rnntag import __version__
+        from rnntag.version import __version__
 
         print(f"rnntag {__version__}")
         raise typer.Exit()
@@ -334,10 +334,10 @@ def train(
 
     from rnntag.api import MODEL_SETTINGS, TRAIN_SETTINGS
     from rnntag.api import train as train_tagger
-    from rnntag.config import CHOICES
-    from rnntag.modelfile import CONFIG_FILE
+    from rnntag.model.config import CHOICES
+    from rnntag.model.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
-    from rnntag.training import TrainingInterrupted
+    from rnntag.training.loop import TrainingInterrupted
 
     given = locals()
     # Without --config every option counts; with it, only those given on the command line.
@@ -451,10 +451,10 @@ def tag(
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
     with _long_lived():
-        from rnntag.corpus import STDIN, open_text, read_chunks, text_blocks
-        from rnntag.output import FORMATS, Column
-        from rnntag.parallel import WorkerPool, tag_chunk
-        from rnntag.predict import Tagger
+        from rnntag.io.corpus import STDIN, open_text, read_chunks, text_blocks
+        from rnntag.tagging.output import FORMATS, Column
+        from rnntag.tagging.tagger import Tagger
+        from rnntag.tagging.workers import WorkerPool, tag_chunk
 
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
@@ -506,7 +506,7 @@ def tag(
 def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_field: str) -> None:
     """Write tagged sentences in one piece (standard output may be unbuffered), or show them
     on the terminal for `--output pretty`."""
-    from rnntag.output import write
+    from rnntag.tagging.output import write
 
     if output == "pretty":
         from rich.console import Console
@@ -568,10 +568,10 @@ def evaluate(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
-    from rnntag.corpus import load_corpus
-    from rnntag.metrics import evaluate as score
+    from rnntag.evaluation.metrics import evaluate as score
+    from rnntag.io.corpus import load_corpus
+    from rnntag.io.schemes import detect_scheme
     from rnntag.report import print_eval
-    from rnntag.schemes import detect_scheme
 
     if mode not in ("conlleval", "strict"):
         raise typer.BadParameter("must be conlleval or strict", param_hint="--mode")
@@ -582,7 +582,7 @@ def evaluate(
         raise typer.BadParameter(f"folder {html.parent} does not exist", param_hint="--html")
     _tag_field(tag_field)
     if model is not None and test_file is not None and gold is None and pred is None:
-        from rnntag.predict import Tagger
+        from rnntag.tagging.tagger import Tagger
 
         data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field, encoding)
         tokens = [s.tokens for s in data]
@@ -618,7 +618,7 @@ def evaluate(
     else:
         print_eval(_stdout(), result)
     if errors or html is not None:
-        from rnntag.analysis import analyze
+        from rnntag.evaluation.analysis import analyze
 
         analysis = analyze(tokens, gold_tags, pred_tags, spans="spans" in result)
         if errors:
@@ -626,7 +626,7 @@ def evaluate(
 
             print_errors(_stdout(), analysis.confusions, errors)
         if html is not None:
-            from rnntag.html_report import render_report, write_report
+            from rnntag.evaluation.html import render_report, write_report
 
             write_report(html, render_report(result, analysis, source, lines))
             _stderr().print(f"report written to {html}", highlight=False, soft_wrap=True)
@@ -671,9 +671,9 @@ def bench(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
-    from rnntag.bench import benchmark, tokenization_scores
-    from rnntag.predict import Tagger
     from rnntag.report import print_bench
+    from rnntag.tagging.bench import benchmark, tokenization_scores
+    from rnntag.tagging.tagger import Tagger
 
     if tokenization:
         scores = tokenization_scores(input_file)
@@ -706,7 +706,7 @@ def info(
     as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
 ) -> None:
     """Show a model's configuration, labels, size, training scores and training curve."""
-    from rnntag.modelfile import load_model, resolve_model
+    from rnntag.model.modelfile import load_model, resolve_model
     from rnntag.report import print_info
 
     directory = resolve_model(model_dir)
@@ -718,7 +718,7 @@ def info(
 
 
 def _image(value: Path) -> Path:
-    from rnntag.curves import FORMATS
+    from rnntag.training.curves import FORMATS
 
     if value.suffix.lower() not in FORMATS:
         raise typer.BadParameter(f"the file name must end in {' or '.join(FORMATS)}")
@@ -736,8 +736,8 @@ def plot(
 ) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
-    from rnntag.curves import plot_curve, read_curve
-    from rnntag.modelfile import resolve_model
+    from rnntag.model.modelfile import resolve_model
+    from rnntag.training.curves import plot_curve, read_curve
 
     plot_curve(read_curve(resolve_model(model_dir)), out)
     _stderr().print(

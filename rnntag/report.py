@@ -21,13 +21,13 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from rnntag.analysis import Confusion
-from rnntag.config import ModelInfo
-from rnntag.corpus import Sentence
-from rnntag.curves import Curve, read_curve
 from rnntag.errors import RnntagError
-from rnntag.output import Column
-from rnntag.training import EpochResult, TrainObserver
+from rnntag.evaluation.analysis import Confusion
+from rnntag.io.corpus import Sentence
+from rnntag.model.config import ModelInfo
+from rnntag.tagging.output import Column
+from rnntag.training.curves import Curve, read_curve
+from rnntag.training.loop import EpochResult, TrainObserver
 
 TABLE_BOX = box.SIMPLE_HEAD
 
@@ -257,7 +257,7 @@ _ENTITY_STYLES = ("bold magenta", "bold cyan", "bold green", "bold yellow", "bol
 def print_tagged(console: Console, sentence: Sentence, columns: Sequence[Column]) -> None:
     """Show a tagged sentence for a person: entities highlighted and labelled, plain tags
     (POS) dimmed after each word."""
-    from rnntag.schemes import to_spans
+    from rnntag.io.schemes import to_spans
 
     styles: dict[str, str] = {}
     plain = [c.prediction.tags for c in columns if not c.spans]

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from rnntag.analysis import (
+from rnntag.errors import RnntagError
+from rnntag.evaluation.analysis import (
     Mark,
     analyze,
     confusions,
@@ -16,8 +17,7 @@ from rnntag.analysis import (
     span_confusion_matrix,
     tag_confusion_matrix,
 )
-from rnntag.errors import RnntagError
-from rnntag.metrics import span_report
+from rnntag.evaluation.metrics import span_report
 
 TOKENS = [
     ["Ada", "Lovelace", "met", "Charles", "Babbage", "in", "London", "."],

@@ -12,12 +12,12 @@ import pytest
 
 import rnntag
 import rnntag.api
-import rnntag.predict
+import rnntag.tagging.tagger
 from rnntag.cli import main
-from rnntag.corpus import load_corpus
 from rnntag.errors import RnntagError
-from rnntag.predict import BATCH_TOKENS, predict
-from rnntag.schemes import SCHEMES, convert
+from rnntag.io.corpus import load_corpus
+from rnntag.io.schemes import SCHEMES, convert
+from rnntag.tagging.predict import BATCH_TOKENS, predict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ def pos() -> rnntag.Tagger:
     return rnntag.load("pos", device="cpu")
 
 
-@pytest.mark.parametrize("module", [rnntag, rnntag.api, rnntag.predict])
+@pytest.mark.parametrize("module", [rnntag, rnntag.api, rnntag.tagging.tagger])
 def test_docstring_examples_run(module, monkeypatch):
     # The examples name the sample files relative to the repository root.
     monkeypatch.chdir(ROOT)

@@ -19,7 +19,7 @@ import pytest
 from helpers import run as run_in_process
 
 from rnntag.cli import main
-from rnntag.schemes import convert, to_spans
+from rnntag.io.schemes import convert, to_spans
 
 # Every test here starts Python and torch in a subprocess, and most need the trained models.
 pytestmark = pytest.mark.slow

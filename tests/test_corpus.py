@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnntag.corpus import (
+from rnntag.errors import RnntagError
+from rnntag.io.corpus import (
     Sentence,
     load_corpus,
     open_text,
@@ -22,7 +23,6 @@ from rnntag.corpus import (
     write_conll,
     write_conllu,
 )
-from rnntag.errors import RnntagError
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TRICKY_CONLL = str(DATA / "tricky.conll")

@@ -7,7 +7,7 @@ import itertools
 import pytest
 import torch
 
-from rnntag.crf import CRF
+from rnntag.model.crf import CRF
 
 # Forbidden moves score -10000, where float32 resolves only about 0.002; hence rel as well.
 TOLERANCE = {"abs": 1e-5, "rel": 1e-6}

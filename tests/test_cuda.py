@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnntag.config import ModelConfig, TrainConfig
-from rnntag.corpus import load_corpus
-from rnntag.predict import Tagger
-from rnntag.training import train
+from rnntag.io.corpus import load_corpus
+from rnntag.model.config import ModelConfig, TrainConfig
+from rnntag.tagging.tagger import Tagger
+from rnntag.training.loop import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

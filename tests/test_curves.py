@@ -15,10 +15,10 @@ import pytest
 from helpers import run
 from rich.console import Console
 
-from rnntag.curves import Curve, draw_curve, read_curve
 from rnntag.errors import RnntagError
-from rnntag.modelfile import CONFIG_FILE, METRICS_FILE, resolve_model
+from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, resolve_model
 from rnntag.report import print_curve
+from rnntag.training.curves import Curve, draw_curve, read_curve
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EPOCH_KEYS = {

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnntag.embeddings import load_vectors
 from rnntag.errors import RnntagError
+from rnntag.training.embeddings import load_vectors
 
 VECTORS = {
     "the": [0.5, -1.25, 3.0],

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
-from rnntag.metrics import (
+from rnntag.evaluation.metrics import (
     dev_score,
     evaluate,
     primary_score,

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from rnntag.config import ModelConfig
-from rnntag.encode import (
+from rnntag.model.config import ModelConfig
+from rnntag.model.encode import (
     CASINGS,
     EncodedSentences,
     Encoder,
@@ -22,8 +22,8 @@ from rnntag.encode import (
     length_batches,
     token_batches,
 )
-from rnntag.model import BiRNN, SequenceDropout, SequenceTagger
-from rnntag.subword import learn_bpe
+from rnntag.model.network import BiRNN, SequenceDropout, SequenceTagger
+from rnntag.model.subword import learn_bpe
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 SENTENCES = [

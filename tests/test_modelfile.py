@@ -16,11 +16,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from rnntag import modelfile
-from rnntag.config import ModelConfig, ModelInfo, Vocabularies
-from rnntag.encode import Encoder
 from rnntag.errors import RnntagError
-from rnntag.modelfile import (
+from rnntag.model import modelfile
+from rnntag.model.config import ModelConfig, ModelInfo, Vocabularies
+from rnntag.model.encode import Encoder
+from rnntag.model.modelfile import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     WORD_TABLE,
@@ -29,7 +29,7 @@ from rnntag.modelfile import (
     resolve_model,
     save_model,
 )
-from rnntag.subword import learn_bpe
+from rnntag.model.subword import learn_bpe
 
 
 def tiny_info() -> ModelInfo:

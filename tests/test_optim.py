@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnntag.optim import RowAdam, clip_grad_norm, momentum_horizon
+from rnntag.training.optim import RowAdam, clip_grad_norm, momentum_horizon
 
 
 def sparse_gradient(rows: list[int], values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -9,8 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnntag.crf import CRF
-from rnntag.schemes import (
+from rnntag.io.schemes import (
     SCHEMES,
     allowed_transitions,
     conversion_table,
@@ -22,6 +21,7 @@ from rnntag.schemes import (
     is_well_formed,
     to_spans,
 )
+from rnntag.model.crf import CRF
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from rnntag.cli import main
-from rnntag.corpus import load_corpus, read_text, text_blocks
-from rnntag.modelfile import resolve_model
-from rnntag.parallel import WorkerPool, tag_chunk
-from rnntag.predict import Tagger
+from rnntag.io.corpus import load_corpus, read_text, text_blocks
+from rnntag.model.modelfile import resolve_model
+from rnntag.tagging.tagger import Tagger
+from rnntag.tagging.workers import WorkerPool, tag_chunk
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TEXT = "Ada Lovelace was born in London.  She met Charles Babbage in 1833!\n\nIt's 5 p.m. now.\n"
@@ -161,7 +161,7 @@ def test_bench_reports_every_stage(capsys):
 
 
 def test_tokenisation_scores_against_gold_words(tmp_path):
-    from rnntag.bench import tokenization_scores
+    from rnntag.tagging.bench import tokenization_scores
 
     assert tokenization_scores(str(DATA / "tricky.conllu"))["f1"] == 1.0
     # One gold word the tokeniser cannot produce: "U.S" without its period.

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnntag.text import split_text
+from rnntag.io.text import split_text
 
 
 def tokens(text: str) -> list[list[str]]:

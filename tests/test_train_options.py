@@ -14,9 +14,9 @@ import pytest
 import torch
 from helpers import run
 
-from rnntag.embeddings import load_vectors
-from rnntag.modelfile import load_model
-from rnntag.schemes import is_well_formed
+from rnntag.io.schemes import is_well_formed
+from rnntag.model.modelfile import load_model
+from rnntag.training.embeddings import load_vectors
 
 pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnntag.config import ModelInfo
 from rnntag.errors import RnntagError
-from rnntag.modelfile import CONFIG_FILE, METRICS_FILE, atomic_write, read_info
+from rnntag.io.files import atomic_write
+from rnntag.model.config import ModelInfo
+from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, read_info
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -1,17 +1,32 @@
-"""Tagged sentences as Python objects: what `Tagger.tag` returns, and what the JSON output
-is made from.
+"""Tagged sentences as Python objects: a model's `Prediction` for a sentence, and what
+`Tagger.tag` returns and the JSON output is made from.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-from rnntag.corpus import Sentence as InputSentence
-from rnntag.schemes import to_spans
+from rnntag.io.corpus import Sentence as InputSentence
+from rnntag.io.schemes import to_spans
 
-if TYPE_CHECKING:
-    from rnntag.predict import Prediction
+
+@dataclass
+class Prediction:
+    """One model's output for one sentence.
+
+    Attributes:
+        tags: A tag per token.
+        scores: Marginal probability of each predicted tag (forward-backward with a CRF,
+            the softmax otherwise), when asked for.
+        spans: With scores, for span models: (type, first token, end token, probability
+            that exactly this span is tagged so) of each entity.
+        nbest: When asked for, the best tag sequences with their probabilities, best first.
+    """
+
+    tags: list[str]
+    scores: list[float] | None = None
+    spans: list[tuple[str, int, int, float]] = field(default_factory=list)
+    nbest: list[tuple[list[str], float]] = field(default_factory=list)
 
 
 @dataclass

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +15,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
-from rnntag import __version__
-from rnntag.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.errors import RnntagError
-from rnntag.model import SequenceTagger
-from rnntag.schemes import SCHEMES, allowed_transitions
-from rnntag.subword import load_bpe
-from rnntag.vocab import check_entries
+from rnntag.io.files import atomic_write
+from rnntag.io.schemes import SCHEMES, allowed_transitions
+from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
+from rnntag.model.network import SequenceTagger
+from rnntag.model.subword import load_bpe
+from rnntag.model.vocab import check_entries
+from rnntag.version import __version__
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -39,7 +37,7 @@ MAX_EMBEDDING_ELEMENTS = 2**29
 # Names of the shipped models; any folder name under the models directory works too.
 MODEL_NAMES = {"ner": "en-ner-conll03", "pos": "en-pos-ewt"}
 # Installed, the models are package data (rnntag/models); in a checkout, the top-level models/.
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parent.parent
 MODEL_ROOTS = (_PACKAGE / "models", _PACKAGE.parent / "models")
 
 
@@ -63,30 +61,6 @@ def _shipped_hint(directory: Path) -> str:
     )
     hint = f"; the shipped models are {' and '.join(MODEL_NAMES)}"
     return hint + (f" (did you mean {close[0]!r}?)" if close else "")
-
-
-def atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    """Write a file through a temporary file in the same directory, renamed into place, so an
-    interruption leaves either the old file or the new one.
-
-    Args:
-        path: Destination.
-        write: Called with the temporary file's path; writes the content there.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes the file private; a model should be as readable as any new file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def build_model(info: ModelInfo) -> SequenceTagger:

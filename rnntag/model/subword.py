@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError
-from rnntag.vocab import PAD, UNK
+from rnntag.model.vocab import PAD, UNK
 
 # `tokenizers` is imported where it is used: only models with byte-pair pieces need it, and the
 # others should not pay for its import at start-up.

@@ -11,8 +11,9 @@ from typing import Any
 
 import torch
 
-from rnntag.corpus import Sentence, TextBlock
-from rnntag.predict import Prediction, Tagger
+from rnntag.io.corpus import Sentence, TextBlock
+from rnntag.tagging.tagged import Prediction
+from rnntag.tagging.tagger import Tagger
 
 Job = tuple[list[list[str]] | TextBlock, bool, int]
 _worker_taggers: list[Tagger] = []  # this worker process's models, loaded once

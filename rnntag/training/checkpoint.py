@@ -18,9 +18,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from rnntag.config import ModelInfo, from_dict
 from rnntag.errors import RnntagError
-from rnntag.modelfile import atomic_write
+from rnntag.io.files import atomic_write
+from rnntag.model.config import ModelInfo, from_dict
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"

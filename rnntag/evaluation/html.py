@@ -15,9 +15,16 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from rnntag import __version__
-from rnntag.analysis import MISSED, SPURIOUS, Analysis, ConfusionMatrix, ErrorSentence, Mark
 from rnntag.errors import RnntagError
+from rnntag.evaluation.analysis import (
+    MISSED,
+    SPURIOUS,
+    Analysis,
+    ConfusionMatrix,
+    ErrorSentence,
+    Mark,
+)
+from rnntag.version import __version__
 
 # Nothing may load: no fonts, images, scripts or styles from elsewhere.
 CSP = "default-src 'none'; style-src 'unsafe-inline'"
@@ -434,7 +441,7 @@ def write_report(path: str | Path, page: str) -> None:
     Raises:
         RnntagError: If the file cannot be written.
     """
-    from rnntag.modelfile import atomic_write
+    from rnntag.io.files import atomic_write
 
     target = Path(path)
     try:

@@ -4,47 +4,22 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
-from rnntag import tagged
-from rnntag.config import ModelInfo
-from rnntag.corpus import Sentence, chunks, read_text
-from rnntag.encode import Encoder, token_batches
 from rnntag.errors import RnntagError
-from rnntag.memory import bound_kernel_cache
-from rnntag.model import SequenceTagger
-from rnntag.modelfile import load_model, resolve_model
-from rnntag.schemes import conversion_table, is_span_tag, scheme_labels, to_spans
+from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
+from rnntag.model.encode import Encoder, token_batches
+from rnntag.model.network import SequenceTagger
+from rnntag.tagging.tagged import Prediction
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
 CACHED_FORMS = 1 << 15
-
-
-@dataclass
-class Prediction:
-    """One model's output for one sentence.
-
-    Attributes:
-        tags: A tag per token.
-        scores: Marginal probability of each predicted tag (forward-backward with a CRF,
-            the softmax otherwise), when asked for.
-        spans: With scores, for span models: (type, first token, end token, probability
-            that exactly this span is tagged so) of each entity.
-        nbest: When asked for, the best tag sequences with their probabilities, best first.
-    """
-
-    tags: list[str]
-    scores: list[float] | None = None
-    spans: list[tuple[str, int, int, float]] = field(default_factory=list)
-    nbest: list[tuple[list[str], float]] = field(default_factory=list)
 
 
 def predict(
@@ -287,157 +262,3 @@ def _scored(
     steps = emissions.gather(2, index).squeeze(2)
     steps[:, 1:] += transitions[best[:, :-1], best[:, 1:]]
     return best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` is CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RnntagError("--device cuda was asked for, but no CUDA device is available")
-    if name not in ("cpu", "cuda"):
-        raise RnntagError(f"device must be auto, cpu or cuda, not {name!r}")
-    return torch.device(name)
-
-
-class Tagger:
-    """A loaded model, ready to tag. It remembers the features of the word forms it has seen
-    (see `FeatureCache`), so its weights must not change while it is used.
-
-    Args:
-        info: The model's configuration.
-        model: The network.
-        output_scheme: Span scheme of the tags returned; by default that of the training data.
-    """
-
-    def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
-        bound_kernel_cache()
-        self.info = info
-        self.model = model
-        self.encoder = Encoder(info.vocab, info.model)
-        self.cache = FeatureCache(model, self.encoder)
-        self.output_scheme = output_scheme or info.data_scheme or info.scheme
-        if info.scheme is None:
-            self.output_scheme = None
-        self.labels = info.vocab.labels
-        if self.output_scheme is not None:
-            self.labels = scheme_labels(info.vocab.labels, self.output_scheme)
-
-    @classmethod
-    def load(
-        cls,
-        path: str | Path,
-        device: torch.device | None = None,
-        output_scheme: str | None = None,
-    ) -> Tagger:
-        """Load a model directory."""
-        info, model = load_model(resolve_model(path), device)
-        return cls(info, model, output_scheme)
-
-    @property
-    def spans(self) -> bool:
-        """Whether the model tags spans (entities) rather than plain tags."""
-        return self.output_scheme is not None
-
-    def predict(
-        self,
-        sentences: Sequence[list[str]],
-        scores: bool = False,
-        nbest: int = 1,
-        stages: dict[str, float] | None = None,
-    ) -> list[Prediction]:
-        """Predictions for pre-tokenised sentences, in input order, tags in `output_scheme`.
-
-        Args:
-            sentences: Tokens of each sentence, none empty.
-            scores: Also compute token and span probabilities.
-            nbest: Also give this many best sequences, when more than 1.
-            stages: As for `predict`.
-
-        Returns:
-            A prediction per sentence.
-        """
-        scheme = self.output_scheme
-        return predict(
-            self.model,
-            self.encoder,
-            sentences,
-            scores,
-            nbest=nbest,
-            stages=stages,
-            cache=self.cache,
-            scheme=scheme if scheme != self.info.scheme else None,
-        )
-
-    def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
-        """Split plain text into sentences and tokens, and tag them.
-
-        Args:
-            text: Plain text; blank lines separate paragraphs.
-            scores: Also give each tag's marginal probability and each entity's confidence.
-
-        Returns:
-            The tagged sentences, with offsets into `text`.
-
-        Example:
-            >>> import rnntag
-            >>> ner = rnntag.load("ner")
-            >>> sentence = ner.tag("Barack Obama visited Paris last May.")[0]
-            >>> [(e.text, e.label, e.start, e.end) for e in sentence.entities]
-            [('Barack Obama', 'PER', 0, 12), ('Paris', 'LOC', 21, 26)]
-        """
-        return list(self.iter_tag([text], scores))
-
-    def tag_tokens(
-        self, sentences: Sequence[Sequence[str]], scores: bool = False
-    ) -> list[tagged.Sentence]:
-        """Tag pre-tokenised sentences.
-
-        Args:
-            sentences: The tokens of each sentence.
-            scores: As for `tag`.
-
-        Returns:
-            A tagged sentence per input sentence, with offsets into its tokens joined by spaces.
-
-        Example:
-            >>> import rnntag
-            >>> pos = rnntag.load("pos")
-            >>> [t.tag for t in pos.tag_tokens([["I", "saw", "her", "duck", "."]])[0].tokens]
-            ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
-        """
-        read = [Sentence([*tokens]) for tokens in sentences]
-        return self._tag(read, scores)
-
-    def iter_tag(self, texts: Iterable[str], scores: bool = False) -> Iterator[tagged.Sentence]:
-        """Tag many texts lazily, a few thousand sentences at a time, so memory stays bounded
-        however many there are.
-
-        Args:
-            texts: Plain texts, such as the lines or documents of a large collection.
-            scores: As for `tag`.
-
-        Returns:
-            An iterator over the tagged sentences of all texts in order; offsets count from the
-            start of each sentence's own text.
-
-        Example:
-            >>> import rnntag
-            >>> ner = rnntag.load("ner")
-            >>> lines = ["Angela Merkel met Emmanuel Macron in Berlin.", "Nothing here."]
-            >>> [[e.text for e in s.entities] for s in ner.iter_tag(lines)]
-            [['Angela Merkel', 'Emmanuel Macron', 'Berlin'], []]
-        """
-        sentences = (s for text in texts for s in read_text(text.splitlines(True), "<text>"))
-        for chunk in chunks(sentences):
-            yield from self._tag(chunk, scores)
-
-    def _tag(self, sentences: list[Sentence], scores: bool) -> list[tagged.Sentence]:
-        full = [s for s in sentences if s.tokens]
-        predicted = iter(self.predict([s.tokens for s in full], scores))
-        return [
-            tagged.tagged_sentence(s, next(predicted), self.spans)
-            if s.tokens
-            else tagged.Sentence("", [])
-            for s in sentences
-        ]

@@ -327,7 +327,7 @@ def read_tokens(stream: Iterable[str], path: str) -> Iterator[Sentence]:
 def read_text(
     stream: Iterable[str], path: str, first_line: int = 1, offset: int = 0
 ) -> Iterator[Sentence]:
-    """Read plain text, split into sentences and tokens (see `rnntag.text`).
+    """Read plain text, split into sentences and tokens (see `rnntag.io.text`).
 
     Paragraphs end at blank lines, at the end of the input, and whenever a stream that can
     tell (`TextSource`) has nothing more to read yet, so interactive input is tagged line by
@@ -407,7 +407,7 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
 
 
 def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence]:
-    from rnntag.text import split_text
+    from rnntag.io.text import split_text
 
     for tokens in split_text(paragraph):
         begin, end = tokens[0].start, tokens[-1].end

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from rnntag.config import ModelConfig
-from rnntag.crf import CRF
-from rnntag.encode import CASINGS, PAD_INDEX, Batch
+from rnntag.model.config import ModelConfig
+from rnntag.model.crf import CRF
+from rnntag.model.encode import CASINGS, PAD_INDEX, Batch
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

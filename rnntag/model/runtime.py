@@ -16,6 +16,10 @@ import functools
 import os
 from collections.abc import Callable
 
+import torch
+
+from rnntag.errors import RnntagError
+
 # Compiled oneDNN primitives kept at once (see `bound_kernel_cache`).
 KERNEL_CACHE_SIZE = 64
 
@@ -52,3 +56,14 @@ def bound_kernel_cache() -> None:
     makes its first primitive, so this must run before the network does.
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(KERNEL_CACHE_SIZE))
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` is CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RnntagError("--device cuda was asked for, but no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise RnntagError(f"device must be auto, cpu or cuda, not {name!r}")
+    return torch.device(name)

@@ -10,9 +10,9 @@ from typing import Any
 
 import torch
 
-from rnntag.corpus import open_text, read_chunks, read_sentences
-from rnntag.output import Column, write
-from rnntag.predict import Tagger
+from rnntag.io.corpus import open_text, read_chunks, read_sentences
+from rnntag.tagging.output import Column, write
+from rnntag.tagging.tagger import Tagger
 
 
 def benchmark(
@@ -81,7 +81,7 @@ def tokenization_scores(path: str) -> dict[str, Any]:
     Returns:
         {"sentences", "gold", "predicted", "correct", "precision", "recall", "f1"}.
     """
-    from rnntag.text import split_text
+    from rnntag.io.text import split_text
 
     gold_total = predicted_total = correct = sentences = 0
     with open_text(path) as stream:

@@ -2,7 +2,7 @@
 examples, and the sentences that hold errors.
 
 Everything here is a pure function of gold and predicted tag sequences (and the words, for
-examples); `rnntag.report` prints the results and `rnntag.html_report` renders them as a page.
+examples); `rnntag.report` prints the results and `rnntag.evaluation.html` renders them as a page.
 
 Span tags (NER) are compared span by span, reading spans as conlleval does
 (`schemes.to_spans`). A gold span and a predicted span *match* when they cover exactly the
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from rnntag.errors import RnntagError
-from rnntag.schemes import Span, to_spans
+from rnntag.io.schemes import Span, to_spans
 
 MISSED = "missed"
 SPURIOUS = "spurious"

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from rnntag.config import ModelConfig, Vocabularies
-from rnntag.subword import PieceCache, load_bpe
-from rnntag.vocab import Vocab, ranked, word_key
+from rnntag.model.config import ModelConfig, Vocabularies
+from rnntag.model.subword import PieceCache, load_bpe
+from rnntag.model.vocab import Vocab, ranked, word_key
 
 PAD_INDEX = 0
 UNK_INDEX = 1

@@ -1,5 +1,5 @@
 """Writing tagged sentences: CoNLL columns, CoNLL-U, JSON lines and inline `word/TAG`.
-(The `pretty` terminal view lives in `report.py`, with the other rich output.)"""
+(The `pretty` terminal view lives in `rnntag/report.py`, with the other rich output.)"""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from rnntag import tagged
-from rnntag.corpus import Sentence, write_conll, write_conllu
-from rnntag.predict import Prediction
-from rnntag.tagged import offsets, text_of
+from rnntag.io.corpus import Sentence, write_conll, write_conllu
+from rnntag.tagging import tagged
+from rnntag.tagging.tagged import Prediction, offsets, text_of
 
 FORMATS = ("conll", "conllu", "jsonl", "inline", "pretty")
 

@@ -17,18 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnntag.checkpoint import (
-    LoopState,
-    fingerprint,
-    load_checkpoint,
-    remove_checkpoint,
-    save_checkpoint,
-)
-from rnntag.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
-from rnntag.corpus import Sentence
-from rnntag.distributed import Cluster, any_rank, join, leave, share_int, share_text
-from rnntag.embeddings import pretrained_vocabulary
-from rnntag.encode import (
+from rnntag.errors import RnntagError
+from rnntag.evaluation.metrics import dev_score
+from rnntag.io.corpus import Sentence
+from rnntag.io.schemes import convert, detect_scheme
+from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
+from rnntag.model.encode import (
     UNK_INDEX,
     Batch,
     EncodedSentences,
@@ -39,23 +33,29 @@ from rnntag.encode import (
     length_batches,
     word_counts,
 )
-from rnntag.errors import RnntagError
-from rnntag.memory import bound_kernel_cache, release_free_memory
-from rnntag.metrics import dev_score
-from rnntag.model import SequenceTagger
-from rnntag.modelfile import (
+from rnntag.model.modelfile import (
     build_model,
     first_not_finite,
     save_config,
     save_metrics,
     save_model,
 )
-from rnntag.optim import RowAdam, clip_grad_norm
-from rnntag.predict import predict
-from rnntag.schemes import convert, detect_scheme
-from rnntag.subword import learn_bpe
+from rnntag.model.network import SequenceTagger
+from rnntag.model.runtime import bound_kernel_cache, release_free_memory
+from rnntag.model.subword import learn_bpe
+from rnntag.tagging.predict import predict
+from rnntag.training.checkpoint import (
+    LoopState,
+    fingerprint,
+    load_checkpoint,
+    remove_checkpoint,
+    save_checkpoint,
+)
+from rnntag.training.distributed import Cluster, any_rank, join, leave, share_int, share_text
+from rnntag.training.embeddings import pretrained_vocabulary
+from rnntag.training.optim import RowAdam, clip_grad_norm
 
-# Batches between returns of freed memory to the system (see `rnntag.memory`): each costs
+# Batches between returns of freed memory to the system (see `rnntag.model.runtime`): each costs
 # page faults when the memory is used again, and a few hundred batches would let the process
 # grow by over 100 MB.
 RELEASE_EVERY = 50

@@ -16,7 +16,7 @@ from typing import IO
 import numpy as np
 
 from rnntag.errors import RnntagError
-from rnntag.vocab import ranked
+from rnntag.model.vocab import ranked
 
 
 def _open_binary(path: Path) -> IO[bytes]:

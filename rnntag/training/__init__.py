@@ -1,0 +1,2 @@
+"""Training: the loop, optimiser, checkpoints, distributed processes, pretrained vectors and
+training curves."""
