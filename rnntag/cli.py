@@ -703,16 +703,22 @@ def info(
     model_dir: Annotated[
         str, typer.Argument(metavar="MODEL", help="Model: ner, pos or a model directory.")
     ],
-    as_json: Annotated[bool, typer.Option("--json", help="Print config.json's content.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the configuration as JSON (format 2's config.json, without vocabularies).",
+        ),
+    ] = False,
 ) -> None:
     """Show a model's configuration, labels, size, training scores and training curve."""
-    from rnntag.model.modelfile import load_model, resolve_model
+    from rnntag.model.modelfile import config_json, load_model, resolve_model
     from rnntag.report import print_info
 
     directory = resolve_model(model_dir)
     model_info, network = load_model(directory)
     if as_json:
-        print(json.dumps(model_info.to_dict(), indent=1, ensure_ascii=False))
+        print(json.dumps(config_json(model_info), indent=1, ensure_ascii=False))
         return
     print_info(_stdout(), directory, model_info, sum(p.numel() for p in network.parameters()))
 

@@ -8,12 +8,16 @@ import json
 import os
 import pathlib
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+from helpers import run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from rnntag.errors import RnntagError
@@ -21,12 +25,16 @@ from rnntag.model import modelfile
 from rnntag.model.config import ModelConfig, ModelInfo, Vocabularies
 from rnntag.model.encode import Encoder
 from rnntag.model.modelfile import (
+    BPE_FILE,
     CONFIG_FILE,
+    VOCABULARY_FILES,
     WEIGHTS_FILE,
     WORD_TABLE,
     build_model,
     load_model,
+    read_info,
     resolve_model,
+    save_config,
     save_model,
 )
 from rnntag.model.subword import learn_bpe
@@ -79,8 +87,10 @@ def test_save_then_load_gives_same_weights_and_info(tmp_path):
         assert torch.equal(restored[name], expected), name
     assert restored[WORD_TABLE].dtype == torch.float32
     assert not loaded.training
-    # Only the two files: the temporary files of the atomic writes are gone.
-    assert sorted(p.name for p in directory.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+    # Only these files: the temporary files of the atomic writes are gone.
+    assert sorted(p.name for p in directory.iterdir()) == sorted(
+        [CONFIG_FILE, WEIGHTS_FILE, *VOCABULARY_FILES.values()]
+    )
 
 
 @pytest.mark.parametrize(
@@ -147,13 +157,25 @@ def _unknown_key(directory: Path) -> Path:
     return directory
 
 
-def _number_in_vocabulary(directory: Path) -> Path:
-    edit_config(directory, lambda data: data["vocab"]["words"].append(7))
+def _number_in_labels(directory: Path) -> Path:
+    edit_config(directory, lambda data: data["labels"].append(7))
     return directory
 
 
 def _repeated_word(directory: Path) -> Path:
-    edit_config(directory, lambda data: data["vocab"]["words"].append("Ada"))
+    with open(directory / "words.txt", "a", encoding="utf-8") as words:
+        words.write("Ada\n")
+    return directory
+
+
+def _removed_word(directory: Path) -> Path:
+    path = directory / "words.txt"
+    path.write_text(path.read_text(encoding="utf-8").replace("went\n", ""), encoding="utf-8")
+    return directory
+
+
+def _remove_vocabulary(directory: Path) -> Path:
+    (directory / "chars.txt").unlink()
     return directory
 
 
@@ -196,9 +218,15 @@ def _add_tensor(directory: Path) -> Path:
         ),
         pytest.param(_unknown_key, ["unknown key 'attention_heads'"], id="unknown-key"),
         pytest.param(
-            _number_in_vocabulary,
-            ["invalid model config: config.vocab.words: expected str, found int"],
-            id="number-in-vocabulary",
+            _number_in_labels,
+            ["invalid model config: config.vocab.labels: expected str, found int"],
+            id="number-in-labels",
+        ),
+        pytest.param(_remove_vocabulary, ["cannot read model file", "chars.txt"], id="no-chars"),
+        pytest.param(
+            _removed_word,
+            ["tensor 'word_embed.weight'", "[5, 8]", "config implies [4, 8]"],
+            id="word-removed",
         ),
         pytest.param(
             _repeated_word,
@@ -275,7 +303,7 @@ def test_saved_files_are_readable_like_any_new_file(tmp_path):
     save_model(tmp_path / "model", info, build_model(info))
     umask = os.umask(0)
     os.umask(umask)
-    for name in ("config.json", "model.safetensors"):
+    for name in ("config.json", "model.safetensors", *VOCABULARY_FILES.values()):
         assert (tmp_path / "model" / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
@@ -283,3 +311,101 @@ def test_saved_files_are_readable_like_any_new_file(tmp_path):
 def test_a_misspelt_model_name_suggests_the_closest_shipped_one(name, suggested):
     with pytest.raises(RnntagError, match=f"did you mean '{suggested}'"):
         load_model(resolve_model(name))
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _tag_jsonl(capsys, model: Path, data_dir: Path) -> str:
+    capsys.readouterr()
+    code = run(
+        "tag",
+        "-m",
+        model,
+        "--input",
+        "conll",
+        "--output",
+        "jsonl",
+        "--scores",
+        data_dir / "ner-dev.conll",
+    )
+    assert code == 0
+    return capsys.readouterr().out
+
+
+def test_a_version_1_directory_loads_and_tags_as_when_it_was_written(capsys, data_dir):
+    # The fixture and its output were written by rnntag at commit 4b7aea0 (format 1).
+    model = FIXTURES / "v1-tiny-ner"
+    assert json.loads((model / CONFIG_FILE).read_text(encoding="utf-8"))["format_version"] == 1
+
+    assert _tag_jsonl(capsys, model, data_dir) == (FIXTURES / "v1-tiny-ner.jsonl").read_text(
+        encoding="utf-8"
+    )
+
+
+def test_a_version_1_directory_saved_again_is_version_2_and_tags_the_same(
+    tmp_path, capsys, data_dir
+):
+    # The same folder name, which names the model's column in the output.
+    model = tmp_path / "v1-tiny-ner"
+    shutil.copytree(FIXTURES / "v1-tiny-ner", model)
+    info = read_info(model)
+
+    save_config(model, info)
+
+    config = json.loads((model / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert config["format_version"] == 2
+    assert "vocab" not in config and "history" not in config["results"]
+    assert config["labels"] == info.vocab.labels
+    assert json.loads((model / BPE_FILE).read_text(encoding="utf-8")) == info.vocab.bpe
+    del info.results["history"]
+    assert read_info(model) == dataclasses.replace(info, format_version=2)
+    assert _tag_jsonl(capsys, model, data_dir) == (FIXTURES / "v1-tiny-ner.jsonl").read_text(
+        encoding="utf-8"
+    )
+
+
+# Anything but a line feed may stand in an entry: line separators that str.splitlines would
+# cut at, carriage returns, spaces, the empty string.
+_ENTRY = st.text(
+    st.sampled_from(["a", "é", " ", "\t", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "0"]),
+    max_size=3,
+)
+
+
+@given(words=st.lists(_ENTRY, unique=True, max_size=8), chars=st.lists(_ENTRY, unique=True))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_vocabulary_files_give_back_exactly_their_entries(tmp_path_factory, words, chars):
+    directory = tmp_path_factory.mktemp("model")
+    info = tiny_info()
+    vocab = dataclasses.replace(
+        info.vocab,
+        words=["<pad>", "<unk>", *(w for w in words if w not in ("<pad>", "<unk>"))],
+        chars=["<pad>", "<unk>", *(c for c in chars if c not in ("<pad>", "<unk>"))],
+    )
+    info = dataclasses.replace(info, vocab=vocab)
+
+    save_config(directory, info)
+
+    assert read_info(directory).vocab == vocab
+
+
+def test_a_vocabulary_entry_with_a_line_break_is_refused(tmp_path):
+    info = tiny_info()
+    info.vocab.words.append("two\nlines")
+
+    with pytest.raises(RnntagError, match="words vocabulary entry holds a line break"):
+        save_config(tmp_path, info)
+    assert not (tmp_path / CONFIG_FILE).exists()
+
+
+def test_the_embeddings_file_is_recorded_by_name_only(tmp_path):
+    info = tiny_info()
+    info.train.embeddings = "/home/someone/vectors/glove.6B.50d.txt.gz"
+
+    save_config(tmp_path, info)
+
+    config = json.loads((tmp_path / CONFIG_FILE).read_text(encoding="utf-8"))
+    assert config["train"]["embeddings"] == "glove.6B.50d.txt.gz"

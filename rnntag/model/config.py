@@ -12,7 +12,7 @@ from typing import Any, TypeVar, get_args, get_origin
 
 from rnntag.errors import RnntagError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHOICES: dict[str, tuple[str, ...]] = {
     "char_encoder": ("cnn", "lstm", "none"),
     "rnn": ("lstm", "gru", "rnn"),

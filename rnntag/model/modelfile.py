@@ -1,11 +1,15 @@
-"""Model directories: `config.json` (architecture, vocabularies, labels, scheme, scores),
-`model.safetensors` (weights) and `metrics.jsonl` (one line per training epoch). Nothing in
-them is ever executed.
+"""Model directories, format version 2: `config.json` (architecture, training recipe, labels,
+schemes, versions, best result), `words.txt` and `chars.txt` (one vocabulary entry per line,
+line number = index from 0), `bpe.json` (the byte-pair model in `tokenizers`' own format,
+when there is one), `model.safetensors` (weights) and `metrics.jsonl` (one line per training
+epoch). Version 1 kept the vocabularies and the epochs inside `config.json`; such directories
+still load. Nothing in a model directory is ever executed.
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -27,6 +31,13 @@ from rnntag.version import __version__
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 METRICS_FILE = "metrics.jsonl"
+# Each vocabulary of the format-2 directory, by the field of `Vocabularies` it holds.
+VOCABULARY_FILES = {"words": "words.txt", "chars": "chars.txt"}
+BPE_FILE = "bpe.json"
+# Format versions this rnntag reads.
+READABLE_VERSIONS = (1, FORMAT_VERSION)
+# Largest vocabulary or byte-pair file read (a model's words.txt is about 1 MB).
+MAX_VOCABULARY_BYTES = 1 << 28
 WORD_TABLE = "word_embed.weight"
 # safetensors dtypes a model's weights may be stored in (the word table in F16).
 WEIGHT_DTYPES = ("F16", "BF16", "F32")
@@ -127,10 +138,48 @@ def save_model(directory: Path, info: ModelInfo, model: SequenceTagger) -> None:
 
 
 def save_config(directory: Path, info: ModelInfo) -> None:
-    """Write `config.json` atomically; the weights are left as they are."""
-    info.rnntag_version = __version__
-    text = json.dumps(info.to_dict(), ensure_ascii=False, indent=1)
+    """Write `config.json` and the vocabulary files, each atomically; the weights are left as
+    they are. A vocabulary file that already holds what it should is not written again."""
+    info.rnntag_version, info.format_version = __version__, FORMAT_VERSION
+    vocab = info.vocab
+    files = {
+        VOCABULARY_FILES[name]: _lines(getattr(vocab, name), name) for name in VOCABULARY_FILES
+    }
+    if vocab.bpe is not None:
+        files[BPE_FILE] = json.dumps(vocab.bpe, ensure_ascii=False)
+    for name, text in files.items():
+        path = directory / name
+        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+            atomic_write(path, functools.partial(_write_exactly, text=text))
+    text = json.dumps(config_json(info), ensure_ascii=False, indent=1) + "\n"
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def config_json(info: ModelInfo) -> dict[str, Any]:
+    """The content of a format-2 `config.json`: everything but the vocabularies and the
+    epochs, which have files of their own."""
+    data = info.to_dict()
+    vocab = data.pop("vocab")
+    data.update(format_version=FORMAT_VERSION, labels=vocab["labels"])
+    data["results"].pop("history", None)
+    # The training machine's folders mean nothing elsewhere.
+    if data["train"]["embeddings"]:
+        data["train"]["embeddings"] = Path(data["train"]["embeddings"]).name
+    order = ("format_version", "rnntag_version", "scheme", "data_scheme", "labels", "results")
+    return {**{key: data.pop(key) for key in order}, **data}
+
+
+def _lines(entries: list[str], name: str) -> str:
+    """A vocabulary as text, an entry per line."""
+    if any("\n" in entry for entry in entries):
+        raise RnntagError(f"a {name} vocabulary entry holds a line break")
+    return "".join(entry + "\n" for entry in entries)
+
+
+def _write_exactly(path: str, text: str) -> None:
+    # No newline translation: an entry may hold a carriage return.
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
 
 
 def save_metrics(directory: Path, history: list[dict[str, Any]]) -> None:
@@ -166,18 +215,47 @@ def read_info(directory: Path) -> ModelInfo:
     if not isinstance(data, dict):
         raise RnntagError("model config must be a JSON object", str(path))
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise RnntagError(
             f"model format version {version!r} is not supported"
-            f" (this rnntag reads {FORMAT_VERSION}); upgrade rnntag",
+            f" (this rnntag reads {' and '.join(map(str, READABLE_VERSIONS))}); upgrade rnntag",
             str(path),
         )
+    if version == FORMAT_VERSION:
+        data["vocab"] = _read_vocabularies(directory, data.pop("labels", None))
     try:
         info = from_dict(ModelInfo, data, "config")
         _validate(info)
     except RnntagError as exc:
         raise RnntagError(f"invalid model config: {exc}", str(path)) from None
     return info
+
+
+def _read_vocabularies(directory: Path, labels: Any) -> dict[str, Any]:
+    """The `vocab` object of a format-1 config, from a format-2 directory's files."""
+    vocab: dict[str, Any] = {"labels": labels, "bpe": None}
+    for name, file in VOCABULARY_FILES.items():
+        text = _read_text(directory / file)
+        vocab[name] = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
+    if (directory / BPE_FILE).exists():
+        try:
+            vocab["bpe"] = json.loads(_read_text(directory / BPE_FILE))
+        except json.JSONDecodeError as exc:
+            raise RnntagError(
+                f"not valid JSON: {exc.msg}", str(directory / BPE_FILE), exc.lineno
+            ) from None
+    return vocab
+
+
+def _read_text(path: Path) -> str:
+    """A vocabulary or byte-pair file's text, exactly as written."""
+    try:
+        if path.stat().st_size > MAX_VOCABULARY_BYTES:
+            raise RnntagError(f"larger than {MAX_VOCABULARY_BYTES >> 20} MB", str(path))
+        with open(path, encoding="utf-8", newline="") as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RnntagError(f"cannot read model file ({exc.__class__.__name__})", str(path)) from None
 
 
 def _validate(info: ModelInfo) -> None:

@@ -387,7 +387,6 @@ def _train(
         epochs_run=len(loop.history),
         seconds=round(time.perf_counter() - started, 1),
         device=device.type,
-        history=loop.history,
     )
     if cluster.main:
         save_config(out, info)
