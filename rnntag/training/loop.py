@@ -132,16 +132,13 @@ class TrainingInterrupted(RnntagError):
 def _prepare(
     train_tokens: list[list[str]],
     train_tags: list[list[str]],
+    schemes: tuple[str | None, str | None],
     model_config: ModelConfig,
     train_config: TrainConfig,
-    scheme: str | None,
-) -> tuple[ModelInfo, list[list[str]], np.ndarray | None]:
-    """The model description of a new run, its training tags in the training scheme, and the
-    pretrained vectors that initialise its word embeddings."""
-    data_scheme = scheme or detect_scheme(train_tags)
-    internal_scheme = train_config.train_scheme if data_scheme else None
-    if internal_scheme:
-        train_tags = [convert(tags, internal_scheme) for tags in train_tags]
+) -> tuple[ModelInfo, np.ndarray | None]:
+    """The model description of a new run and the pretrained vectors that initialise its word
+    embeddings; `train_tags` are in the training scheme, `schemes` is (the data's, the
+    training's)."""
     vocab = build_vocabularies(train_tokens, train_tags, model_config)
     if model_config.subword == "bpe":
         vocab.bpe = learn_bpe(
@@ -162,12 +159,12 @@ def _prepare(
     info = ModelInfo(
         model=model_config,
         vocab=vocab,
-        scheme=internal_scheme,
-        data_scheme=data_scheme,
+        scheme=schemes[1],
+        data_scheme=schemes[0],
         train=train_config,
         results={"pretrained_vectors_found": found},
     )
-    return info, train_tags, vectors
+    return info, vectors
 
 
 def train(
@@ -214,6 +211,27 @@ def train(
         leave(cluster)
 
 
+@dataclass
+class _Run:
+    """Everything one training holds between its steps."""
+
+    info: ModelInfo
+    loop: LoopState
+    model: SequenceTagger
+    network: torch.nn.Module  # the model's loss, wrapped for several processes if need be
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    encoder: Encoder
+    encoded: EncodedSentences
+    singletons: torch.Tensor  # (num_words,) True for the words seen once in training
+    lengths: list[int]
+    rng: random.Random  # the batch order, common to all processes
+    digest: str  # what a checkpoint must have been made from
+    out: Path
+    device: torch.device
+    cluster: Cluster
+
+
 def _train(
     train_data: Sequence[Sentence],
     dev_data: Sequence[Sentence] | None,
@@ -230,23 +248,84 @@ def _train(
     if cluster.main:
         check_writable(out)
     bound_kernel_cache()
+    run = _build(train_data, out, model_config, train_config, scheme, resume, device, cluster)
+    dev_tokens = [s.tokens for s in dev_data or []]
+    dev_gold = [s.tags or [] for s in dev_data or []]
+    release_free_memory()  # the pretrained file's reading, now done
+    loop, config = run.loop, run.info.train
+    started = time.perf_counter() - loop.seconds
+    observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
+    while loop.epoch <= config.epochs and loop.stale < config.patience:
+        epoch_start, batches = _one_epoch(run, observer, should_stop, started)
+        lr = run.optimizer.param_groups[0]["lr"]
+        run.scheduler.step()
+        train_seconds = time.perf_counter() - epoch_start
+        # What the epoch's batches left behind makes room for evaluating and saving.
+        release_free_memory()
+        metric, score = _evaluate(run, dev_tokens, dev_gold)
+        improved = score is None or loop.best_score is None or score > loop.best_score
+        result = EpochResult(
+            epoch=loop.epoch,
+            loss=loop.loss_sum / sum(len(b) for b in batches),
+            dev_metric=metric,
+            dev_score=score,
+            improved=improved,
+            seconds=time.perf_counter() - epoch_start,
+            tokens_per_second=loop.token_sum / max(train_seconds, 1e-9),
+            lr=lr,
+        )
+        _end_epoch(run, result, len(train_data), len(dev_tokens))
+        observer.on_epoch(result)
+        # Rank 0 alone sees the dev score: its count of stale epochs decides for all.
+        loop.stale = share_int(cluster, loop.stale, device)
+        loop.epoch, loop.batch = loop.epoch + 1, 0
+        loop.seconds = time.perf_counter() - started
+        if cluster.main and loop.epoch <= config.epochs and loop.stale < config.patience:
+            _save_checkpoint(run)
+    run.info.results.update(
+        epochs_run=len(loop.history),
+        seconds=round(time.perf_counter() - started, 1),
+        device=device.type,
+    )
+    if cluster.main:
+        save_config(out, run.info)
+        remove_checkpoint(out)
+    return run.info
+
+
+def _build(
+    train_data: Sequence[Sentence],
+    out: Path,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    scheme: str | None,
+    resume: bool,
+    device: torch.device,
+    cluster: Cluster,
+) -> _Run:
+    """Prepare the data and the model, new or from the checkpoint in `out`."""
     train_tokens = [s.tokens for s in train_data]
+    train_tags = [s.tags or [] for s in train_data]
     checkpoint = load_checkpoint(out) if resume else None
     vectors = None
     if checkpoint is not None:
         info, loop = checkpoint.info, checkpoint.loop
+        data_scheme, internal_scheme = info.data_scheme, info.scheme
     else:
         loop = LoopState()
+        data_scheme = scheme or detect_scheme(train_tags)
+        internal_scheme = train_config.train_scheme if data_scheme else None
+    # Converted once, here: the vocabularies, the fingerprint and the batches all use them.
+    if internal_scheme:
+        train_tags = [convert(tags, internal_scheme) for tags in train_tags]
+    if checkpoint is None:
         if cluster.main:
-            info, _, vectors = _prepare(
-                train_tokens, [s.tags or [] for s in train_data], model_config, train_config, scheme
+            info, vectors = _prepare(
+                train_tokens, train_tags, (data_scheme, internal_scheme), model_config, train_config
             )
         # Rank 0 alone builds the vocabularies (and the byte-pair model) and sends them on.
         shared = share_text(cluster, json.dumps(info.to_dict()) if cluster.main else "", device)
         info = from_dict(ModelInfo, json.loads(shared), "info")
-    train_tags = [s.tags or [] for s in train_data]
-    if info.scheme:
-        train_tags = [convert(tags, info.scheme) for tags in train_tags]
     config = info.train
     if config.threads > 0:
         torch.set_num_threads(config.threads)
@@ -256,7 +335,6 @@ def _train(
     digest = fingerprint(info, train_tokens, train_tags)
     if checkpoint is not None and checkpoint.data_digest != digest:
         raise RnntagError("the checkpoint was made with other training data or settings", str(out))
-
     encoder = Encoder(info.vocab, info.model)
     model = build_model(info).to(device)
     if vectors is not None:
@@ -281,117 +359,120 @@ def _train(
     encoded = EncodedSentences(encoder, train_tokens, train_tags)
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
-    dev_tokens = [s.tokens for s in dev_data or []]
-    dev_gold = [s.tags or [] for s in dev_data or []]
-    release_free_memory()  # the pretrained file's reading, now done
-    started = time.perf_counter() - loop.seconds
-    observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
-    while loop.epoch <= config.epochs and loop.stale < config.patience:
-        if loop.batch == 0:
-            loop.epoch_rng = list(_jsonable(rng.getstate()))
-            loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
-        model.train()
-        epoch_start = time.perf_counter() - loop.epoch_seconds
-        batches = list(length_batches(lengths, config.batch_size, rng))
-        if cluster.world > 1:
-            # Every rank takes every world-th batch; all take the same number of steps.
-            usable = len(batches) // cluster.world * cluster.world
-            batches = batches[cluster.rank : usable : cluster.world]
-        for number, indices in enumerate(batches, 1):
-            if number <= loop.batch:
-                continue
-            batch = encoded.batch(indices).to(device)
-            # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
-            drop = singletons[batch.words] & (
-                torch.rand(batch.words.shape, device=device) < config.unk_replace
+    return _Run(
+        info, loop, model, network, optimizer, scheduler, encoder, encoded, singletons,
+        lengths, rng, digest, out, device, cluster,
+    )  # fmt: skip
+
+
+def _one_epoch(
+    run: _Run, observer: TrainObserver, should_stop: Callable[[], bool], started: float
+) -> tuple[float, list[list[int]]]:
+    """Train on the epoch's batches, from the first one not yet done.
+
+    Returns:
+        When the epoch started (earlier than now on resume), and its batches.
+    """
+    loop, config, device = run.loop, run.info.train, run.device
+    if loop.batch == 0:
+        loop.epoch_rng = list(_jsonable(run.rng.getstate()))
+        loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
+    run.model.train()
+    epoch_start = time.perf_counter() - loop.epoch_seconds
+    batches = list(length_batches(run.lengths, config.batch_size, run.rng))
+    if run.cluster.world > 1:
+        # Every rank takes every world-th batch; all take the same number of steps.
+        usable = len(batches) // run.cluster.world * run.cluster.world
+        batches = batches[run.cluster.rank : usable : run.cluster.world]
+    for number, indices in enumerate(batches, 1):
+        if number <= loop.batch:
+            continue
+        batch_loss = _step(run, indices, number)
+        # Counted on the host: summing the mask would wait for the device.
+        tokens = sum(run.lengths[i] for i in indices)
+        loop.loss_sum += batch_loss * len(indices)
+        loop.token_sum += tokens
+        loop.batch = number
+        observer.on_batch(loop.epoch, number, batch_loss, tokens)
+        if number % RELEASE_EVERY == 0:
+            release_free_memory()
+        if any_rank(run.cluster, should_stop(), device):
+            loop.epoch_seconds = time.perf_counter() - epoch_start
+            loop.seconds = time.perf_counter() - started
+            if run.cluster.main:
+                _save_checkpoint(run)
+            raise TrainingInterrupted(
+                f"training interrupted in epoch {loop.epoch} after batch {number}; the best"
+                " model so far is saved; run the same command with --resume to go on",
+                str(run.out),
             )
-            batch.words = torch.where(drop, UNK_INDEX, batch.words)
-            loss = network(batch)
-            optimizer.zero_grad()
-            loss.backward()
-            if config.clip > 0:
-                clip_grad_norm(model.parameters(), config.clip)
-            optimizer.step()
-            # Counted on the host: summing the mask would wait for the device.
-            tokens = sum(lengths[i] for i in indices)
-            batch_loss = loss.item()
-            if not math.isfinite(batch_loss):
-                where = f"in epoch {loop.epoch}, batch {number}"
-                raise _not_finite(f"the training loss became {batch_loss} {where}", out)
-            loop.loss_sum += batch_loss * len(indices)
-            loop.token_sum += tokens
-            loop.batch = number
-            observer.on_batch(loop.epoch, number, batch_loss, tokens)
-            if number % RELEASE_EVERY == 0:
-                release_free_memory()
-            if any_rank(cluster, should_stop(), device):
-                loop.epoch_seconds = time.perf_counter() - epoch_start
-                loop.seconds = time.perf_counter() - started
-                if cluster.main:
-                    save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
-                raise TrainingInterrupted(
-                    f"training interrupted in epoch {loop.epoch} after batch {number}; the best"
-                    " model so far is saved; run the same command with --resume to go on",
-                    str(out),
-                )
-        # A step that made a weight infinite shows in the next batch's loss, but the last
-        # step of an epoch has no next batch before the model is saved.
-        bad = first_not_finite(dict(model.named_parameters()))
-        if bad is not None:
-            raise _not_finite(f"weight {bad!r} is no longer finite after epoch {loop.epoch}", out)
-        lr = optimizer.param_groups[0]["lr"]
-        scheduler.step()
-        train_seconds = time.perf_counter() - epoch_start
-        # What the epoch's batches left behind makes room for evaluating and saving.
-        release_free_memory()
-        metric, score = "loss", None
-        if dev_data and cluster.main:
-            scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
-            dev_tags = [p.tags for p in predict(model, encoder, dev_tokens, scheme=scheme_out)]
-            metric, score = dev_score(dev_gold, dev_tags, info.data_scheme)
-        improved = score is None or loop.best_score is None or score > loop.best_score
-        result = EpochResult(
-            epoch=loop.epoch,
-            loss=loop.loss_sum / sum(len(b) for b in batches),
-            dev_metric=metric,
-            dev_score=score,
-            improved=improved,
-            seconds=time.perf_counter() - epoch_start,
-            tokens_per_second=loop.token_sum / max(train_seconds, 1e-9),
-            lr=lr,
-        )
-        loop.history.append(vars(result).copy())
-        if cluster.main:
-            save_metrics(out, loop.history)
-        if improved:
-            loop.best_score, loop.stale = score, 0
-            info.results.update(
-                best_epoch=loop.epoch,
-                dev_metric=metric,
-                dev_score=score,
-                train_sentences=len(train_data),
-                dev_sentences=len(dev_tokens),
-            )
-            if cluster.main:
-                save_model(out, info, model)
-        else:
-            loop.stale += 1
-        observer.on_epoch(result)
-        # Rank 0 alone sees the dev score: its count of stale epochs decides for all.
-        loop.stale = share_int(cluster, loop.stale, device)
-        loop.epoch, loop.batch = loop.epoch + 1, 0
-        loop.seconds = time.perf_counter() - started
-        if cluster.main and loop.epoch <= config.epochs and loop.stale < config.patience:
-            save_checkpoint(out, info, loop, model, optimizer, scheduler, digest)
-    info.results.update(
-        epochs_run=len(loop.history),
-        seconds=round(time.perf_counter() - started, 1),
-        device=device.type,
+    # A step that made a weight infinite shows in the next batch's loss, but the last
+    # step of an epoch has no next batch before the model is saved.
+    bad = first_not_finite(dict(run.model.named_parameters()))
+    if bad is not None:
+        raise _not_finite(f"weight {bad!r} is no longer finite after epoch {loop.epoch}", run.out)
+    return epoch_start, batches
+
+
+def _step(run: _Run, indices: list[int], number: int) -> float:
+    """One optimisation step on the sentences `indices`; returns the batch's loss."""
+    config, device = run.info.train, run.device
+    batch = run.encoded.batch(indices).to(device)
+    # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
+    drop = run.singletons[batch.words] & (
+        torch.rand(batch.words.shape, device=device) < config.unk_replace
     )
-    if cluster.main:
-        save_config(out, info)
-        remove_checkpoint(out)
-    return info
+    batch.words = torch.where(drop, UNK_INDEX, batch.words)
+    loss = run.network(batch)
+    run.optimizer.zero_grad()
+    loss.backward()
+    if config.clip > 0:
+        clip_grad_norm(run.model.parameters(), config.clip)
+    run.optimizer.step()
+    batch_loss = loss.item()
+    if not math.isfinite(batch_loss):
+        where = f"in epoch {run.loop.epoch}, batch {number}"
+        raise _not_finite(f"the training loss became {batch_loss} {where}", run.out)
+    return batch_loss
+
+
+def _evaluate(
+    run: _Run, dev_tokens: list[list[str]], dev_gold: list[list[str]]
+) -> tuple[str, float | None]:
+    """The dev score (on the main process only), or ("loss", None) without dev data."""
+    if not (dev_tokens and run.cluster.main):
+        return "loss", None
+    info = run.info
+    scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
+    dev_tags = [p.tags for p in predict(run.model, run.encoder, dev_tokens, scheme=scheme_out)]
+    return dev_score(dev_gold, dev_tags, info.data_scheme)
+
+
+def _end_epoch(run: _Run, result: EpochResult, train_sentences: int, dev_sentences: int) -> None:
+    """Record the epoch, and save the model when it is the best so far."""
+    loop = run.loop
+    loop.history.append(vars(result).copy())
+    if run.cluster.main:
+        save_metrics(run.out, loop.history)
+    if result.improved:
+        loop.best_score, loop.stale = result.dev_score, 0
+        run.info.results.update(
+            best_epoch=loop.epoch,
+            dev_metric=result.dev_metric,
+            dev_score=result.dev_score,
+            train_sentences=train_sentences,
+            dev_sentences=dev_sentences,
+        )
+        if run.cluster.main:
+            save_model(run.out, run.info, run.model)
+    else:
+        loop.stale += 1
+
+
+def _save_checkpoint(run: _Run) -> None:
+    save_checkpoint(
+        run.out, run.info, run.loop, run.model, run.optimizer, run.scheduler, run.digest
+    )
 
 
 def _not_finite(what: str, out: Path) -> RnntagError:
