@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rnntag.errors import RnntagError
-from rnntag.io.corpus import Sentence, guess_format, load_corpus
-from rnntag.io.schemes import SCHEMES, first_violation
+from rnntag.evaluation.metrics import Mode, evaluate
+from rnntag.io.corpus import Format, Sentence, guess_format, load_corpus
+from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
 from rnntag.model.config import ModelConfig, TrainConfig, check_finite, from_dict, read_toml
 from rnntag.model.modelfile import CONFIG_FILE
 from rnntag.model.runtime import resolve_device
@@ -186,3 +189,95 @@ def check_scheme(path: str, sentences: list[Sentence], scheme: str, fmt: str) ->
             path,
             line,
         )
+
+
+@dataclasses.dataclass
+class Scored:
+    """The scores of predicted tags against gold ones, with what an error analysis needs."""
+
+    result: dict[str, Any]  # what `rnntag.evaluation.metrics.evaluate` returns
+    tokens: list[list[str]]
+    gold: list[list[str]]
+    pred: list[list[str]]
+    source: str  # what was scored against what, for reports
+    lines: list[int]  # the line of each sentence in the gold file
+
+
+def score_model(
+    model: str,
+    test_file: str,
+    fmt: Format | None,
+    tag_column: int,
+    tag_field: str,
+    encoding: str,
+    scheme: str | None,
+    mode: Mode,
+    device: torch.device,
+) -> Scored:
+    """Tag a gold file with a model and score it, in the gold file's span scheme (`scheme`,
+    or detected), as `rnntag eval -m MODEL TEST` does."""
+    data = load_corpus(test_file, fmt or guess_format(test_file), tag_column, tag_field, encoding)
+    tokens = [s.tokens for s in data]
+    gold = [s.tags or [] for s in data]
+    # A span model's tags come out in the gold file's scheme, which the scores then use.
+    tagger = Tagger.load(model, device, scheme or detect_scheme(gold))
+    pred = [p.tags for p in tagger.predict(tokens)]
+    result = evaluate(
+        gold,
+        pred,
+        tagger.output_scheme,
+        mode,
+        tokens,
+        tagger.encoder.knows,
+        tagger.labels,
+    )
+    return Scored(result, tokens, gold, pred, f"{model} on {test_file}", [s.line for s in data])
+
+
+def score_files(
+    gold_path: str,
+    pred_path: str,
+    fmt: Format | None,
+    tag_column: int,
+    tag_field: str,
+    encoding: str,
+    scheme: str | None,
+    mode: Mode,
+) -> Scored:
+    """Score a predicted file against a gold file with the same tokens, as
+    `rnntag eval --gold GOLD --pred PRED` does."""
+    gold_data, pred_data = (
+        load_corpus(path, fmt or guess_format(path), tag_column, tag_field, encoding)
+        for path in (gold_path, pred_path)
+    )
+    _check_aligned(gold_path, gold_data, pred_path, pred_data)
+    gold = [s.tags or [] for s in gold_data]
+    # Both files are scored as written: rewriting the predictions would repair the very
+    # spans that strict mode is there to refuse.
+    result = evaluate(gold, [s.tags or [] for s in pred_data], scheme or detect_scheme(gold), mode)
+    return Scored(
+        result,
+        [s.tokens for s in gold_data],
+        gold,
+        [s.tags or [] for s in pred_data],
+        f"{pred_path} against {gold_path}",
+        [s.line for s in gold_data],
+    )
+
+
+def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:
+    for g, p in zip(gold, pred, strict=False):
+        if g.tokens != p.tokens:
+            i = next(
+                (i for i, (a, b) in enumerate(zip(g.tokens, p.tokens, strict=False)) if a != b),
+                min(len(g.tokens), len(p.tokens)),
+            )
+            raise RnntagError(
+                f"tokens do not line up with {gold_path} line {g.line}: sentence of"
+                f" {len(p.tokens)} tokens against {len(g.tokens)},"
+                f" first difference at token {i + 1}",
+                pred_path,
+                p.line,
+            )
+    if len(gold) != len(pred):
+        raise RnntagError(f"{len(pred)} sentences, but {gold_path} has {len(gold)}", pred_path)

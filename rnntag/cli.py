@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import dataclasses
 import functools
 import gc
+import inspect
 import io
 import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import typing
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -100,10 +103,6 @@ def _scheme(value: str | None) -> str | None:
     return value
 
 
-MODEL_DEFAULTS = ModelConfig()
-TRAIN_DEFAULTS = TrainConfig()
-
-
 class StopOnSignal:
     """While active, the first Ctrl-C (SIGINT) or SIGTERM asks training to stop after the
     current batch; a second one interrupts at once."""
@@ -186,7 +185,26 @@ def _options(
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
 
 
+def _with_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` an option for every field of `ModelConfig` and `TrainConfig`, with the
+    help declared beside it (see `rnntag.model.config.setting`), passed as keywords."""
+    signature = inspect.signature(command, eval_str=True)
+    options = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for cls in (ModelConfig, TrainConfig):
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            option = typer.Option(help=item.metadata["help"])
+            kind, default = inspect.Parameter.KEYWORD_ONLY, item.default
+            annotation = Annotated[hints[item.name], option]  # type: ignore[name-defined,valid-type]
+            options.append(
+                inspect.Parameter(item.name, kind, default=default, annotation=annotation)
+            )
+    command.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
+    return command
+
+
 @app.command()
+@_with_settings
 def train(
     ctx: typer.Context,
     train_file: Annotated[str, typer.Argument(metavar="TRAIN", help="Tagged training file.")],
@@ -224,126 +242,21 @@ def train(
             callback=_scheme,
         ),
     ] = None,
-    train_scheme: Annotated[
-        str, typer.Option(help="Span scheme to train in; predictions use the data's.")
-    ] = TRAIN_DEFAULTS.train_scheme,
-    embeddings: Annotated[
-        str | None,
-        typer.Option(
-            help="Pretrained vectors: GloVe or word2vec/fastText text (.gz too), or .bin."
-        ),
-    ] = TRAIN_DEFAULTS.embeddings,
-    embeddings_max: Annotated[
-        int, typer.Option(help="The vector file's most frequent words added to the vocabulary.")
-    ] = TRAIN_DEFAULTS.embeddings_max,
-    freeze_embeddings: Annotated[
-        bool, typer.Option("--freeze-embeddings", help="Keep the pretrained vectors fixed.")
-    ] = TRAIN_DEFAULTS.freeze_embeddings,
-    word_dim: Annotated[
-        int, typer.Option(help="Word embedding size (that of --embeddings when given).")
-    ] = MODEL_DEFAULTS.word_dim,
-    char_encoder: Annotated[
-        str, typer.Option(help="cnn, lstm or none.")
-    ] = MODEL_DEFAULTS.char_encoder,
-    char_dim: Annotated[
-        int, typer.Option(help="Character embedding size.")
-    ] = MODEL_DEFAULTS.char_dim,
-    char_hidden: Annotated[
-        int, typer.Option(help="CNN filters, or char-BiLSTM size.")
-    ] = MODEL_DEFAULTS.char_hidden,
-    char_kernel: Annotated[
-        int, typer.Option(help="Character CNN window, in characters.")
-    ] = MODEL_DEFAULTS.char_kernel,
-    max_word_chars: Annotated[
-        int, typer.Option(help="Characters of a word the front end reads (its first and last).")
-    ] = MODEL_DEFAULTS.max_word_chars,
-    subword: Annotated[
-        str, typer.Option(help="none, or bpe: byte-pair pieces of each word.")
-    ] = MODEL_DEFAULTS.subword,
-    bpe_vocab_size: Annotated[
-        int, typer.Option(help="Byte-pair pieces learned from the training words.")
-    ] = MODEL_DEFAULTS.bpe_vocab_size,
-    bpe_dim: Annotated[
-        int, typer.Option(help="Byte-pair piece embedding size.")
-    ] = MODEL_DEFAULTS.bpe_dim,
-    bpe_pool: Annotated[
-        str, typer.Option(help="lstm or mean over a word's pieces.")
-    ] = MODEL_DEFAULTS.bpe_pool,
-    bpe_hidden: Annotated[
-        int, typer.Option(help="Size of the BiLSTM over a word's pieces.")
-    ] = MODEL_DEFAULTS.bpe_hidden,
-    rnn: Annotated[str, typer.Option(help="lstm, gru or rnn (Elman).")] = MODEL_DEFAULTS.rnn,
-    hidden_size: Annotated[
-        int, typer.Option(help="RNN size per direction.")
-    ] = MODEL_DEFAULTS.hidden_size,
-    num_layers: Annotated[
-        int, typer.Option(help="Stacked BiRNN layers.")
-    ] = MODEL_DEFAULTS.num_layers,
-    dropout: Annotated[
-        float, typer.Option(help="Dropout on the word representations and between layers.")
-    ] = MODEL_DEFAULTS.dropout,
-    decoder: Annotated[str, typer.Option(help="crf or softmax.")] = MODEL_DEFAULTS.decoder,
-    constrain: Annotated[
-        bool, typer.Option(help="Forbid CRF transitions that break the span scheme.")
-    ] = MODEL_DEFAULTS.constrain,
-    normalize_digits: Annotated[
-        bool, typer.Option(help="Look words up with every digit as 0.")
-    ] = MODEL_DEFAULTS.normalize_digits,
-    lowercase: Annotated[
-        bool, typer.Option(help="Look words up lowercased.")
-    ] = MODEL_DEFAULTS.lowercase,
-    case_dim: Annotated[
-        int, typer.Option(help="Size of a casing-pattern embedding; 0 for none.")
-    ] = MODEL_DEFAULTS.case_dim,
-    locked_dropout: Annotated[
-        bool, typer.Option(help="Drop the same features at every position of a sentence.")
-    ] = MODEL_DEFAULTS.locked_dropout,
-    epochs: Annotated[
-        int, typer.Option(help="Most passes over the training data.")
-    ] = TRAIN_DEFAULTS.epochs,
-    batch_size: Annotated[
-        int, typer.Option(help="Sentences per training batch.")
-    ] = TRAIN_DEFAULTS.batch_size,
-    optimizer: Annotated[str, typer.Option(help="adam or sgd.")] = TRAIN_DEFAULTS.optimizer,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = TRAIN_DEFAULTS.lr,
-    momentum: Annotated[float, typer.Option(help="SGD momentum.")] = TRAIN_DEFAULTS.momentum,
-    lr_decay: Annotated[
-        float, typer.Option(help="Learning rate at epoch e is lr / (1 + lr_decay * e).")
-    ] = TRAIN_DEFAULTS.lr_decay,
-    weight_decay: Annotated[
-        float, typer.Option(help="L2 penalty (makes the word table's update dense).")
-    ] = TRAIN_DEFAULTS.weight_decay,
-    clip: Annotated[
-        float, typer.Option(help="Gradient norm cap; 0 disables.")
-    ] = TRAIN_DEFAULTS.clip,
-    patience: Annotated[
-        int, typer.Option(help="Epochs without dev improvement before stopping.")
-    ] = TRAIN_DEFAULTS.patience,
-    unk_replace: Annotated[
-        float, typer.Option(help="Probability of replacing a training singleton by <unk>.")
-    ] = TRAIN_DEFAULTS.unk_replace,
-    seed: Annotated[
-        int, typer.Option(help="Random seed; the same seed trains the same model on the CPU.")
-    ] = TRAIN_DEFAULTS.seed,
-    threads: Annotated[
-        int, typer.Option(help="Torch threads; 0 = torch's default.")
-    ] = TRAIN_DEFAULTS.threads,
+    **settings: Any,
 ) -> None:
     """Train a tagger on a CoNLL or CoNLL-U file and save the best model on --dev."""
     from rich.console import Console
 
-    from rnntag.api import MODEL_SETTINGS, TRAIN_SETTINGS
     from rnntag.api import train as train_tagger
     from rnntag.model.config import CHOICES
     from rnntag.model.modelfile import CONFIG_FILE
     from rnntag.report import ProgressReporter
     from rnntag.training.loop import TrainingInterrupted
 
-    given = locals()
     # Without --config every option counts; with it, only those given on the command line.
     settings = {
-        name: given[name]
-        for name in MODEL_SETTINGS | TRAIN_SETTINGS
+        name: value
+        for name, value in settings.items()
         if config is None or getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
     }
     for name, allowed in CHOICES.items():
@@ -568,9 +481,7 @@ def evaluate(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
-    from rnntag.evaluation.metrics import evaluate as score
-    from rnntag.io.corpus import load_corpus
-    from rnntag.io.schemes import detect_scheme
+    from rnntag.api import score_files, score_model
     from rnntag.report import print_eval
 
     if mode not in ("conlleval", "strict"):
@@ -581,38 +492,17 @@ def evaluate(
     if html is not None and not html.parent.is_dir():
         raise typer.BadParameter(f"folder {html.parent} does not exist", param_hint="--html")
     _tag_field(tag_field)
+    read: dict[str, Any] = dict(
+        fmt=fmt and _format(fmt, ""), tag_column=tag_column, tag_field=tag_field,
+        encoding=encoding, scheme=scheme, mode=mode,
+    )  # fmt: skip
     if model is not None and test_file is not None and gold is None and pred is None:
-        from rnntag.tagging.tagger import Tagger
-
-        data = load_corpus(test_file, _format(fmt, test_file), tag_column, tag_field, encoding)
-        tokens = [s.tokens for s in data]
-        gold_tags = [s.tags or [] for s in data]
-        # A span model's tags come out in the gold file's scheme, which the scores then use.
-        tagger = Tagger.load(model, _device(device), scheme or detect_scheme(gold_tags))
-        pred_tags = [p.tags for p in tagger.predict(tokens)]
-        source, lines = f"{model} on {test_file}", [s.line for s in data]
-        result = score(
-            gold_tags,
-            pred_tags,
-            tagger.output_scheme,
-            mode,  # type: ignore[arg-type]
-            tokens,
-            tagger.encoder.knows,
-            tagger.labels,
-        )
+        scored = score_model(model, test_file, device=_device(device), **read)
     elif gold is not None and pred is not None and model is None and test_file is None:
-        gold_data = load_corpus(gold, _format(fmt, gold), tag_column, tag_field, encoding)
-        pred_data = load_corpus(pred, _format(fmt, pred), tag_column, tag_field, encoding)
-        _check_aligned(gold, gold_data, pred, pred_data)
-        tokens = [s.tokens for s in gold_data]
-        gold_tags = [s.tags or [] for s in gold_data]
-        pred_tags = [s.tags or [] for s in pred_data]
-        source, lines = f"{pred} against {gold}", [s.line for s in gold_data]
-        # Both files are scored as written: rewriting the predictions would repair the very
-        # spans that strict mode is there to refuse.
-        result = score(gold_tags, pred_tags, scheme or detect_scheme(gold_tags), mode)  # type: ignore[arg-type]
+        scored = score_files(gold, pred, **read)
     else:
         raise typer.BadParameter("give either -m MODEL TEST or --gold GOLD --pred PRED")
+    result = scored.result
     if as_json:
         print(json.dumps(result, indent=1))
     else:
@@ -620,7 +510,7 @@ def evaluate(
     if errors or html is not None:
         from rnntag.evaluation.analysis import analyze
 
-        analysis = analyze(tokens, gold_tags, pred_tags, spans="spans" in result)
+        analysis = analyze(scored.tokens, scored.gold, scored.pred, spans="spans" in result)
         if errors:
             from rnntag.report import print_errors
 
@@ -628,26 +518,8 @@ def evaluate(
         if html is not None:
             from rnntag.evaluation.html import render_report, write_report
 
-            write_report(html, render_report(result, analysis, source, lines))
+            write_report(html, render_report(result, analysis, scored.source, scored.lines))
             _stderr().print(f"report written to {html}", highlight=False, soft_wrap=True)
-
-
-def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:
-    for g, p in zip(gold, pred, strict=False):
-        if g.tokens != p.tokens:
-            i = next(
-                (i for i, (a, b) in enumerate(zip(g.tokens, p.tokens, strict=False)) if a != b),
-                min(len(g.tokens), len(p.tokens)),
-            )
-            raise RnntagError(
-                f"tokens do not line up with {gold_path} line {g.line}: sentence of"
-                f" {len(p.tokens)} tokens against {len(g.tokens)},"
-                f" first difference at token {i + 1}",
-                pred_path,
-                p.line,
-            )
-    if len(gold) != len(pred):
-        raise RnntagError(f"{len(pred)} sentences, but {gold_path} has {len(gold)}", pred_path)
 
 
 @app.command()

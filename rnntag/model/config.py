@@ -27,53 +27,67 @@ MAX_DIM = 4096
 MAX_LAYERS = 8
 
 
+def setting(default: Any, help: str) -> Any:
+    """A hyperparameter with its default and the one-line help of its `rnntag train` option,
+    so that each is declared once."""
+    return field(default=default, metadata={"help": help})
+
+
 @dataclass
 class ModelConfig:
     """Network architecture. Sizes of the vocabularies live with the vocabularies."""
 
-    word_dim: int = 100  # word embedding size
-    char_encoder: str = "cnn"  # cnn (Ma & Hovy 2016), lstm (Lample et al. 2016) or none
-    char_dim: int = 30  # character embedding size
-    char_hidden: int = 50  # CNN filters, or char-BiLSTM output size (both directions)
-    char_kernel: int = 3  # CNN window width in characters
-    max_word_chars: int = 30  # longer words keep their first and last characters
-    subword: str = "none"  # none, or bpe: byte-pair pieces of each word pooled into one vector
-    bpe_vocab_size: int = 2000  # most pieces learned, <pad> and <unk> included
-    bpe_dim: int = 50  # piece embedding size
-    bpe_pool: str = "lstm"  # lstm (a small BiLSTM over the pieces) or mean
-    bpe_hidden: int = 50  # piece BiLSTM output size (both directions)
-    rnn: str = "lstm"  # lstm, gru or rnn (Elman)
-    hidden_size: int = 200  # per direction
-    num_layers: int = 1
-    dropout: float = 0.5  # on the word representation and on the RNN output
-    decoder: str = "crf"  # crf (Viterbi over whole sequences) or softmax (arg-max per token)
-    constrain: bool = True  # forbid transitions that break the tag scheme, in training and decoding
-    normalize_digits: bool = True  # look words up with every digit replaced by 0
-    lowercase: bool = False  # look words up lowercased (then case_dim adds the casing back)
-    case_dim: int = 0  # size of an embedding of each word's casing pattern; 0 for none
-    locked_dropout: bool = False  # drop the same features at every position of a sentence
+    word_dim: int = setting(100, "Word embedding size (that of --embeddings when given).")
+    char_encoder: str = setting("cnn", "cnn (Ma & Hovy 2016), lstm (Lample et al. 2016) or none.")
+    char_dim: int = setting(30, "Character embedding size.")
+    char_hidden: int = setting(50, "CNN filters, or char-BiLSTM size (both directions).")
+    char_kernel: int = setting(3, "Character CNN window, in characters.")
+    max_word_chars: int = setting(
+        30, "Characters of a word the front end reads (longer words keep first and last)."
+    )
+    subword: str = setting("none", "none, or bpe: byte-pair pieces of each word.")
+    bpe_vocab_size: int = setting(2000, "Byte-pair pieces learned, <pad> and <unk> included.")
+    bpe_dim: int = setting(50, "Byte-pair piece embedding size.")
+    bpe_pool: str = setting("lstm", "lstm (a small BiLSTM) or mean over a word's pieces.")
+    bpe_hidden: int = setting(50, "Size of the BiLSTM over a word's pieces (both directions).")
+    rnn: str = setting("lstm", "lstm, gru or rnn (Elman).")
+    hidden_size: int = setting(200, "RNN size per direction.")
+    num_layers: int = setting(1, "Stacked BiRNN layers.")
+    dropout: float = setting(0.5, "Dropout on the word representations and between layers.")
+    decoder: str = setting(
+        "crf", "crf (Viterbi over whole sequences) or softmax (arg-max per token)."
+    )
+    constrain: bool = setting(True, "Forbid CRF transitions that break the span scheme.")
+    normalize_digits: bool = setting(True, "Look words up with every digit as 0.")
+    lowercase: bool = setting(False, "Look words up lowercased (--case-dim adds casing back).")
+    case_dim: int = setting(0, "Size of a casing-pattern embedding; 0 for none.")
+    locked_dropout: bool = setting(False, "Drop the same features at every position of a sentence.")
 
 
 @dataclass
 class TrainConfig:
     """Training recipe."""
 
-    epochs: int = 30
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 0.002
-    momentum: float = 0.9  # SGD only
-    lr_decay: float = 0.05  # learning rate at epoch e is lr / (1 + lr_decay * e)
-    weight_decay: float = 0.0
-    clip: float = 5.0  # maximum gradient norm; 0 disables clipping
-    patience: int = 5  # epochs without dev improvement before stopping
-    unk_replace: float = 0.5  # probability of replacing a training singleton by <unk>
-    seed: int = 1
-    threads: int = 0  # torch threads; 0 keeps torch's default
-    train_scheme: str = "IOBES"  # span tags are trained in this scheme, predicted in the data's
-    embeddings: str | None = None  # pretrained word vectors that initialise the word embeddings
-    embeddings_max: int = 100000  # the file's most frequent words added to the vocabulary
-    freeze_embeddings: bool = False  # keep the word embeddings as initialised
+    epochs: int = setting(30, "Most passes over the training data.")
+    batch_size: int = setting(32, "Sentences per training batch.")
+    optimizer: str = setting("adam", "adam or sgd.")
+    lr: float = setting(0.002, "Learning rate.")
+    momentum: float = setting(0.9, "SGD momentum.")
+    lr_decay: float = setting(0.05, "Learning rate at epoch e is lr / (1 + lr_decay * e).")
+    weight_decay: float = setting(0.0, "L2 penalty (makes the word table's update dense).")
+    clip: float = setting(5.0, "Gradient norm cap; 0 disables.")
+    patience: int = setting(5, "Epochs without dev improvement before stopping.")
+    unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
+    seed: int = setting(1, "Random seed; the same seed trains the same model on the CPU.")
+    threads: int = setting(0, "Torch threads; 0 = torch's default.")
+    train_scheme: str = setting("IOBES", "Span scheme to train in; predictions use the data's.")
+    embeddings: str | None = setting(
+        None, "Pretrained vectors: GloVe or word2vec/fastText text (.gz too), or .bin."
+    )
+    embeddings_max: int = setting(
+        100000, "The vector file's most frequent words added to the vocabulary."
+    )
+    freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed.")
 
 
 @dataclass
