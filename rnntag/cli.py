@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import codecs
-import contextlib
 import dataclasses
 import functools
 import gc
 import inspect
-import io
 import json
 import os
-import signal
 import sys
 import typing
 from collections.abc import Callable, Iterator
@@ -101,36 +98,6 @@ def _scheme(value: str | None) -> str | None:
     if value is not None and value not in SCHEMES:
         raise typer.BadParameter(f"must be one of {', '.join(SCHEMES)}")
     return value
-
-
-class StopOnSignal:
-    """While active, the first Ctrl-C (SIGINT) or SIGTERM asks training to stop after the
-    current batch; a second one interrupts at once."""
-
-    def __init__(self) -> None:
-        self.stop = False
-        self.previous: dict[int, Any] = {}
-
-    def requested(self) -> bool:
-        """Whether a stop was asked for."""
-        return self.stop
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.stop:
-            raise KeyboardInterrupt
-        self.stop = True
-        _stderr().print(
-            "rnntag: stopping after this batch (again to stop at once)", highlight=False
-        )
-
-    def __enter__(self) -> StopOnSignal:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
 
 
 def _format(value: str | None, path: str) -> Any:
@@ -250,8 +217,9 @@ def train(
     from rnntag.api import train as train_tagger
     from rnntag.model.config import CHOICES
     from rnntag.model.modelfile import CONFIG_FILE
-    from rnntag.report import ProgressReporter
+    from rnntag.report import ProgressReporter, print_trained
     from rnntag.training.loop import TrainingInterrupted
+    from rnntag.training.signals import StopOnSignal
 
     # Without --config every option counts; with it, only those given on the command line.
     settings = {
@@ -275,7 +243,8 @@ def train(
     console = _stderr() if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
     reporter = ProgressReporter(console)
     try:
-        with StopOnSignal() as stop:
+        stopping = "rnntag: stopping after this batch (again to stop at once)"
+        with StopOnSignal(lambda: console.print(stopping, highlight=False)) as stop:
             tagger = train_tagger(
                 train_file,
                 out,
@@ -299,18 +268,7 @@ def train(
         raise typer.Exit(130) from None
     finally:
         reporter.close()
-    results = tagger.info.results
-    score = results.get("dev_score")
-    best = (
-        f"best dev {results['dev_metric']} {100 * score:.2f} at epoch {results['best_epoch']}; "
-        if score is not None
-        else ""
-    )
-    console.print(f"{best}model saved to {out}", highlight=False)
-
-
-# What `tag` reads a file as when --input is not given.
-_SUFFIX_FORMATS = {".conllu": "conllu", ".conll": "conll"}
+    print_trained(console, tagger.info.results, out)
 
 
 @app.command()
@@ -364,10 +322,9 @@ def tag(
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
     with _long_lived():
-        from rnntag.io.corpus import STDIN, open_text, read_chunks, text_blocks
-        from rnntag.tagging.output import FORMATS, Column
-        from rnntag.tagging.tagger import Tagger
-        from rnntag.tagging.workers import WorkerPool, tag_chunk
+        from rnntag.io.corpus import STDIN
+        from rnntag.tagging.output import FORMATS
+        from rnntag.tagging.run import Tagging
 
     if workers < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--workers")
@@ -378,48 +335,17 @@ def tag(
     if nbest < 1 or (nbest > 1 and output != "jsonl"):
         raise typer.BadParameter("must be 1, or more with --output jsonl", param_hint="--nbest")
     _tag_field(tag_field)
-    names = model or ["pos", "ner"]
-    torch_device = _device(device)
-    labels = [Path(m).name for m in names]
-    with contextlib.ExitStack() as stack:
-        if workers > 1:
-            # The workers load the models; this process only reads and writes.
-            pool = stack.enter_context(WorkerPool(names, output_scheme, workers))
-            spans = pool.spans
-        else:
-            taggers = [Tagger.load(m, torch_device, output_scheme) for m in names]
-            spans = [t.spans for t in taggers]
+    fmt: Any = input_format
+    with Tagging(model or ["pos", "ner"], output_scheme, _device(device), workers) as tagging:
         for path in files or [STDIN]:
-            fmt: Any = input_format or _SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
-            with open_text(path, encoding) as stream:
-                if workers > 1:
-                    # Plain text goes out raw, so that the workers tokenise it too.
-                    pieces: Any = (
-                        text_blocks(stream, path)
-                        if fmt == "text"
-                        else read_chunks(stream, path, fmt)
-                    )
-                    tagged = pool.tag(pieces, scores, nbest, stream.pending)
-                else:
-                    tagged = (
-                        (c, tag_chunk(taggers, [s.tokens for s in c], scores, nbest))
-                        for c in read_chunks(stream, path, fmt)
-                    )
-                for chunk, predicted in tagged:
-                    columns = [
-                        [
-                            Column(name, p[i], s)
-                            for name, p, s in zip(labels, predicted, spans, strict=True)
-                        ]
-                        for i in range(len(chunk))
-                    ]
-                    _write_chunk(chunk, columns, output, tag_field)
+            for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
+                _write_chunk(chunk, columns, output, tag_field)
 
 
 def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_field: str) -> None:
     """Write tagged sentences in one piece (standard output may be unbuffered), or show them
     on the terminal for `--output pretty`."""
-    from rnntag.tagging.output import write
+    from rnntag.tagging.output import render
 
     if output == "pretty":
         from rich.console import Console
@@ -430,10 +356,7 @@ def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_fi
         for sentence, sentence_columns in zip(chunk, columns, strict=True):
             print_tagged(console, sentence, sentence_columns)
         return
-    text = io.StringIO()
-    for sentence, sentence_columns in zip(chunk, columns, strict=True):
-        write(text, output, sentence, sentence_columns, tag_field)
-    sys.stdout.write(text.getvalue())
+    sys.stdout.write(render(chunk, columns, output, tag_field))
     sys.stdout.flush()
 
 
@@ -543,7 +466,7 @@ def bench(
     encoding: Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
-    from rnntag.report import print_bench
+    from rnntag.report import print_bench, print_tokenization
     from rnntag.tagging.bench import benchmark, tokenization_scores
     from rnntag.tagging.tagger import Tagger
 
@@ -552,12 +475,7 @@ def bench(
         if as_json:
             print(json.dumps(scores, indent=1))
         else:
-            _stdout().print(
-                f"tokenisation against {scores['gold']:,} gold words in {scores['sentences']:,}"
-                f" sentences: precision {100 * scores['precision']:.2f},"
-                f" recall {100 * scores['recall']:.2f}, F1 {100 * scores['f1']:.2f}",
-                highlight=False,
-            )
+            print_tokenization(_stdout(), scores)
         return
 
     if input_format not in ("text", "tokens", "conll", "conllu"):

@@ -334,3 +334,25 @@ def print_errors(console: Console, confusions: Sequence[Confusion], limit: int) 
                 line.append(" " + example.right)
             console.print(line)
             console.print(Text(f"       {example.note}", style="dim"))
+
+
+def print_tokenization(console: Console, scores: dict[str, Any]) -> None:
+    """The plain-text tokeniser's scores against a CoNLL-U gold file (`rnntag bench
+    --tokenization`)."""
+    console.print(
+        f"tokenisation against {scores['gold']:,} gold words in {scores['sentences']:,}"
+        f" sentences: precision {100 * scores['precision']:.2f},"
+        f" recall {100 * scores['recall']:.2f}, F1 {100 * scores['f1']:.2f}",
+        highlight=False,
+    )
+
+
+def print_trained(console: Console, results: dict[str, Any], out: Path) -> None:
+    """The line `rnntag train` ends with: the best dev score, and where the model is."""
+    score = results.get("dev_score")
+    best = (
+        f"best dev {results['dev_metric']} {100 * score:.2f} at epoch {results['best_epoch']}; "
+        if score is not None
+        else ""
+    )
+    console.print(f"{best}model saved to {out}", highlight=False)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,3 +93,20 @@ def write(
         rows = [c.prediction.tags for c in columns]
         rows += [[f"{p:.4f}" for p in c.prediction.scores or []] for c in columns]
         write_conll(out, sentence.tokens, [row for row in rows if row])
+
+
+def render(
+    sentences: Sequence[Sentence], columns: Sequence[Sequence[Column]], fmt: str, tag_field: str
+) -> str:
+    """Tagged sentences as one piece of text in `fmt`, as `write` writes each.
+
+    Args:
+        sentences: The sentences as read.
+        columns: Each sentence's columns, one per model.
+        fmt: Output format.
+        tag_field: CoNLL-U field for the first model's tags.
+    """
+    text = io.StringIO()
+    for sentence, sentence_columns in zip(sentences, columns, strict=True):
+        write(text, fmt, sentence, sentence_columns, tag_field)
+    return text.getvalue()

@@ -1,0 +1,89 @@
+"""Tagging whole inputs: files or standard input in any input format, with one model or
+several, in this process or in worker processes; each chunk of sentences comes back with
+every model's columns, in input order."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rnntag.io.corpus import Format, Sentence, open_text, read_chunks, text_blocks
+from rnntag.tagging.output import Column
+from rnntag.tagging.tagger import Tagger
+from rnntag.tagging.workers import WorkerPool, tag_chunk
+
+# What a file is read as when no input format is given.
+SUFFIX_FORMATS: dict[str, Format] = {".conllu": "conllu", ".conll": "conll"}
+
+
+class Tagging:
+    """Models loaded once for many inputs; use it as a context manager.
+
+    Args:
+        models: Model names or directories; each one's column is named by the last part.
+        output_scheme: As for `Tagger`.
+        device: Where the networks run (with one worker).
+        workers: Processes that tag; with more than one, this process only reads and writes.
+    """
+
+    def __init__(
+        self, models: list[str], output_scheme: str | None, device: torch.device, workers: int
+    ):
+        self.labels = [Path(m).name for m in models]
+        self.workers = workers
+        self._stack = contextlib.ExitStack()
+        if workers > 1:
+            self.pool = self._stack.enter_context(WorkerPool(models, output_scheme, workers))
+            self.spans = self.pool.spans
+        else:
+            self.taggers = [Tagger.load(m, device, output_scheme) for m in models]
+            self.spans = [t.spans for t in self.taggers]
+
+    def __enter__(self) -> Tagging:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def tag_file(
+        self, path: str, fmt: Format | None, encoding: str, scores: bool = False, nbest: int = 1
+    ) -> Iterator[tuple[list[Sentence], list[list[Column]]]]:
+        """Tag a file (or `rnntag.io.corpus.STDIN`) chunk by chunk.
+
+        Args:
+            path: The input.
+            fmt: Its format; by default from its suffix (`SUFFIX_FORMATS`), else plain text.
+            encoding: Its encoding.
+            scores: Compute probabilities too.
+            nbest: Number of best sequences.
+
+        Returns:
+            An iterator over (sentences, each sentence's columns, one per model).
+        """
+        fmt = fmt or SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
+        with open_text(path, encoding) as stream:
+            tagged: Any
+            if self.workers > 1:
+                # Plain text goes out raw, so that the workers split it too.
+                pieces: Any = (
+                    text_blocks(stream, path) if fmt == "text" else read_chunks(stream, path, fmt)
+                )
+                tagged = self.pool.tag(pieces, scores, nbest, stream.pending)
+            else:
+                tagged = (
+                    (chunk, tag_chunk(self.taggers, [s.tokens for s in chunk], scores, nbest))
+                    for chunk in read_chunks(stream, path, fmt)
+                )
+            for chunk, predicted in tagged:
+                columns = [
+                    [
+                        Column(name, p[i], s)
+                        for name, p, s in zip(self.labels, predicted, self.spans, strict=True)
+                    ]
+                    for i in range(len(chunk))
+                ]
+                yield chunk, columns
