@@ -380,10 +380,17 @@ def shipped_ner_on_ner_dev() -> dict:
     return json.loads(succeeded(rnntag("eval", "-m", "ner", NER_DEV, "--json")))
 
 
+def json_of(capsys, *args: object) -> dict:
+    """The JSON that the CLI, run in this process, prints for `args`."""
+    capsys.readouterr()
+    assert run_in_process(*args) == 0
+    return json.loads(capsys.readouterr().out)
+
+
 @pytest.mark.parametrize("mode", ["conlleval", "strict"])
 @pytest.mark.parametrize("scheme", ["IOB1", "IOB2", "IOBES"])
 def test_eval_scores_a_model_in_the_gold_files_scheme(
-    tmp_path, scheme, mode, shipped_ner_on_ner_dev
+    tmp_path, capsys, scheme, mode, shipped_ner_on_ner_dev
 ):
     # The same gold spans written in each scheme: the model's predictions, converted to the
     # gold file's scheme, score the same whatever the scheme (the shipped model's is IOBES).
@@ -398,7 +405,7 @@ def test_eval_scores_a_model_in_the_gold_files_scheme(
             tags = convert([tag for _, tag in rows], scheme)
             lines = (f"{word}\t{tag}\n" for (word, _), tag in zip(rows, tags, strict=True))
             out.write("".join(lines) + "\n")
-    result = json.loads(succeeded(rnntag("eval", "-m", "ner", gold, "--json", "--mode", mode)))
+    result = json_of(capsys, "eval", "-m", "ner", gold, "--json", "--mode", mode)
     assert result["scheme"] == scheme
     assert result["spans"]["micro avg"] == shipped_ner_on_ner_dev["spans"]["micro avg"]
     assert result["spans"]["micro avg"]["support"] == sum(

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.slow
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 SMALL = ["--epochs", "2", "--hidden-size", "8", "--char-hidden", "8", "--batch-size", "16"]
+# Epochs of a training that a test interrupts after its second: long enough to be cut.
+LONG_RUN = 10
 
 
 def conll_tags(text: str) -> list[list[str]]:
@@ -138,8 +140,8 @@ def epochs(model: Path) -> list[dict]:
 def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path):
     command = [
         sys.executable, "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
-        "--dev", str(DATA / "ner-dev.conll"), *SMALL, "--epochs", "25", "--patience", "25",
-        "--threads", "1", "--seed", "3",
+        "--dev", str(DATA / "ner-dev.conll"), *SMALL, "--epochs", str(LONG_RUN),
+        "--patience", str(LONG_RUN), "--threads", "1", "--seed", "3",
     ]  # fmt: skip
     whole = subprocess.run([*command, "-o", str(tmp_path / "whole")], capture_output=True)
     assert whole.returncode == 0, whole.stderr
@@ -206,8 +208,8 @@ def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
         "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
-        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", "25",
-        "--patience", "25", "--threads", "1",
+        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", str(LONG_RUN),
+        "--patience", str(LONG_RUN), "--threads", "1",
     ]  # fmt: skip
     # Ctrl-C in a terminal signals the launcher and its workers together.
     with subprocess.Popen(
@@ -221,12 +223,9 @@ def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
         message = process.stderr.read()
     assert process.returncode != 0, message
     assert (out / "checkpoint" / "state.json").is_file(), message
-    done = len((out / "metrics.jsonl").read_text(encoding="utf-8").splitlines())
-    assert 2 <= done < 25
+    assert 2 <= len(epochs(out)) < LONG_RUN
 
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert not (out / "checkpoint").exists()
-    assert [e["epoch"] for e in epochs(out)] == list(range(1, 26))
-    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 26))
+    assert [e["epoch"] for e in epochs(out)] == list(range(1, LONG_RUN + 1))
