@@ -9,6 +9,7 @@ import gc
 import inspect
 import json
 import os
+import signal
 import sys
 import typing
 from collections.abc import Callable, Iterator
@@ -336,10 +337,16 @@ def tag(
         raise typer.BadParameter("must be 1, or more with --output jsonl", param_hint="--nbest")
     _tag_field(tag_field)
     fmt: Any = input_format
-    with Tagging(model or ["pos", "ner"], output_scheme, _device(device), workers) as tagging:
-        for path in files or [STDIN]:
-            for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
-                _write_chunk(chunk, columns, output, tag_field)
+    try:
+        with Tagging(model or ["pos", "ner"], output_scheme, _device(device), workers) as tagging:
+            for path in files or [STDIN]:
+                for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
+                    _write_chunk(chunk, columns, output, tag_field)
+    except BrokenPipeError:
+        # The reader has gone (`rnntag tag | head`): a filter then ends quietly, with the
+        # status of cat or grep killed by SIGPIPE, once the workers are stopped.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(128 + signal.SIGPIPE) from None
 
 
 def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_field: str) -> None:

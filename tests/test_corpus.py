@@ -460,3 +460,73 @@ def test_text_blocks_split_into_the_sentences_of_the_whole_input(text, size):
     in_blocks = [sentence for block in blocks for sentence in block.sentences()]
     assert in_blocks == whole
     assert [line for block in blocks for line in block.lines] == lines
+
+
+_LINE_END_INPUTS = {
+    "conll": "Ada\tB-PER\nspoke\tO\n\n\nBob\tB-PER\nran\tO\n",
+    "conllu": "# c\n" + conllu_line("1", "Ada") + conllu_line("2", "spoke") + "\n"
+    + conllu_line("1", "Bob") + "\n",
+    "tokens": "Ada spoke\n\nBob ran\nthen\n",
+    "text": "Ada spoke to Bob.\nHe ran.\n\nThen\nthey left. It rained.\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", sorted(_LINE_END_INPUTS))
+@given(ends=st.lists(st.sampled_from(["\n", "\r\n", "\r"]), min_size=12, max_size=12))
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_universal_line_ends_read_like_line_feeds(tmp_path_factory, monkeypatch, fmt, ends):
+    # Blocks of 3 bytes split many a CRLF between two reads.
+    monkeypatch.setattr("rnntag.io.corpus.TextSource.BLOCK", 3)
+    text = _LINE_END_INPUTS[fmt]
+    lines = text.split("\n")
+    chosen = [ends[i % len(ends)] for i in range(len(lines) - 1)]
+    for i in range(1, len(chosen)):
+        # A lone CR before an empty line's LF would make one CRLF, as it should.
+        if chosen[i - 1] == "\r" and not lines[i] and chosen[i] != "\r":
+            chosen[i] = "\r"
+    mixed = "".join(line + end for line, end in zip(lines, chosen, strict=False))
+    folder = tmp_path_factory.mktemp("ends")
+    plain, other = folder / "plain", folder / "other"
+    plain.write_bytes(text.encode("utf-8"))
+    other.write_bytes(mixed.encode("utf-8"))
+
+    expected = read_file(str(plain), fmt)
+    found = read_file(str(other), fmt)
+
+    assert [(s.tokens, s.tags, s.line) for s in found] == [
+        (s.tokens, s.tags, s.line) for s in expected
+    ]
+    assert len(expected) >= 2
+    for sentence in found if fmt == "text" else []:
+        assert [mixed[a:b] for a, b in sentence.offsets or []] == sentence.tokens
+
+
+@given(
+    st.lists(
+        st.text(st.sampled_from("ab .\n\r\x0b\x0c\x1c\x85\u2028\u2029"), min_size=1, max_size=8),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=60)
+def test_plain_text_line_numbers_count_every_line_end_before_the_sentence(pieces):
+    text = "x. " + " ".join(pieces) + " end."
+    # Lines as universal newlines cut them, ends kept.
+    for sentence in read_text(io.StringIO(text, newline=""), "t", first_line=5):
+        start = sentence.offsets[0][0] if sentence.offsets else 0
+        before = text[:start]
+        ends = before.count("\n") + before.count("\r") - before.count("\r\n")
+        assert sentence.line == 5 + ends
+
+
+@given(st.text(st.sampled_from("ab \n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=12))
+@settings(max_examples=80)
+def test_conllu_text_comment_is_one_line_whatever_the_sentence_text(text):
+    import conllu
+
+    out = io.StringIO()
+    write_conllu(out, Sentence(["a", "b"], text="a" + text + "b"), ["X", "Y"])
+    (parsed,) = conllu.parse(out.getvalue())
+
+    assert [t["form"] for t in parsed] == ["a", "b"]
+    assert parsed.metadata["text"].splitlines() == [parsed.metadata["text"]]

@@ -262,3 +262,22 @@ def test_tag_reads_conll_files_as_their_name_says(capsys, name, flags):
     out = tag(capsys, "-m", "pos", *flags, path)
     rows = [block.splitlines() for block in out.strip("\n").split("\n\n")]
     assert [[row.split("\t")[0] for row in block] for block in rows] == words
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_reader_that_goes_away_ends_tagging_quietly(tmp_path, workers):
+    many = tmp_path / "many.txt"
+    # Far more output than a pipe holds, so that writing meets the closed pipe.
+    many.write_text("Ada Lovelace met Charles Babbage in London .\n" * 30_000, encoding="utf-8")
+    command = [sys.executable, "-m", "rnntag", "tag", "-m", "ner", "--input", "tokens",
+               "--output", "jsonl", "--workers", workers, str(many)]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(100)
+        process.stdout.close()
+        stderr = process.stderr.read()
+        process.wait(timeout=120)
+
+    # As cat or grep killed by SIGPIPE: status 128 + 13, nothing on stderr.
+    assert (process.returncode, stderr) == (141, b"")

@@ -35,6 +35,10 @@ CHUNK_SIZE = 8192
 # Characters of plain text after which a block for the workers ends at the next paragraph end
 # (about 1,000 sentences of English): small enough that they share the work evenly to the end.
 BLOCK_SIZE = 1 << 16
+# The line ends of Python's universal newlines.
+_LINE_END = re.compile(r"\r\n|\r|\n")
+# Line breaks as `str.splitlines` knows them, which a one-line `# text` comment cannot hold.
+_LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
 # What `errors="surrogateescape"` turns an undecodable byte into.
 _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
@@ -109,12 +113,28 @@ class TextSource:
         except OSError as exc:
             raise RnntagError(exc.strerror or "cannot read", self.path) from None
         self.eof = not block
-        pieces = (self.carry + self.decoder.decode(block, final=self.eof)).split("\n")
-        self.carry = pieces.pop()
-        self.lines.extend(piece + "\n" for piece in pieces)
+        text = self.carry + self.decoder.decode(block, final=self.eof)
+        if "\r" not in text:
+            pieces = text.split("\n")
+            self.carry = pieces.pop()
+            self.lines.extend(piece + "\n" for piece in pieces)
+        else:
+            self.carry = self._split_universal(text)
         if self.eof and self.carry:
             self.lines.append(self.carry)
             self.carry = ""
+
+    def _split_universal(self, text: str) -> str:
+        """Queue the lines of `text` that end in LF, CRLF or a lone CR, as Python's universal
+        newlines end them; return the unfinished rest. A CR at the very end waits for the
+        next block, which may start with its LF."""
+        start = 0
+        for end in _LINE_END.finditer(text):
+            if end.end() == len(text) and end.group() == "\r" and not self.eof:
+                break
+            self.lines.append(text[start : end.end()])
+            start = end.end()
+        return text[start:]
 
     def pending(self) -> bool:
         """Whether a line can be read now without waiting for the writer."""
@@ -409,14 +429,27 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
 def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence]:
     from rnntag.io.text import split_text
 
+    # Line ends are counted from one sentence to the next, not from the paragraph's start
+    # each time, which made a long paragraph quadratic. A sentence starts at a token, never
+    # between the CR and the LF of a CRLF.
+    line, counted = first_line, 0
     for tokens in split_text(paragraph):
         begin, end = tokens[0].start, tokens[-1].end
+        line += _line_ends(paragraph, counted, begin)
+        counted = begin
         yield Sentence(
             [t.text for t in tokens],
-            line=first_line + paragraph.count("\n", 0, begin),
+            line=line,
             text=paragraph[begin:end],
             offsets=[(start + t.start, start + t.end) for t in tokens],
         )
+
+
+def _line_ends(text: str, start: int, end: int) -> int:
+    """Universal-newline line ends (LF, CRLF, lone CR) in `text[start:end]`."""
+    return (
+        text.count("\n", start, end) + text.count("\r", start, end) - text.count("\r\n", start, end)
+    )
 
 
 def read_sentences(
@@ -529,7 +562,10 @@ def write_conllu(
     if parsed is None:
         parsed = TokenList(
             [_blank_conllu_token(i, form) for i, form in enumerate(sentence.tokens, start=1)],
-            metadata=Metadata(text=sentence.text or " ".join(sentence.tokens)),
+            # A sentence of plain text may run over several lines.
+            metadata=Metadata(
+                text=_LINE_BREAKS.sub(" ", sentence.text or " ".join(sentence.tokens))
+            ),
         )
     words = [token for token in parsed if isinstance(token["id"], int)]
     for name, column in [(tag_field, tags), *extra]:
