@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -281,3 +282,40 @@ def test_a_reader_that_goes_away_ends_tagging_quietly(tmp_path, workers):
 
     # As cat or grep killed by SIGPIPE: status 128 + 13, nothing on stderr.
     assert (process.returncode, stderr) == (141, b"")
+
+
+def _children(pid: int) -> list[int]:
+    """The process ids of `pid`'s children (Linux)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] if path.exists() else []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
+def test_a_worker_that_dies_ends_the_run_with_an_error(tmp_path):
+    many = tmp_path / "many.txt"
+    many.write_text("Ada Lovelace met Charles Babbage in London .\n" * 200_000, encoding="utf-8")
+    command = [sys.executable, "-m", "rnntag", "tag", "-m", "ner", "--input", "tokens",
+               "--workers", "2", str(many)]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.readline()  # the workers are tagging
+        # The spawned workers (the resource tracker is a child too, and holds no model).
+        workers = [
+            pid
+            for pid in _children(process.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert workers
+        os.kill(workers[0], signal.SIGKILL)
+        # Bounded: before, the tagger waited for the dead worker forever.
+        rest, errors = process.communicate(timeout=120)
+        stderr = errors.decode()
+
+    assert process.returncode == 1
+    assert stderr.splitlines() == [
+        "rnntag: error: a tagging worker process died (killed, or out of memory?); output stops"
+        " at the last complete chunk"
+    ]
+    # What was written is whole sentences only.
+    assert rest.endswith(b"\n\n") or not rest

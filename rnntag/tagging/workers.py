@@ -1,17 +1,23 @@
 """Tagging with several worker processes, each loading the models once, with the output
 in input order and a bounded number of chunks in flight. Plain text travels as raw blocks of
-paragraphs, so that the workers split it into sentences too."""
+paragraphs, so that the workers split it into sentences too. A worker that dies (killed by
+the out-of-memory killer, say) ends the run with an error instead of a wait forever: the
+pool is `concurrent.futures`' process pool, which notices."""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import torch
 
+from rnntag.errors import RnntagError
 from rnntag.io.corpus import Sentence, TextBlock
+from rnntag.model.modelfile import read_info, resolve_model
 from rnntag.tagging.tagged import Prediction
 from rnntag.tagging.tagger import Tagger
 
@@ -55,17 +61,23 @@ class WorkerPool:
     """
 
     def __init__(self, models: list[str], output_scheme: str | None, workers: int):
+        # A model that cannot load fails here, with its message, not in a worker.
+        for model in models:
+            read_info(resolve_model(model))
         self.workers = workers
-        context = multiprocessing.get_context("spawn")
-        self.pool = context.Pool(workers, _start_worker, (models, output_scheme))
-        self.spans: list[bool] = self.pool.apply(_spans)
+        self.pool = ProcessPoolExecutor(
+            workers, multiprocessing.get_context("spawn"), _start_worker, (models, output_scheme)
+        )
+        self.spans: list[bool] = _result(self.pool.submit(_spans))
         """Whether each model tags spans (entities)."""
 
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pool.terminate()
+        # Chunks not yet started are of no use once the output has stopped; those running
+        # (at most two per worker, of a second or so each) are waited for.
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def tag(
         self,
@@ -88,11 +100,11 @@ class WorkerPool:
         Returns:
             An iterator over (sentences, each model's predictions for them), in input order.
         """
-        in_flight: deque[tuple[list[Sentence] | TextBlock, Any]] = deque()
+        in_flight: deque[tuple[list[Sentence] | TextBlock, Future[Any]]] = deque()
 
         def done() -> tuple[list[Sentence], list[list[Prediction]]]:
             source, result = in_flight.popleft()
-            sentences, predicted = result.get()
+            sentences, predicted = _result(result)
             if sentences is None:
                 assert not isinstance(source, TextBlock)
                 sentences = source
@@ -104,8 +116,19 @@ class WorkerPool:
                 scores,
                 nbest,
             )
-            in_flight.append((chunk, self.pool.apply_async(_work, (job,))))
+            in_flight.append((chunk, self.pool.submit(_work, job)))
             while in_flight and (len(in_flight) >= 2 * self.workers or not pending()):
                 yield done()
         while in_flight:
             yield done()
+
+
+def _result(future: Future[Any]) -> Any:
+    """The result of a worker's job, or an error if a worker died on the way."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise RnntagError(
+            "a tagging worker process died (killed, or out of memory?); output stops at the"
+            " last complete chunk"
+        ) from None
