@@ -204,7 +204,7 @@ def test_the_wheel_carries_the_shipped_models(tmp_path):
     (wheel,) = tmp_path.glob("rnntag-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for model in ("en-ner-conll03", "en-pos-ewt"):
-        for file in ("config.json", "model.safetensors", "MODEL_CARD.md"):
+        for file in ("config.json", "words.txt", "chars.txt", "model.safetensors", "MODEL_CARD.md"):
             assert f"rnntag/models/{model}/{file}" in names
 
 
