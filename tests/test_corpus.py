@@ -530,3 +530,21 @@ def test_conllu_text_comment_is_one_line_whatever_the_sentence_text(text):
 
     assert [t["form"] for t in parsed] == ["a", "b"]
     assert parsed.metadata["text"].splitlines() == [parsed.metadata["text"]]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "data", "named"),
+    [
+        ("utf-8", b"caf\xc3\xa9 \xe9\n", "as UTF-8"),
+        ("UTF8", b"\xe9\n", "as UTF-8"),
+        ("cp1252", b"A\x81\n", "as cp1252"),
+        ("utf-16", b"\xff\xfeA\x00B", "not valid utf-16"),
+    ],
+)
+def test_a_decoding_error_names_the_encoding_used(tmp_path, encoding, data, named):
+    path = tmp_path / "input.txt"
+    path.write_bytes(data)
+
+    with pytest.raises(RnntagError, match=named) as caught, open_text(str(path), encoding) as s:
+        list(read_text(s, str(path)))
+    assert str(caught.value).startswith(f"{path}:1: ")

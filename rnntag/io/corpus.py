@@ -90,6 +90,7 @@ class TextSource:
     def __init__(self, fd: int, path: str, encoding: str = "utf-8"):
         self.fd = fd
         self.path = path
+        self.encoding = encoding
         codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
         try:
             self.decoder = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
@@ -168,20 +169,30 @@ def _lines(
     """Lines numbered from `first`, without their line ends unless `keep_ends`; undecodable
     bytes become an error on their line."""
     number = first - 1
+    encoding = _encoding_name(getattr(stream, "encoding", None) or "utf-8")
     try:
         for number, raw in enumerate(stream, start=first):
             bad = _ESCAPED_BYTE.search(raw)
             if bad:
                 byte = ord(bad.group()) - 0xDC00
                 raise RnntagError(
-                    f"cannot decode byte 0x{byte:02x} (for another encoding than UTF-8,"
+                    f"cannot decode byte 0x{byte:02x} as {encoding} (for another encoding,"
                     " use --encoding)",
                     path,
                     number,
                 )
             yield number, raw if keep_ends else raw.rstrip("\r\n")
     except UnicodeDecodeError as exc:
-        raise RnntagError(f"not valid UTF-8 ({exc.reason})", path, number + 1) from None
+        raise RnntagError(f"not valid {encoding} ({exc.reason})", path, number + 1) from None
+
+
+def _encoding_name(encoding: str) -> str:
+    """How error messages name an encoding: UTF-8 as people write it, others as given."""
+    try:
+        canonical = codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+    return "UTF-8" if canonical == "utf-8" else encoding
 
 
 def _split_columns(line: str) -> list[str]:
