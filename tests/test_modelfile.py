@@ -409,3 +409,17 @@ def test_the_embeddings_file_is_recorded_by_name_only(tmp_path):
 
     config = json.loads((tmp_path / CONFIG_FILE).read_text(encoding="utf-8"))
     assert config["train"]["embeddings"] == "glove.6B.50d.txt.gz"
+
+
+def test_a_model_without_byte_pairs_leaves_no_byte_pair_file_of_an_earlier_one(tmp_path):
+    info = tiny_info()
+    with_bpe = dataclasses.replace(
+        info, vocab=dataclasses.replace(info.vocab, bpe=learn_bpe(["Ada", "went", "home"], 8))
+    )
+    save_config(tmp_path, with_bpe)
+    assert (tmp_path / BPE_FILE).is_file()
+
+    save_config(tmp_path, info)
+
+    assert not (tmp_path / BPE_FILE).exists()
+    assert read_info(tmp_path).vocab.bpe is None

@@ -147,9 +147,12 @@ def save_config(directory: Path, info: ModelInfo) -> None:
     }
     if vocab.bpe is not None:
         files[BPE_FILE] = json.dumps(vocab.bpe, ensure_ascii=False)
+    else:
+        # Left by an earlier model in the same folder, it would be read as this one's.
+        (directory / BPE_FILE).unlink(missing_ok=True)
     for name, text in files.items():
         path = directory / name
-        if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        if not (path.is_file() and path.read_bytes() == text.encode("utf-8")):
             atomic_write(path, functools.partial(_write_exactly, text=text))
     text = json.dumps(config_json(info), ensure_ascii=False, indent=1) + "\n"
     atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
