@@ -12,11 +12,19 @@ from typing import Any
 
 import torch
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Mode, evaluate
 from rnntag.io.corpus import Format, Sentence, guess_format, load_corpus
 from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
-from rnntag.model.config import ModelConfig, TrainConfig, check_finite, from_dict, read_toml
+from rnntag.model.config import (
+    ModelConfig,
+    TrainConfig,
+    check_finite,
+    check_recipe,
+    check_sizes,
+    from_dict,
+    read_toml,
+)
 from rnntag.model.modelfile import CONFIG_FILE
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.tagger import Tagger
@@ -124,6 +132,12 @@ def train(
     if fmt not in (None, "conll", "conllu"):
         raise RnntagError("format must be conll or conllu")
     check_finite(model_config, train_config)
+    check_recipe(train_config)
+    try:
+        # Before the output folder is made: a refused setting leaves nothing behind.
+        check_sizes(model_config)
+    except RnntagError as exc:
+        raise UsageError(exc.message) from None
     out = Path(out)
     if (out / CONFIG_FILE).exists() and not force and not resume:
         raise RnntagError("already holds a model; choose another directory or pass force", str(out))

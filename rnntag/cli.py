@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.model.config import ModelConfig, TrainConfig
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
@@ -563,4 +563,4 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         _stderr().print(f"rnntag: error: {exc}", highlight=False, markup=False, soft_wrap=True)
-        sys.exit(1)
+        sys.exit(2 if isinstance(exc, UsageError) else 1)

@@ -23,3 +23,8 @@ class RnntagError(Exception):
         if self.path is not None:
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         return where + self.message
+
+
+class UsageError(RnntagError):
+    """A setting the user gave that cannot work (`--epochs 0`, `--lr inf`): the command line
+    exits with 2 for it, as for any bad option."""

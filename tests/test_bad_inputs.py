@@ -89,10 +89,22 @@ CASES = [
      "--rnn", None),
     ("unknown-encoding", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--encoding", "nope"], 2,
      "unknown encoding", None),
-    ("infinite-lr", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr", "inf"], 1,
+    ("infinite-lr", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr", "inf"], 2,
      "train.lr = inf is not a finite number", None),
-    ("nan-lr-decay", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr-decay", "nan"], 1,
+    ("nan-lr-decay", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--lr-decay", "nan"], 2,
      "train.lr_decay = nan is not a finite number", None),
+    *(
+        (f"setting-{option}={value}", {"t.conll": b"a\tO\n"}, ["train", "t.conll", option, value],
+         2, f"train.{option[2:].replace('-', '_')} = ", None)
+        for option, value in [
+            ("--epochs", "0"), ("--epochs", "-3"), ("--patience", "0"), ("--batch-size", "0"),
+            ("--batch-size", "-5"), ("--lr", "-1"), ("--lr", "0"), ("--momentum", "-1"),
+            ("--weight-decay", "-1"), ("--lr-decay", "-1"), ("--clip", "-1"),
+            ("--unk-replace", "2"), ("--seed", "99999999999999999999"), ("--threads", "-1"),
+        ]
+    ),
+    ("model-size-zero", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--hidden-size", "0"], 2,
+     "model.hidden_size = 0 is outside", None),
 
 ]  # fmt: skip
 

@@ -10,7 +10,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args, get_origin
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 
 FORMAT_VERSION = 2
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -191,7 +191,36 @@ def check_finite(*configs: ModelConfig | TrainConfig) -> None:
         for item in dataclasses.fields(config):
             value = getattr(config, item.name)
             if isinstance(value, float) and not math.isfinite(value):
-                raise RnntagError(f"{section}.{item.name} = {value} is not a finite number")
+                raise UsageError(f"{section}.{item.name} = {value} is not a finite number")
+
+
+# The range of each training setting, both ends included; None for no bound.
+RECIPE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "epochs": (1, None),
+    "batch_size": (1, None),
+    "patience": (1, None),
+    "lr": (0.0, None),
+    "momentum": (0.0, 1.0),
+    "lr_decay": (0.0, None),
+    "weight_decay": (0.0, None),
+    "clip": (0.0, None),
+    "unk_replace": (0.0, 1.0),
+    "seed": (0, 2**63 - 1),
+    "threads": (0, 4096),
+    "embeddings_max": (0, None),
+}
+
+
+def check_recipe(config: TrainConfig) -> None:
+    """Refuse training settings outside their range (`--epochs 0`, `--batch-size -5`,
+    `--lr -1`, a seed beyond 64 bits) before anything is read or written."""
+    for name, (low, high) in RECIPE_RANGES.items():
+        value = getattr(config, name)
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"at least {low}" if high is None else f"in {low}..{high}"
+            raise UsageError(f"train.{name} = {value} must be {bounds}")
+    if config.lr == 0:
+        raise UsageError("train.lr = 0 would train nothing; give a positive learning rate")
 
 
 def check_sizes(config: ModelConfig) -> None:
