@@ -266,14 +266,15 @@ def score_files(
     )
     _check_aligned(gold_path, gold_data, pred_path, pred_data)
     gold = [s.tags or [] for s in gold_data]
+    pred = [s.tags or [] for s in pred_data]
     # Both files are scored as written: rewriting the predictions would repair the very
     # spans that strict mode is there to refuse.
-    result = evaluate(gold, [s.tags or [] for s in pred_data], scheme or detect_scheme(gold), mode)
+    result = evaluate(gold, pred, scheme or detect_scheme(gold), mode)
     return Scored(
         result,
         [s.tokens for s in gold_data],
         gold,
-        [s.tags or [] for s in pred_data],
+        pred,
         f"{pred_path} against {gold_path}",
         [s.line for s in gold_data],
     )

@@ -116,11 +116,19 @@ class WorkerPool:
                 scores,
                 nbest,
             )
-            in_flight.append((chunk, self.pool.submit(_work, job)))
+            in_flight.append((chunk, _submit(self.pool, job)))
             while in_flight and (len(in_flight) >= 2 * self.workers or not pending()):
                 yield done()
         while in_flight:
             yield done()
+
+
+def _submit(pool: ProcessPoolExecutor, job: Job) -> Future[Any]:
+    """Hand a job to the workers; an error if one has died (the pool then takes no more)."""
+    try:
+        return pool.submit(_work, job)
+    except BrokenProcessPool:
+        raise _died() from None
 
 
 def _result(future: Future[Any]) -> Any:
@@ -128,7 +136,11 @@ def _result(future: Future[Any]) -> Any:
     try:
         return future.result()
     except BrokenProcessPool:
-        raise RnntagError(
-            "a tagging worker process died (killed, or out of memory?); output stops at the"
-            " last complete chunk"
-        ) from None
+        raise _died() from None
+
+
+def _died() -> RnntagError:
+    return RnntagError(
+        "a tagging worker process died (killed, or out of memory?); output stops at the"
+        " last complete chunk"
+    )
