@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
 
-from rnntag.model.crf import CRF
+from rnntag.model.crf import CRF, FORBIDDEN
 
 # Forbidden moves score -10000, where float32 resolves only about 0.002; hence rel as well.
 TOLERANCE = {"abs": 1e-5, "rel": 1e-6}
@@ -139,13 +140,16 @@ def test_log_partition_stays_finite_when_a_tag_is_reachable_only_from_unlikely_o
     assert emissions.grad[0, 0].tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
 
 
-def test_gradient_is_marginal_minus_gold(generator):
-    # d(-log p)/d(emissions) = marginal probabilities - one-hot gold; rows sum to zero.
-    crf, emissions, mask = make_case(4, [4], generator)
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+def test_gradient_is_marginal_minus_gold(num_tags, lengths, generator):
+    # d(-log p(gold))/d(emissions) = marginal probabilities - one-hot gold, at real tokens.
+    crf, emissions, mask = make_case(num_tags, lengths, generator)
     emissions.requires_grad_(True)
-    tags = torch.randint(4, mask.shape, generator=generator)
+    tags = torch.where(mask, torch.randint(num_tags, mask.shape, generator=generator), 0)
     crf(emissions, tags, mask).sum().neg().backward()
-    assert emissions.grad.sum(dim=2).abs().max() < 1e-5
+    gold = torch.nn.functional.one_hot(tags, num_tags).float()
+    expected = (crf.marginals(emissions.detach(), mask) - gold) * mask.unsqueeze(2)
+    assert torch.allclose(emissions.grad, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("constrained", [False, True])
@@ -182,3 +186,27 @@ def test_nbest_matches_enumeration(num_tags, lengths, constrained, k, generator)
             assert scores[b, rank].item() == pytest.approx(enumerated[ranked[rank]], **TOLERANCE)
         assert paths[b, :, length:].eq(0).all()
         assert (scores[b, len(ranked) :] == float("-inf")).all()
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+def test_path_stretch_probabilities_match_enumeration(num_tags, lengths, constrained, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator, constrained)
+    with torch.no_grad():
+        path = crf.path_scores(emissions, mask)
+    assert torch.equal(path.tags, crf.decode(emissions, mask)[1])
+    for b, length in enumerate(lengths):
+        scores = brute_force_scores(crf, emissions[b], length)
+        if max(scores.values()) < FORBIDDEN / 2:
+            continue  # every sequence forbidden: scores near -10000 keep only 3 decimals
+        log_z = torch.logsumexp(torch.tensor(list(scores.values()), dtype=torch.float64), 0)
+        best = tuple(path.tags[b, :length].tolist())
+        for start, end in itertools.combinations(range(length + 1), 2):
+            expected = sum(
+                math.exp(score - log_z)
+                for p, score in scores.items()
+                if p[start:end] == best[start:end]
+            )
+            assert path.stretch_probability(b, start, end) == pytest.approx(expected, abs=1e-5)
+            if end == start + 1:
+                assert path.token_log_p[b, start].exp().item() == pytest.approx(expected, abs=1e-5)

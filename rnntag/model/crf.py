@@ -5,6 +5,8 @@ References: Lafferty et al. 2001; Lample et al. 2016 (BiLSTM-CRF); Ma & Hovy 201
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -12,6 +14,33 @@ from torch import Tensor, nn
 FORBIDDEN = -10000.0
 # Smallest normal float32: the floor of a sum of exp-scores, so that its log stays finite.
 _TINY = torch.finfo(torch.float32).tiny
+
+
+@dataclass
+class PathScores:
+    """Scores along one tag path per sentence, from which the probability of any stretch of
+    the path follows without another pass (see `CRF.path_scores`).
+
+    Attributes:
+        tags: (batch, seq_len) the path, 0 at padded positions.
+        token_log_p: (batch, seq_len) log-probability of each position's tag on the path.
+        cumulative: (batch, seq_len) score of the path up to and including each position.
+        alpha: (batch, seq_len) forward log-score into the path at each position.
+        beta: (batch, seq_len) backward log-score out of the path at each position.
+    """
+
+    tags: Tensor
+    token_log_p: Tensor
+    cumulative: Tensor
+    alpha: Tensor
+    beta: Tensor
+
+    def stretch_probability(self, row: int, start: int, end: int) -> float:
+        """Probability that tokens `start` to `end - 1` of sentence `row` all carry their
+        tags on the path: the forward score into the first, the path's own score inside,
+        and the backward score out of the last."""
+        inside = self.cumulative[row, end - 1] - self.cumulative[row, start]
+        return float((self.alpha[row, start] + inside + self.beta[row, end - 1]).exp())
 
 
 class CRF(nn.Module):
@@ -189,6 +218,30 @@ class CRF(nn.Module):
         alpha, beta, log_z = self.forward_backward(emissions, mask)
         # (batch, seq_len, num_tags)
         return torch.exp(alpha + beta - log_z[:, None, None])
+
+    def path_scores(self, emissions: Tensor, mask: Tensor) -> PathScores:
+        """The best path with its token marginals and what its stretches' probabilities
+        need (see `PathScores.stretch_probability`).
+
+        Args:
+            emissions: (batch, seq_len, num_tags).
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            The scores along each sentence's best path; log Z is split between `alpha`
+            and `beta`, so that `alpha + beta` is the log-marginal of the path's tag.
+        """
+        alpha, beta, log_z = self.forward_backward(emissions, mask)
+        _, transitions, _ = self.constrained_scores()
+        best = self.decode(emissions, mask)[1]  # (batch, seq_len)
+        index = best.unsqueeze(2)  # (batch, seq_len, 1)
+        # (batch, seq_len) each
+        alpha_path = alpha.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
+        beta_path = beta.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
+        # (batch, seq_len): score of stepping into each position along the path
+        steps = emissions.gather(2, index).squeeze(2)
+        steps[:, 1:] += transitions[best[:, :-1], best[:, 1:]]
+        return PathScores(best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path)
 
     def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Best tag sequence of each sentence (Viterbi algorithm).

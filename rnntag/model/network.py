@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnntag.model.config import ModelConfig
-from rnntag.model.crf import CRF
+from rnntag.model.crf import CRF, PathScores
 from rnntag.model.encode import CASINGS, PAD_INDEX, Batch
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -387,3 +387,26 @@ class SequenceTagger(nn.Module):
             return self.crf.decode(emissions, mask)[1]
         # (batch, seq_len)
         return torch.where(mask, emissions.argmax(dim=2), 0)
+
+    def path_scores(self, emissions: Tensor, mask: Tensor) -> PathScores:
+        """The best tags with their marginals (see `CRF.path_scores`); under a softmax
+        decoder a stretch's probability is the product of its tokens'.
+
+        Args:
+            emissions: (batch, seq_len, num_tags) scores.
+            mask: (batch, seq_len) boolean.
+
+        Returns:
+            The scores along each sentence's best path.
+        """
+        if self.crf is not None:
+            return self.crf.path_scores(emissions, mask)
+        # (batch, seq_len, num_tags)
+        log_p = torch.log_softmax(emissions, dim=2)
+        # (batch, seq_len)
+        best = torch.where(mask, log_p.argmax(dim=2), 0)
+        # (batch, seq_len)
+        token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
+        # (batch, seq_len)
+        cumulative = token.cumsum(dim=1)
+        return PathScores(best, token, cumulative, token, torch.zeros_like(token))

@@ -79,22 +79,18 @@ def predict(
                     results[i].tags = [labels[t] for t in row[: len(sentences[i])]]
                 clock.lap("tags")
                 continue
-            # (batch, seq_len) each
-            best, token_log_p, cumulative, alpha, beta = _scored(model, emissions, mask)
-            best = _converted(best, mask, table)
+            path = model.path_scores(emissions, mask)
+            best = _converted(path.tags, mask, table)
             clock.lap("decode")
             for row, i in enumerate(indices):
                 n = len(sentences[i])
                 tags = [labels[t] for t in best[row, :n].tolist()]
-                spans: list[tuple[str, int, int, float]] = []
-                for kind, start, end in to_spans(tags) if spans_wanted else []:
-                    # Score of the path inside the span, between the forward score into its
-                    # first token and the backward score out of its last one.
-                    inside = cumulative[row, end - 1] - cumulative[row, start]
-                    log_p = alpha[row, start] + inside + beta[row, end - 1]
-                    spans.append((kind, start, end, float(log_p.exp())))
-                results[i].tags, results[i].spans = tags, spans
-                results[i].scores = token_log_p[row, :n].exp().tolist()
+                results[i].tags = tags
+                results[i].scores = path.token_log_p[row, :n].exp().tolist()
+                results[i].spans = [
+                    (kind, start, end, path.stretch_probability(row, start, end))
+                    for kind, start, end in (to_spans(tags) if spans_wanted else [])
+                ]
             clock.lap("tags")
     return results
 
@@ -233,32 +229,3 @@ def _add_nbest(
             for rank in range(k)
             if scores[row, rank] > float("-inf")
         ]
-
-
-def _scored(
-    model: SequenceTagger, emissions: Tensor, mask: Tensor
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """For (batch, seq_len, num_tags) emissions: the best path (batch, seq_len); per position
-    along it: log-marginal, cumulative path score, and forward and backward log-scores less
-    half of log Z each, all (batch, seq_len)."""
-    if model.crf is None:
-        # (batch, seq_len, num_tags)
-        log_p = torch.log_softmax(emissions, dim=2)
-        # (batch, seq_len)
-        best = torch.where(mask, log_p.argmax(dim=2), 0)
-        # (batch, seq_len)
-        token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
-        cumulative = token.cumsum(dim=1)
-        # A span's probability is the product of its tokens' under a softmax decoder.
-        return best, token, cumulative, token, torch.zeros_like(token)
-    alpha, beta, log_z = model.crf.forward_backward(emissions, mask)
-    _, transitions, _ = model.crf.constrained_scores()
-    best = model.crf.decode(emissions, mask)[1]
-    index = best.unsqueeze(2)  # (batch, seq_len, 1)
-    # (batch, seq_len): the scores along the best path, log Z split between both ends
-    alpha_path = alpha.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
-    beta_path = beta.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
-    # (batch, seq_len): score of stepping into each position along the path
-    steps = emissions.gather(2, index).squeeze(2)
-    steps[:, 1:] += transitions[best[:, :-1], best[:, 1:]]
-    return best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path
