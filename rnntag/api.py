@@ -10,10 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rnntag.errors import RnntagError, UsageError
-from rnntag.evaluation.metrics import Mode, evaluate
+from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
 from rnntag.io.corpus import Format, Sentence, guess_format, load_corpus
 from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
 from rnntag.model.config import (
@@ -128,9 +126,9 @@ def train(
         "train",
     )
     if scheme is not None and scheme not in SCHEMES:
-        raise RnntagError(f"scheme must be one of {', '.join(SCHEMES)}")
+        raise UsageError(f"scheme must be one of {', '.join(SCHEMES)}")
     if fmt not in (None, "conll", "conllu"):
-        raise RnntagError("format must be conll or conllu")
+        raise UsageError("format must be conll or conllu")
     check_finite(model_config, train_config)
     check_recipe(train_config)
     try:
@@ -140,7 +138,11 @@ def train(
         raise UsageError(exc.message) from None
     out = Path(out)
     if (out / CONFIG_FILE).exists() and not force and not resume:
-        raise RnntagError("already holds a model; choose another directory or pass force", str(out))
+        raise UsageError(
+            "already holds a model; choose another directory, or overwrite it with --force"
+            " (force=True)",
+            str(out),
+        )
     torch_device = resolve_device(device)
     train_data = _read(train, fmt, tag_column, tag_field, encoding, scheme)
     dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
@@ -209,7 +211,7 @@ def check_scheme(path: str, sentences: list[Sentence], scheme: str, fmt: str) ->
 class Scored:
     """The scores of predicted tags against gold ones, with what an error analysis needs."""
 
-    result: dict[str, Any]  # what `rnntag.evaluation.metrics.evaluate` returns
+    result: Evaluation
     tokens: list[list[str]]
     gold: list[list[str]]
     pred: list[list[str]]
@@ -226,7 +228,7 @@ def score_model(
     encoding: str,
     scheme: str | None,
     mode: Mode,
-    device: torch.device,
+    device: str = "auto",
 ) -> Scored:
     """Tag a gold file with a model and score it, in the gold file's span scheme (`scheme`,
     or detected), as `rnntag eval -m MODEL TEST` does."""
@@ -234,7 +236,7 @@ def score_model(
     tokens = [s.tokens for s in data]
     gold = [s.tags or [] for s in data]
     # A span model's tags come out in the gold file's scheme, which the scores then use.
-    tagger = Tagger.load(model, device, scheme or detect_scheme(gold))
+    tagger = Tagger.load(model, resolve_device(device), scheme or detect_scheme(gold))
     pred = [p.tags for p in tagger.predict(tokens)]
     result = evaluate(
         gold,

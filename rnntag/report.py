@@ -23,6 +23,7 @@ from rich.text import Text
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import Confusion
+from rnntag.evaluation.metrics import Evaluation, Scores
 from rnntag.io.corpus import Sentence
 from rnntag.model.config import ModelInfo
 from rnntag.tagging.output import Column
@@ -36,7 +37,7 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def _scores_table(title: str, rows: dict[str, dict[str, float]], first: str) -> Table:
+def _scores_table(title: str, rows: dict[str, Scores], first: str) -> Table:
     table = Table(title=title, box=TABLE_BOX, title_justify="left")
     table.add_column(first)
     for name in ("precision", "recall", "F1", "support"):
@@ -44,37 +45,29 @@ def _scores_table(title: str, rows: dict[str, dict[str, float]], first: str) -> 
     for name, scores in rows.items():
         table.add_row(
             name,
-            _percent(scores["precision"]),
-            _percent(scores["recall"]),
-            _percent(scores.get("f1-score", scores.get("f1", 0.0))),
-            str(int(scores["support"])),
+            _percent(scores.precision),
+            _percent(scores.recall),
+            _percent(scores.f1),
+            str(scores.support),
         )
     return table
 
 
-def print_eval(console: Console, result: dict[str, Any]) -> None:
+def print_eval(console: Console, result: Evaluation) -> None:
     """Print an evaluation from `metrics.evaluate` as tables."""
-    summary = f"{result['sentences']} sentences, {result['tokens']} tokens"
-    console.print(summary)
-    if "spans" in result:
-        spans = result["spans"]
-        rows = dict(spans["types"])
-        for average in ("micro avg", "macro avg", "weighted avg"):
-            if average in spans:
-                rows[average] = spans[average]
-        mode = "conlleval-compatible" if spans["mode"] == "conlleval" else "strict"
-        title = f"Entity spans ({mode}, scheme {result['scheme']})"
+    console.print(f"{result.sentences} sentences, {result.tokens} tokens")
+    if result.spans is not None:
+        mode = "conlleval-compatible" if result.spans.mode == "conlleval" else "strict"
+        title = f"Entity spans ({mode}, scheme {result.scheme})"
+        rows = {**result.spans.types, **result.spans.averages}
         console.print(_scores_table(title, rows, "type"))
-    if "tags" in result:
-        console.print(_scores_table("Tags (per token)", result["tags"], "tag"))
-    console.print(f"token accuracy: {_percent(result['token_accuracy'])}")
-    for name, part in result.get("seen_unseen", {}).items():
-        console.print(
-            f"{name} words: accuracy {_percent(part['accuracy'])} on {part['tokens']} tokens"
-        )
-    unknown = result.get("unknown_gold_labels")
-    if unknown:
-        console.print(f"gold labels the model never saw: {', '.join(unknown)}")
+    if result.tags is not None:
+        console.print(_scores_table("Tags (per token)", result.tags, "tag"))
+    console.print(f"token accuracy: {_percent(result.token_accuracy)}")
+    for name, part in (result.seen_unseen or {}).items():
+        console.print(f"{name} words: accuracy {_percent(part.accuracy)} on {part.tokens} tokens")
+    if result.unknown_gold_labels:
+        console.print(f"gold labels the model never saw: {', '.join(result.unknown_gold_labels)}")
 
 
 def print_info(console: Console, directory: Path, info: ModelInfo, parameters: int) -> None:

@@ -91,14 +91,14 @@ def test_span_matrix_rows_add_up_to_gold_spans_and_columns_to_predicted_spans(rn
     for i, label in enumerate(matrix.labels):
         row = sum(matrix.counts[i])
         column = sum(matrix.counts[r][i] for r in range(len(matrix.rows)))
-        scores = report["types"].get(label)
-        support = int(scores["support"]) if scores else 0
+        scores = report.types.get(label)
+        support = scores.support if scores else 0
         assert row == support
         # seqeval's true positives per type are the matrix's diagonal.
-        true_positives = round(scores["recall"] * support) if scores else 0
+        true_positives = round(scores.recall * support) if scores else 0
         assert matrix.counts[i][i] == true_positives
         if column:
-            assert scores["precision"] == pytest.approx(matrix.counts[i][i] / column)
+            assert scores.precision == pytest.approx(matrix.counts[i][i] / column)
     # Where an extra row meets an extra column nothing can be counted.
     assert all(matrix.counts[r][c] == 0 for r in range(n, n + 2) for c in range(n, n + 2))
 

@@ -237,8 +237,8 @@ def test_ner_page_from_gold_and_predicted_files(tmp_path, capsys):
         assert rows[name] == [
             percent(scores["precision"]),
             percent(scores["recall"]),
-            percent(scores["f1-score"]),
-            str(int(scores["support"])),
+            percent(scores["f1"]),
+            str(scores["support"]),
         ]
     # Counted by hand in tests/test_analysis.py.
     columns, cells = heatmap(page)
@@ -310,7 +310,7 @@ def test_page_of_a_shipped_model(tmp_path, capsys, model, data, span_types):
         types = result["spans"]["types"]
         assert list(rows)[: len(types)] == list(types)
         for name, scores in types.items():
-            assert rows[name][2] == percent(scores["f1-score"])
+            assert rows[name][2] == percent(scores["f1"])
             # A type's row counts each of its gold spans once; its diagonal cell the right ones.
             row = [int(c.replace(",", "") or 0) for c in cells[name]]
             assert sum(row) == scores["support"]

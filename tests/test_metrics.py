@@ -8,9 +8,10 @@ from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import (
+    Accuracy,
+    Scores,
     dev_score,
     evaluate,
-    primary_score,
     span_report,
     tag_report,
     token_accuracy,
@@ -27,11 +28,11 @@ def test_token_accuracy():
 
 def test_span_report_counts_spans():
     report = span_report(GOLD, PRED, "IOB2")
-    assert report["mode"] == "conlleval"
-    assert report["micro avg"]["precision"] == pytest.approx(1 / 2)
-    assert report["micro avg"]["recall"] == pytest.approx(1 / 3)
-    assert report["types"]["PER"]["f1-score"] == pytest.approx(1.0)
-    assert report["types"]["ORG"]["support"] == 1
+    assert report.mode == "conlleval"
+    assert report.micro.precision == pytest.approx(1 / 2)
+    assert report.micro.recall == pytest.approx(1 / 3)
+    assert report.types["PER"].f1 == pytest.approx(1.0)
+    assert report.types["ORG"].support == 1
 
 
 @pytest.mark.parametrize(("mode", "expected_f1"), [("conlleval", 1.0), ("strict", 0.0)])
@@ -40,7 +41,7 @@ def test_strict_mode_refuses_ill_formed_spans(mode, expected_f1):
     gold = [["B-PER", "I-PER", "O"]]
     pred = [["I-PER", "I-PER", "O"]]
     report = span_report(gold, pred, "IOB2", mode)
-    assert report["micro avg"]["f1-score"] == pytest.approx(expected_f1)
+    assert report.micro.f1 == pytest.approx(expected_f1)
 
 
 def test_strict_mode_needs_a_scheme():
@@ -50,13 +51,8 @@ def test_strict_mode_needs_a_scheme():
 
 def test_tag_report():
     report = tag_report([["NOUN", "VERB", "NOUN"]], [["NOUN", "NOUN", "NOUN"]])
-    assert report["NOUN"] == {
-        "precision": pytest.approx(2 / 3),
-        "recall": 1.0,
-        "f1": pytest.approx(0.8),
-        "support": 2,
-    }
-    assert report["VERB"]["recall"] == 0.0
+    assert report["NOUN"] == Scores(pytest.approx(2 / 3), 1.0, pytest.approx(0.8), 2)
+    assert report["VERB"].recall == 0.0
 
 
 def test_evaluate_plain_tags_splits_seen_and_unseen():
@@ -69,16 +65,15 @@ def test_evaluate_plain_tags_splits_seen_and_unseen():
         known=lambda w: w != "zyzzyva",
         labels=["DET", "VERB", "NOUN"],
     )
-    assert result["seen_unseen"]["seen"] == {"accuracy": 1.0, "tokens": 2}
-    assert result["seen_unseen"]["unseen"] == {"accuracy": 0.0, "tokens": 1}
-    assert primary_score(result) == ("accuracy", pytest.approx(2 / 3))
-    assert result["unknown_gold_labels"] == []
+    assert result.seen_unseen == {"seen": Accuracy(1.0, 2), "unseen": Accuracy(0.0, 1)}
+    assert result.headline() == ("accuracy", pytest.approx(2 / 3))
+    assert result.unknown_gold_labels == []
 
 
 def test_evaluate_lists_gold_labels_the_model_never_saw():
     result = evaluate(GOLD, PRED, "IOB2", labels=["O", "B-PER", "I-PER", "B-LOC"])
-    assert result["unknown_gold_labels"] == ["B-ORG"]
-    assert primary_score(result) == ("span F1", pytest.approx(0.4))
+    assert result.unknown_gold_labels == ["B-ORG"]
+    assert result.headline() == ("span F1", pytest.approx(0.4))
 
 
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -98,4 +93,16 @@ def test_dev_score_is_the_headline_of_the_whole_report(pairs, scheme):
     # Ill-formed sequences and sentences without any span too.
     gold = [[g for g, _ in sentence] for sentence in pairs]
     pred = [[p for _, p in sentence] for sentence in pairs]
-    assert dev_score(gold, pred, scheme) == primary_score(evaluate(gold, pred, scheme))
+    assert dev_score(gold, pred, scheme) == evaluate(gold, pred, scheme).headline()
+
+
+@pytest.mark.parametrize("scheme", ["IOB2", None])
+def test_json_of_an_evaluation_names_each_score_once(scheme):
+    gold = GOLD if scheme else [["DET", "NOUN"], ["VERB"]]
+    pred = PRED if scheme else [["DET", "VERB"], ["VERB"]]
+    record = evaluate(gold, pred, scheme, labels=["O"]).to_json()
+    part = record["spans"]["types"] if scheme else record["tags"]
+    keys = {tuple(scores) for scores in part.values()}
+    assert keys == {("precision", "recall", "f1", "support")}
+    assert all(isinstance(scores["support"], int) for scores in part.values())
+    assert ("spans" in record) == (scheme is not None) != ("tags" in record)

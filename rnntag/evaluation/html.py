@@ -13,7 +13,6 @@ import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import (
@@ -24,6 +23,7 @@ from rnntag.evaluation.analysis import (
     ErrorSentence,
     Mark,
 )
+from rnntag.evaluation.metrics import Evaluation
 from rnntag.version import __version__
 
 # Nothing may load: no fonts, images, scripts or styles from elsewhere.
@@ -124,20 +124,20 @@ def _e(text: object) -> str:
     return escape(str(text), quote=True)
 
 
-def _cards(result: dict[str, Any], analysis: Analysis) -> str:
+def _cards(result: Evaluation, analysis: Analysis) -> str:
     cards: list[tuple[str, str]] = []
-    if "spans" in result:
-        micro = result["spans"].get("micro avg", {})
+    if result.spans is not None:
+        micro = result.spans.micro
         cards += [
-            ("span F1 (micro)", _percent(micro.get("f1-score", 0.0))),
-            ("precision (micro)", _percent(micro.get("precision", 0.0))),
-            ("recall (micro)", _percent(micro.get("recall", 0.0))),
+            ("span F1 (micro)", _percent(micro.f1)),
+            ("precision (micro)", _percent(micro.precision)),
+            ("recall (micro)", _percent(micro.recall)),
         ]
-    cards.append(("token accuracy", _percent(result["token_accuracy"])))
-    for name, part in result.get("seen_unseen", {}).items():
-        if part["tokens"]:
-            label = f"{name} words ({_plural(part['tokens'], 'token')})"
-            cards.append((label, _percent(part["accuracy"])))
+    cards.append(("token accuracy", _percent(result.token_accuracy)))
+    for name, part in (result.seen_unseen or {}).items():
+        if part.tokens:
+            label = f"{name} words ({_plural(part.tokens, 'token')})"
+            cards.append((label, _percent(part.accuracy)))
     cards.append(("sentences with errors", f"{len(analysis.error_sentences):,}"))
     body = "".join(
         f'<div class="card"><div class="value">{_e(v)}</div><div class="name">{_e(n)}</div></div>'
@@ -146,43 +146,39 @@ def _cards(result: dict[str, Any], analysis: Analysis) -> str:
     return f'<div class="cards">{body}</div>'
 
 
-def _scores_table(result: dict[str, Any]) -> str:
+def _scores_table(result: Evaluation) -> str:
     """The numbers `report.print_eval` prints, as a table."""
-    if "spans" in result:
-        spans = result["spans"]
-        rows = [(name, scores, False) for name, scores in spans["types"].items()]
-        rows += [
-            (a, spans[a], True) for a in ("micro avg", "macro avg", "weighted avg") if a in spans
-        ]
+    if result.spans is not None:
+        rows = [(name, scores, False) for name, scores in result.spans.types.items()]
+        rows += [(name, scores, True) for name, scores in result.spans.averages.items()]
         first = "type"
     else:
-        rows = [(name, scores, False) for name, scores in result["tags"].items()]
+        rows = [(name, scores, False) for name, scores in (result.tags or {}).items()]
         first = "tag"
     body = []
     for name, scores, average in rows:
-        f1 = scores.get("f1-score", scores.get("f1", 0.0))
         # A bar behind the F1 figure, so weak types stand out at a glance.
-        bar = f"background: linear-gradient(90deg, #dbeafe {100 * f1:.1f}%, transparent 0)"
+        bar = f"background: linear-gradient(90deg, #dbeafe {100 * scores.f1:.1f}%, transparent 0)"
         body.append(
             f"<tr{' class=avg' if average else ''}><td>{_e(name)}</td>"
-            f'<td class="num">{_percent(scores["precision"])}</td>'
-            f'<td class="num">{_percent(scores["recall"])}</td>'
-            f'<td class="num" style="{bar}">{_percent(f1)}</td>'
-            f'<td class="num">{int(scores["support"]):,}</td></tr>'
+            f'<td class="num">{_percent(scores.precision)}</td>'
+            f'<td class="num">{_percent(scores.recall)}</td>'
+            f'<td class="num" style="{bar}">{_percent(scores.f1)}</td>'
+            f'<td class="num">{scores.support:,}</td></tr>'
         )
     head = "".join(
         f"<th{' class=num' if h != first else ''}>{h}</th>"
         for h in (first, "precision", "recall", "F1", "support")
     )
-    lines = [f"<p>token accuracy: <b>{_percent(result['token_accuracy'])}</b></p>"]
-    for name, part in result.get("seen_unseen", {}).items():
+    lines = [f"<p>token accuracy: <b>{_percent(result.token_accuracy)}</b></p>"]
+    for name, part in (result.seen_unseen or {}).items():
         lines.append(
-            f"<p>{_e(name)} words: accuracy {_percent(part['accuracy'])}"
-            f" on {part['tokens']:,} tokens</p>"
+            f"<p>{_e(name)} words: accuracy {_percent(part.accuracy)} on {part.tokens:,} tokens</p>"
         )
-    unknown = result.get("unknown_gold_labels")
-    if unknown:
-        lines.append(f"<p>gold labels the model never saw: {_e(', '.join(unknown))}</p>")
+    if result.unknown_gold_labels:
+        lines.append(
+            f"<p>gold labels the model never saw: {_e(', '.join(result.unknown_gold_labels))}</p>"
+        )
     return (
         f'<table class="scores" id="scores"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{''.join(lines)}"
@@ -374,7 +370,7 @@ def _sentences(analysis: Analysis, limit: int, lines: Sequence[int] | None) -> s
 
 
 def render_report(
-    result: dict[str, Any],
+    result: Evaluation,
     analysis: Analysis,
     source: str,
     lines: Sequence[int] | None = None,
@@ -394,16 +390,16 @@ def render_report(
     Returns:
         The HTML document.
     """
-    if "spans" in result:
-        mode = "conlleval-compatible" if result["spans"]["mode"] == "conlleval" else "strict"
-        kind = f"entity spans, scheme {result['scheme']}, {mode} scoring"
-        scores_title = f"Entity spans ({mode}, scheme {result['scheme']})"
+    if result.spans is not None:
+        mode = "conlleval-compatible" if result.spans.mode == "conlleval" else "strict"
+        kind = f"entity spans, scheme {result.scheme}, {mode} scoring"
+        scores_title = f"Entity spans ({mode}, scheme {result.scheme})"
         matrix_title = "Confusions between entity types"
     else:
         kind = "plain tags, per-token scoring"
         scores_title = "Tags (per token)"
         matrix_title = "Confusions between tags"
-    meta = f"{result['sentences']:,} sentences · {result['tokens']:,} tokens · {kind}"
+    meta = f"{result.sentences:,} sentences · {result.tokens:,} tokens · {kind}"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from rnntag.errors import RnntagError
@@ -26,10 +27,103 @@ def token_accuracy(gold: Tags, pred: Tags) -> float:
     return correct / total if total else 0.0
 
 
-def span_report(
-    gold: Tags, pred: Tags, scheme: str | None, mode: Mode = "conlleval"
-) -> dict[str, Any]:
-    """Per-type and averaged span precision, recall, F1 and support.
+@dataclass(frozen=True)
+class Scores:
+    """Precision, recall and F1 of one label (or an average over labels), and the number of
+    gold items (spans or tokens) behind them."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class SpanReport:
+    """Span scores of one evaluation.
+
+    Attributes:
+        mode: "conlleval" (lenient, as papers report) or "strict".
+        types: Scores of each entity type.
+        averages: "micro avg", "macro avg" and "weighted avg"; empty when neither side has
+            a span.
+    """
+
+    mode: Mode
+    types: dict[str, Scores]
+    averages: dict[str, Scores]
+
+    @property
+    def micro(self) -> Scores:
+        """The micro average, zero when there is none."""
+        return self.averages.get("micro avg", Scores(0.0, 0.0, 0.0, 0))
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Token accuracy over a number of tokens."""
+
+    accuracy: float
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """All scores of one evaluation.
+
+    Attributes:
+        sentences: Sentences scored.
+        tokens: Tokens scored.
+        scheme: The span scheme scored in, None for plain tags (POS).
+        token_accuracy: Share of tokens tagged right.
+        spans: Span scores, for a span scheme.
+        tags: Per-tag scores (each token one decision), for plain tags.
+        seen_unseen: For plain tags, accuracy on words the model saw in training ("seen")
+            and the others ("unseen"), when the model is known.
+        unknown_gold_labels: Gold labels outside the model's label set, when it is known.
+    """
+
+    sentences: int
+    tokens: int
+    scheme: str | None
+    token_accuracy: float
+    spans: SpanReport | None = None
+    tags: dict[str, Scores] | None = None
+    seen_unseen: dict[str, Accuracy] | None = None
+    unknown_gold_labels: list[str] | None = None
+
+    def headline(self) -> tuple[str, float]:
+        """The headline number: micro span F1, else token accuracy."""
+        if self.spans is not None:
+            return "span F1", self.spans.micro.f1
+        return "accuracy", self.token_accuracy
+
+    def to_json(self) -> dict[str, Any]:
+        """The scores as a JSON-ready dict, with the keys of the attributes ("micro avg" and
+        the other averages beside "types" under "spans"), absent parts left out."""
+        record: dict[str, Any] = {
+            "sentences": self.sentences,
+            "tokens": self.tokens,
+            "scheme": self.scheme,
+            "token_accuracy": self.token_accuracy,
+        }
+        if self.spans is not None:
+            record["spans"] = {
+                "mode": self.spans.mode,
+                "types": {k: asdict(v) for k, v in self.spans.types.items()},
+                **{k: asdict(v) for k, v in self.spans.averages.items()},
+            }
+        if self.tags is not None:
+            record["tags"] = {k: asdict(v) for k, v in self.tags.items()}
+        if self.seen_unseen is not None:
+            record["seen_unseen"] = {k: asdict(v) for k, v in self.seen_unseen.items()}
+        if self.unknown_gold_labels is not None:
+            record["unknown_gold_labels"] = self.unknown_gold_labels
+        return record
+
+
+def span_report(gold: Tags, pred: Tags, scheme: str | None, mode: Mode = "conlleval") -> SpanReport:
+    """Per-type and averaged span precision, recall, F1 and support (seqeval's).
 
     Args:
         gold: Gold tag sequences.
@@ -38,7 +132,7 @@ def span_report(
         mode: "conlleval" (lenient, as papers report) or "strict".
 
     Returns:
-        {"mode", "types": {type: scores}, "micro avg", "macro avg", "weighted avg"}.
+        The span scores.
     """
     from seqeval import metrics as seqeval_metrics  # slow to import (scikit-learn)
     from seqeval import scheme as seqeval_scheme
@@ -49,16 +143,21 @@ def span_report(
             raise RnntagError("strict span scoring needs a span scheme (IOB1, IOB2 or IOBES)")
         options.update(mode="strict", scheme=getattr(seqeval_scheme, scheme))
     raw = seqeval_metrics.classification_report(list(gold), list(pred), **options)
-    averages = ("micro avg", "macro avg", "weighted avg")
-    clean = {k: {m: float(v) for m, v in scores.items()} for k, scores in raw.items()}
-    return {
-        "mode": mode,
-        "types": {k: v for k, v in clean.items() if k not in averages},
-        **{k: clean[k] for k in averages if k in clean},
+    scores = {
+        name: Scores(
+            float(v["precision"]), float(v["recall"]), float(v["f1-score"]), int(v["support"])
+        )
+        for name, v in raw.items()
     }
+    averages = ("micro avg", "macro avg", "weighted avg")
+    return SpanReport(
+        mode,
+        {k: v for k, v in scores.items() if k not in averages},
+        {k: scores[k] for k in averages if k in scores},
+    )
 
 
-def tag_report(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
+def tag_report(gold: Tags, pred: Tags) -> dict[str, Scores]:
     """Precision, recall, F1 and support of every tag, treating each token as one decision."""
     true_pos: Counter[str] = Counter()
     gold_count: Counter[str] = Counter()
@@ -73,18 +172,13 @@ def tag_report(gold: Tags, pred: Tags) -> dict[str, dict[str, float]]:
         precision = true_pos[tag] / pred_count[tag] if pred_count[tag] else 0.0
         recall = true_pos[tag] / gold_count[tag] if gold_count[tag] else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        report[tag] = {
-            "precision": precision,
-            "recall": recall,
-            "f1": f1,
-            "support": gold_count[tag],
-        }
+        report[tag] = Scores(precision, recall, f1, gold_count[tag])
     return report
 
 
 def seen_unseen_accuracy(
     tokens: Tags, gold: Tags, pred: Tags, known: Callable[[str], bool]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, Accuracy]:
     """Token accuracy split into words the model saw in training and words it did not."""
     counts = {True: [0, 0], False: [0, 0]}
     for ts, gs, ps in zip(tokens, gold, pred, strict=True):
@@ -93,7 +187,7 @@ def seen_unseen_accuracy(
             tally[0] += g == p
             tally[1] += 1
     return {
-        name: {"accuracy": c / n if n else 0.0, "tokens": n}
+        name: Accuracy(c / n if n else 0.0, n)
         for name, (c, n) in (("seen", counts[True]), ("unseen", counts[False]))
     }
 
@@ -106,8 +200,8 @@ def evaluate(
     tokens: Tags | None = None,
     known: Callable[[str], bool] | None = None,
     labels: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """All scores for one evaluation, as a JSON-ready dict.
+) -> Evaluation:
+    """All scores for one evaluation.
 
     Args:
         gold: Gold tag sequences.
@@ -119,29 +213,28 @@ def evaluate(
         labels: The model's label set; gold labels outside it are listed.
 
     Returns:
-        {"sentences", "tokens", "token_accuracy", then "spans" for span schemes or "tags" and
-        "seen_unseen" otherwise, and "unknown_gold_labels" when `labels` is given}.
+        Span scores for span schemes, else per-tag scores and (given `tokens` and `known`)
+        the seen/unseen split; unknown gold labels when `labels` is given.
     """
-    result: dict[str, Any] = {
-        "sentences": len(gold),
-        "tokens": sum(len(g) for g in gold),
-        "scheme": scheme,
-        "token_accuracy": token_accuracy(gold, pred),
-    }
-    if scheme is not None:
-        result["spans"] = span_report(gold, pred, scheme, mode)
-    else:
-        result["tags"] = tag_report(gold, pred)
-        if tokens is not None and known is not None:
-            result["seen_unseen"] = seen_unseen_accuracy(tokens, gold, pred, known)
-    if labels is not None:
-        known_labels = set(labels)
-        result["unknown_gold_labels"] = sorted({t for g in gold for t in g} - known_labels)
-    return result
+    seen_unseen = None
+    if scheme is None and tokens is not None and known is not None:
+        seen_unseen = seen_unseen_accuracy(tokens, gold, pred, known)
+    return Evaluation(
+        sentences=len(gold),
+        tokens=sum(len(g) for g in gold),
+        scheme=scheme,
+        token_accuracy=token_accuracy(gold, pred),
+        spans=span_report(gold, pred, scheme, mode) if scheme is not None else None,
+        tags=tag_report(gold, pred) if scheme is None else None,
+        seen_unseen=seen_unseen,
+        unknown_gold_labels=(
+            sorted({t for g in gold for t in g} - set(labels)) if labels is not None else None
+        ),
+    )
 
 
 def dev_score(gold: Tags, pred: Tags, scheme: str | None) -> tuple[str, float]:
-    """The headline number of `evaluate` (see `primary_score`) in conlleval mode, computed
+    """The headline number of `evaluate` (see `Evaluation.headline`) in conlleval mode, computed
     alone: what training selects its best epoch by, five times faster than the whole report.
 
     Args:
@@ -160,10 +253,3 @@ def dev_score(gold: Tags, pred: Tags, scheme: str | None) -> tuple[str, float]:
     from seqeval.metrics import f1_score
 
     return "span F1", float(f1_score(list(gold), list(pred), zero_division=0))
-
-
-def primary_score(result: dict[str, Any]) -> tuple[str, float]:
-    """The headline number of an evaluation: micro span F1, else token accuracy."""
-    if "spans" in result:
-        return "span F1", result["spans"].get("micro avg", {}).get("f1-score", 0.0)
-    return "accuracy", result["token_accuracy"]

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import torch
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 
 # Compiled oneDNN primitives kept at once (see `bound_kernel_cache`).
 KERNEL_CACHE_SIZE = 64
@@ -65,5 +65,5 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise RnntagError("--device cuda was asked for, but no CUDA device is available")
     if name not in ("cpu", "cuda"):
-        raise RnntagError(f"device must be auto, cpu or cuda, not {name!r}")
+        raise UsageError(f"device must be auto, cpu or cuda, not {name!r}")
     return torch.device(name)

@@ -6,15 +6,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import typing
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from rnntag.io.corpus import Sentence, write_conll, write_conllu
 from rnntag.tagging import tagged
 from rnntag.tagging.tagged import Prediction, offsets, text_of
 
-FORMATS = ("conll", "conllu", "jsonl", "inline", "pretty")
+OutputFormat = Literal["conll", "conllu", "jsonl", "inline", "pretty"]
+FORMATS: tuple[OutputFormat, ...] = typing.get_args(OutputFormat)
 
 
 @dataclass

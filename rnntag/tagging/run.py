@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
+from rnntag.errors import UsageError
 from rnntag.io.corpus import Format, Sentence, open_text, read_chunks, text_blocks
+from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column
 from rnntag.tagging.tagger import Tagger
 from rnntag.tagging.workers import WorkerPool, tag_chunk
@@ -26,13 +26,15 @@ class Tagging:
     Args:
         models: Model names or directories; each one's column is named by the last part.
         output_scheme: As for `Tagger`.
-        device: Where the networks run (with one worker).
+        device: Where the networks run (with one worker): auto, cpu or cuda.
         workers: Processes that tag; with more than one, this process only reads and writes.
     """
 
     def __init__(
-        self, models: list[str], output_scheme: str | None, device: torch.device, workers: int
+        self, models: list[str], output_scheme: str | None, device: str = "auto", workers: int = 1
     ):
+        if workers < 1:
+            raise UsageError("--workers must be at least 1")
         self.labels = [Path(m).name for m in models]
         self.workers = workers
         self._stack = contextlib.ExitStack()
@@ -40,7 +42,8 @@ class Tagging:
             self.pool = self._stack.enter_context(WorkerPool(models, output_scheme, workers))
             self.spans = self.pool.spans
         else:
-            self.taggers = [Tagger.load(m, device, output_scheme) for m in models]
+            torch_device = resolve_device(device)
+            self.taggers = [Tagger.load(m, torch_device, output_scheme) for m in models]
             self.spans = [t.spans for t in self.taggers]
 
     def __enter__(self) -> Tagging:

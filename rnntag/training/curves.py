@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.io.files import atomic_write
 from rnntag.model.config import ModelInfo
 from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, read_info
@@ -238,9 +238,7 @@ def plot_curve(curve: Curve, output: Path) -> Figure:
     """
     fmt = FORMATS.get(output.suffix.lower())
     if fmt is None:
-        raise RnntagError(
-            f"cannot tell the image format: use a {' or '.join(FORMATS)} file name", str(output)
-        )
+        raise UsageError(f"the file name must end in {' or '.join(FORMATS)}", str(output))
     if not output.parent.is_dir():
         raise RnntagError("output folder not found", str(output.parent))
     figure = draw_curve(curve)

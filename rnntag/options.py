@@ -1,0 +1,203 @@
+"""The options of the `rnntag` commands, each declared once: its type, choices, help and the
+check that turns a bad value into a usage error (exit code 2)."""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from rnntag.errors import RnntagError
+from rnntag.evaluation.metrics import Mode as SpanMode
+from rnntag.io.corpus import Format as FileFormat
+from rnntag.io.schemes import Scheme as SpanScheme
+from rnntag.model.config import CHOICES, ModelConfig, TrainConfig
+from rnntag.tagging.output import OutputFormat as Output
+
+
+def _encoding(value: str) -> str:
+    try:
+        codecs.lookup(value)
+    except LookupError:
+        raise typer.BadParameter(f"unknown encoding {value!r}") from None
+    return value
+
+
+def _tag_field(value: str) -> str:
+    from rnntag.io.corpus import parse_tag_field
+
+    try:
+        parse_tag_field(value)
+    except RnntagError as exc:
+        raise typer.BadParameter(exc.message) from None
+    return value
+
+
+ModelName = Annotated[
+    str, typer.Argument(metavar="MODEL", help="Model: ner, pos or a model directory.")
+]
+Model = Annotated[
+    str | None, typer.Option("--model", "-m", help="Model: ner, pos or a model directory.")
+]
+Models = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model: ner, pos, or a model directory; repeat for several. Default: pos and ner.",
+    ),
+]
+Format = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="conll or conllu; by default conllu for *.conllu files, conll otherwise.",
+    ),
+]
+InputFormat = Annotated[
+    FileFormat | None,
+    typer.Option(
+        "--input",
+        "--format",
+        help="text (plain text), tokens (a sentence per line, space-separated), conll, conllu;"
+        " by default conllu for *.conllu files, conll for *.conll, text otherwise.",
+    ),
+]
+OutputFormat = Annotated[
+    Output,
+    typer.Option(help="conll, conllu, jsonl, inline or pretty."),
+]
+TagColumn = Annotated[
+    int, typer.Option(help="CoNLL tag column (0-based; negative counts from the end).")
+]
+TagField = Annotated[
+    str, typer.Option(help="CoNLL-U tag field: upos, xpos or misc:KEY.", callback=_tag_field)
+]
+OutputField = Annotated[
+    str,
+    typer.Option(
+        help="CoNLL-U field for the first model's tags; others go to MISC.", callback=_tag_field
+    ),
+]
+Scheme = Annotated[
+    SpanScheme | None,
+    typer.Option(
+        help="Span scheme of the data (IOB1, IOB2, IOBES); detected when not given.",
+    ),
+]
+GoldScheme = Annotated[
+    SpanScheme | None,
+    typer.Option(
+        "--scheme",
+        help="Span scheme of the gold file (IOB1, IOB2, IOBES), in which predictions are"
+        " scored; detected when not given.",
+    ),
+]
+OutputScheme = Annotated[
+    SpanScheme | None,
+    typer.Option(
+        help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's.",
+    ),
+]
+Mode = Annotated[
+    SpanMode,
+    typer.Option(
+        help="Span scoring: conlleval (as papers report) or strict.",
+    ),
+]
+Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto, cpu or cuda.")]
+Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", callback=_encoding)]
+Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Image = Annotated[Path, typer.Option("--out", "-o", help="Image to write: .png or .svg.")]
+TomlConfig = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        exists=True,
+        dir_okay=False,
+        help="TOML file with \\[model] and \\[train] tables; options given here override it.",
+    ),
+]
+
+TrainFile = Annotated[str, typer.Argument(metavar="TRAIN", help="Tagged training file.")]
+Out = Annotated[Path, typer.Option("--out", "-o", help="Model directory to write.")]
+Dev = Annotated[str | None, typer.Option(help="Tagged development file, for early stopping.")]
+Force = Annotated[bool, typer.Option("--force", help="Overwrite an existing model in --out.")]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume", help="Continue the interrupted training in --out from its checkpoint."
+    ),
+]
+Files = Annotated[list[str] | None, typer.Argument(help="Input files; standard input when none.")]
+Scores = Annotated[
+    bool,
+    typer.Option(
+        "--scores",
+        help="Add each tag's marginal probability (and, in jsonl, each entity's confidence).",
+    ),
+]
+NBest = Annotated[
+    int,
+    typer.Option(min=1, help="With --output jsonl: the K best tag sequences and probabilities."),
+]
+Workers = Annotated[
+    int, typer.Option(help="Tagging processes (each loads the models once); output order kept.")
+]
+TestFile = Annotated[
+    str | None, typer.Argument(metavar="TEST", help="Gold file to tag with --model and score.")
+]
+Gold = Annotated[str | None, typer.Option(help="Gold file, scored against --pred.")]
+Pred = Annotated[str | None, typer.Option(help="Predicted file, scored against --gold.")]
+Html = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        dir_okay=False,
+        help="Also write a self-contained HTML report: scores, confusion heat map and the"
+        " sentences with errors.",
+    ),
+]
+Errors = Annotated[
+    int,
+    typer.Option(
+        "--errors",
+        metavar="N",
+        min=0,
+        help="Also list the N most frequent errors, with examples.",
+    ),
+]
+InputFile = Annotated[str, typer.Argument(metavar="FILE", help="Input to tag.")]
+Tokenization = Annotated[
+    bool,
+    typer.Option(
+        "--tokenization",
+        help="Instead: score the plain-text tokeniser against FILE, a CoNLL-U gold file.",
+    ),
+]
+
+
+def with_settings(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `command` an option for every field of `ModelConfig` and `TrainConfig`, with the
+    help declared beside it (see `rnntag.model.config.setting`), passed as keywords."""
+    signature = inspect.signature(command, eval_str=True)
+    options = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    for cls in (ModelConfig, TrainConfig):
+        hints = typing.get_type_hints(cls)
+        for item in dataclasses.fields(cls):
+            option = typer.Option(help=item.metadata["help"])
+            kind, default = inspect.Parameter.KEYWORD_ONLY, item.default
+            choices = CHOICES.get(item.name)
+            kind_of_value = Literal[choices] if choices else hints[item.name]
+            annotation = Annotated[kind_of_value, option]  # type: ignore[valid-type]
+            options.append(
+                inspect.Parameter(item.name, kind, default=default, annotation=annotation)
+            )
+    command.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
+    return command
