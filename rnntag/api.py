@@ -219,67 +219,63 @@ class Scored:
     lines: list[int]  # the line of each sentence in the gold file
 
 
-def score_model(
-    model: str,
-    test_file: str,
-    fmt: Format | None,
-    tag_column: int,
-    tag_field: str,
-    encoding: str,
-    scheme: str | None,
-    mode: Mode,
+def score(
+    gold_path: str,
+    *,
+    model: str | None = None,
+    pred_path: str | None = None,
+    fmt: Format | None = None,
+    tag_column: int = -1,
+    tag_field: str = "upos",
+    encoding: str = "utf-8",
+    scheme: str | None = None,
+    mode: Mode = "conlleval",
     device: str = "auto",
 ) -> Scored:
-    """Tag a gold file with a model and score it, in the gold file's span scheme (`scheme`,
-    or detected), as `rnntag eval -m MODEL TEST` does."""
-    data = load_corpus(test_file, fmt or guess_format(test_file), tag_column, tag_field, encoding)
-    tokens = [s.tokens for s in data]
-    gold = [s.tags or [] for s in data]
-    # A span model's tags come out in the gold file's scheme, which the scores then use.
-    tagger = Tagger.load(model, resolve_device(device), scheme or detect_scheme(gold))
-    pred = [p.tags for p in tagger.predict(tokens)]
-    result = evaluate(
-        gold,
-        pred,
-        tagger.output_scheme,
-        mode,
-        tokens,
-        tagger.encoder.knows,
-        tagger.labels,
-    )
-    return Scored(result, tokens, gold, pred, f"{model} on {test_file}", [s.line for s in data])
+    """Score a model on a gold file (`rnntag eval -m MODEL TEST`), or a predicted file with
+    the same tokens against it (`rnntag eval --gold GOLD --pred PRED`).
 
+    Args:
+        gold_path: The gold file.
+        model: The model to tag it with; or
+        pred_path: The predicted file.
+        fmt: `conll` or `conllu`, by default from each file's name.
+        tag_column: CoNLL tag column.
+        tag_field: CoNLL-U tag field.
+        encoding: Encoding of the files.
+        scheme: Span scheme of the gold file, detected when None. A model's tags are
+            scored in it; a predicted file is scored as written, since rewriting its
+            tags would repair the very spans that strict mode is there to refuse.
+        mode: Span scoring mode.
+        device: Where the model runs.
 
-def score_files(
-    gold_path: str,
-    pred_path: str,
-    fmt: Format | None,
-    tag_column: int,
-    tag_field: str,
-    encoding: str,
-    scheme: str | None,
-    mode: Mode,
-) -> Scored:
-    """Score a predicted file against a gold file with the same tokens, as
-    `rnntag eval --gold GOLD --pred PRED` does."""
-    gold_data, pred_data = (
-        load_corpus(path, fmt or guess_format(path), tag_column, tag_field, encoding)
-        for path in (gold_path, pred_path)
+    Returns:
+        The scores and what an error analysis needs.
+    """
+    if (model is None) == (pred_path is None):
+        raise UsageError("give either a model or a predicted file to score")
+    gold_data = load_corpus(
+        gold_path, fmt or guess_format(gold_path), tag_column, tag_field, encoding
     )
-    _check_aligned(gold_path, gold_data, pred_path, pred_data)
+    tokens = [s.tokens for s in gold_data]
     gold = [s.tags or [] for s in gold_data]
-    pred = [s.tags or [] for s in pred_data]
-    # Both files are scored as written: rewriting the predictions would repair the very
-    # spans that strict mode is there to refuse.
-    result = evaluate(gold, pred, scheme or detect_scheme(gold), mode)
-    return Scored(
-        result,
-        [s.tokens for s in gold_data],
-        gold,
-        pred,
-        f"{pred_path} against {gold_path}",
-        [s.line for s in gold_data],
-    )
+    scheme = scheme or detect_scheme(gold)
+    lines = [s.line for s in gold_data]
+    if pred_path is not None:
+        pred_data = load_corpus(
+            pred_path, fmt or guess_format(pred_path), tag_column, tag_field, encoding
+        )
+        _check_aligned(gold_path, gold_data, pred_path, pred_data)
+        pred = [s.tags or [] for s in pred_data]
+        result = evaluate(gold, pred, scheme, mode)
+        return Scored(result, tokens, gold, pred, f"{pred_path} against {gold_path}", lines)
+    assert model is not None
+    # A span model's tags come out in the gold file's scheme, which the scores then use.
+    tagger = Tagger.load(model, resolve_device(device), scheme)
+    pred = [p.tags for p in tagger.predict(tokens)]
+    known, labels = tagger.encoder.knows, tagger.labels
+    result = evaluate(gold, pred, tagger.output_scheme, mode, tokens, known, labels)
+    return Scored(result, tokens, gold, pred, f"{model} on {gold_path}", lines)
 
 
 def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:

@@ -244,7 +244,7 @@ def evaluate(
     encoding: opt.Encoding = "utf-8",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
-    from rnntag.api import score_files, score_model
+    from rnntag.api import score
     from rnntag.report import print_eval
 
     if errors and as_json:
@@ -256,12 +256,10 @@ def evaluate(
         fmt=fmt, tag_column=tag_column, tag_field=tag_field, encoding=encoding, scheme=scheme,
         mode=mode,
     )  # fmt: skip
-    if model is not None and test_file is not None and gold is None and pred is None:
-        scored = score_model(model, test_file, device=device, **read)
-    elif gold is not None and pred is not None and model is None and test_file is None:
-        scored = score_files(gold, pred, **read)
-    else:
+    with_model, with_pred = model and test_file, gold and pred
+    if not ((with_model and not (gold or pred)) or (with_pred and not (model or test_file))):
         raise UsageError("give either -m MODEL TEST or --gold GOLD --pred PRED")
+    scored = score(test_file or gold or "", model=model, pred_path=pred, device=device, **read)
     result = scored.result
     if as_json:
         print(json.dumps(result.to_json(), indent=1))

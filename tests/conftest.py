@@ -1,14 +1,56 @@
-"""Shared fixtures: seeded random sources and the sample data folder."""
+"""What the tests share: the sample data folder, the two ways of running the command line
+(in this process, in a fresh one), and seeded random sources.
+
+Test modules import the names from here (`from conftest import DATA, run`); pytest puts
+this folder on the import path.
+"""
 
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import torch
 
+from rnntag.cli import main
+
 DATA = Path(__file__).resolve().parent.parent / "data"
+TIMEOUT = 300
+
+Result = subprocess.CompletedProcess[str]
+
+
+def run(*args: object) -> int:
+    """Run `rnntag ARGS` in this process and return its exit code; its output is left for
+    pytest's `capsys` to read. Milliseconds instead of the seconds a process takes."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def rnntag(*args: object, stdin: str | None = None) -> Result:
+    """Run `python -m rnntag ARGS` as a user does, and capture its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "rnntag", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=TIMEOUT,
+    )
+
+
+def run_together(*commands: Callable[[], Result]) -> list[Result]:
+    """Run independent `rnntag` processes at the same time; results in the order given."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        return list(pool.map(lambda command: command(), commands))
 
 
 @pytest.fixture

@@ -9,29 +9,22 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import run as run_in_process
+from conftest import DATA, Result, rnntag, run, run_together
 
-from rnntag.cli import main
 from rnntag.io.schemes import convert, to_spans
 
 # Every test here starts Python and torch in a subprocess, and most need the trained models.
 pytestmark = pytest.mark.slow
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 NER_TRAIN = DATA / "ner-train.conll"
 NER_DEV = DATA / "ner-dev.conll"
 POS_TRAIN = DATA / "pos-train.conllu"
 POS_DEV = DATA / "pos-dev.conllu"
 SENTENCES = DATA / "sentences.txt"
 TRICKY_CONLLU = DATA / "tricky.conllu"
-TIMEOUT = 300
 
 # Pinned so the scores do not move with the library's defaults. Over seeds 1-3 these reached
 # dev span F1 0.89-0.93 (NER) and dev accuracy 0.95-0.98 (POS) in about 3 s of epochs.
@@ -46,26 +39,6 @@ UPOS = {
     "ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM",
     "PART", "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X",
 }  # fmt: skip
-
-Result = subprocess.CompletedProcess[str]
-
-
-def rnntag(*args: object, stdin: str | None = None) -> Result:
-    """Run `python -m rnntag ARGS` and capture its exit code, stdout and stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "rnntag", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=TIMEOUT,
-    )
-
-
-def run_together(*commands: Callable[[], Result]) -> list[Result]:
-    """Run independent `rnntag` calls at the same time; results in the order given."""
-    with ThreadPoolExecutor(len(commands)) as pool:
-        return list(pool.map(lambda command: command(), commands))
 
 
 def succeeded(result: Result) -> str:
@@ -368,10 +341,9 @@ def test_usage_errors_exit_2_and_touch_nothing(ner_model, tmp_path):
 )
 def test_more_bad_option_values_in_process(args, capsys):
     # `main` is the console script's entry point; run in this process it costs milliseconds.
-    with pytest.raises(SystemExit) as exited:
-        main(args)
+    code = run(*args)
 
-    assert exited.value.code == 2
+    assert code == 2
     assert f"Invalid value for '{args[-2]}'" in capsys.readouterr().err
 
 
@@ -384,7 +356,7 @@ def shipped_ner_on_ner_dev() -> dict:
 def json_of(capsys, *args: object) -> dict:
     """The JSON that the CLI, run in this process, prints for `args`."""
     capsys.readouterr()
-    assert run_in_process(*args) == 0
+    assert run(*args) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -417,9 +389,9 @@ def test_eval_scores_a_model_in_the_gold_files_scheme(
 def test_version_and_short_help(capsys):
     from rnntag import __version__
 
-    assert run_in_process("--version") == 0
+    assert run("--version") == 0
     assert capsys.readouterr().out == f"rnntag {__version__}\n"
-    assert run_in_process("train", "-h") == 0
+    assert run("train", "-h") == 0
     # Rich markup must not eat the TOML table names (the help may wrap between them).
     words = capsys.readouterr().out.replace("│", " ").split()
     assert "[model] and [train]" in " ".join(words)

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,6 @@ from rnntag.io.corpus import (
     write_conllu,
 )
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 TRICKY_CONLL = str(DATA / "tricky.conll")
 TRICKY_CONLLU = str(DATA / "tricky.conllu")
 

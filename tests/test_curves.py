@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from helpers import run
+from conftest import DATA, run
 from rich.console import Console
 
 from rnntag.errors import RnntagError
@@ -20,7 +20,6 @@ from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, resolve_model
 from rnntag.report import print_curve
 from rnntag.training.curves import Curve, draw_curve, read_curve
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 EPOCH_KEYS = {
     "epoch", "loss", "dev_metric", "dev_score", "improved", "seconds", "tokens_per_second", "lr",
 }  # fmt: skip

@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+from conftest import DATA, run
 from test_analysis import GOLD, PRED, TOKENS  # every count there is known by hand
 
-from rnntag.cli import main
-
-DATA = Path(__file__).resolve().parent.parent / "data"
 # Chromium logs every console message, errors included, as "[...:INFO:CONSOLE:1] ..."
 # (older versions: "CONSOLE(1)") on stderr with --enable-logging=stderr --v=0.
 CONSOLE_LINE = re.compile(r"^\[[^\]]*:CONSOLE\b.*$", re.MULTILINE)
@@ -149,12 +147,11 @@ def render(page: Path, profile: Path) -> tuple[Node, list[str]]:
     return parse(result.stdout), CONSOLE_LINE.findall(result.stderr)
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+def run_captured(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
     """Run `rnntag ARGS` in this process: exit code, stdout, stderr."""
-    with pytest.raises(SystemExit) as caught:
-        main([str(a) for a in args])
+    code = run(*args)
     captured = capsys.readouterr()
-    return caught.value.code or 0, captured.out, captured.err
+    return code, captured.out, captured.err
 
 
 def write_conll(path: Path, sentences: list[list[str]], tags: list[list[str]]) -> Path:
@@ -215,7 +212,7 @@ def test_ner_page_from_gold_and_predicted_files(tmp_path, capsys):
     pred = write_conll(tmp_path / "pred.conll", TOKENS, PRED)
     out = tmp_path / "report.html"
 
-    code, stdout, stderr = run(
+    code, stdout, stderr = run_captured(
         capsys, "eval", "--gold", gold, "--pred", pred, "--json", "--html", out
     )
 
@@ -297,7 +294,9 @@ def test_ner_page_from_gold_and_predicted_files(tmp_path, capsys):
 def test_page_of_a_shipped_model(tmp_path, capsys, model, data, span_types):
     out = tmp_path / f"{model}.html"
 
-    code, stdout, stderr = run(capsys, "eval", "-m", model, DATA / data, "--json", "--html", out)
+    code, stdout, stderr = run_captured(
+        capsys, "eval", "-m", model, DATA / data, "--json", "--html", out
+    )
 
     assert code == 0, stderr
     result = json.loads(stdout)
@@ -340,7 +339,9 @@ def test_errors_listing_names_the_confusions_with_context(tmp_path, capsys):
     gold = write_conll(tmp_path / "gold.conll", TOKENS, GOLD)
     pred = write_conll(tmp_path / "pred.conll", TOKENS, PRED)
 
-    code, stdout, stderr = run(capsys, "eval", "--gold", gold, "--pred", pred, "--errors", "3")
+    code, stdout, stderr = run_captured(
+        capsys, "eval", "--gold", gold, "--pred", pred, "--errors", "3"
+    )
 
     assert code == 0, stderr
     listing = stdout[stdout.index("Most frequent errors") :]
@@ -367,7 +368,7 @@ def test_bad_report_options_are_usage_errors(tmp_path, capsys, monkeypatch, extr
     monkeypatch.chdir(tmp_path)
     gold = write_conll(tmp_path / "gold.conll", TOKENS, GOLD)
 
-    code, stdout, stderr = run(capsys, "eval", "--gold", gold, "--pred", gold, *extra)
+    code, stdout, stderr = run_captured(capsys, "eval", "--gold", gold, "--pred", gold, *extra)
 
     assert code == 2
     assert hint in stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from helpers import run
+from conftest import run
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
@@ -199,6 +199,26 @@ def _drop_tensor(directory: Path) -> Path:
     return directory
 
 
+def _remove_weights(directory: Path) -> Path:
+    (directory / WEIGHTS_FILE).unlink()
+    return directory
+
+
+def _integer_dtype(directory: Path) -> Path:
+    # Same element size, so the file stays valid safetensors: only the header lies.
+    path = directory / WEIGHTS_FILE
+    path.write_bytes(path.read_bytes().replace(b'"dtype":"F32"', b'"dtype":"I32"', 1))
+    return directory
+
+
+def _not_finite(directory: Path) -> Path:
+    path = directory / WEIGHTS_FILE
+    tensors = load_file(str(path))
+    tensors["emissions.bias"][0] = float("nan")
+    save_file(tensors, str(path))
+    return directory
+
+
 def _add_tensor(directory: Path) -> Path:
     path = directory / WEIGHTS_FILE
     tensors = load_file(str(path))
@@ -239,6 +259,13 @@ def _add_tensor(directory: Path) -> Path:
             id="shape-mismatch",
         ),
         pytest.param(_truncate_weights, ["cannot read model weights"], id="truncated-weights"),
+        pytest.param(_remove_weights, ["cannot read model weights"], id="no-weights"),
+        pytest.param(_integer_dtype, ["holds I32, not floating-point numbers"], id="integer-dtype"),
+        pytest.param(
+            _not_finite,
+            ["tensor 'emissions.bias' holds numbers that are not finite"],
+            id="not-finite",
+        ),
         pytest.param(_drop_tensor, ["lack tensor 'emissions.bias'"], id="missing-tensor"),
         pytest.param(_add_tensor, ["unexpected tensor 'backdoor.weight'"], id="extra-tensor"),
     ],

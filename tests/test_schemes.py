@@ -123,28 +123,65 @@ def test_to_spans(tags, expected):
     assert to_spans(tags) == expected
 
 
-@pytest.mark.parametrize(
-    ("scheme", "before", "after", "allowed"),
-    [
-        ("IOB1", "O", "I-PER", True),
-        ("IOB1", "O", "B-PER", False),
-        ("IOB1", "I-PER", "B-PER", True),
-        ("IOB1", "I-LOC", "B-PER", False),
-        ("IOB2", "O", "I-PER", False),
-        ("IOB2", "START", "I-PER", False),
-        ("IOB2", "B-PER", "I-LOC", False),
-        ("IOB2", "B-PER", "I-PER", True),
-        ("IOB2", "I-PER", "END", True),
-        ("IOBES", "B-PER", "O", False),
-        ("IOBES", "B-PER", "END", False),
-        ("IOBES", "I-PER", "E-PER", True),
-        ("IOBES", "E-PER", "I-PER", False),
-        ("IOBES", "S-PER", "B-LOC", True),
-        ("IOBES", "START", "E-PER", False),
-    ],
-)
-def test_is_transition_allowed(scheme, before, after, allowed):
-    assert is_transition_allowed(scheme, before, after) == allowed
+# Every allowed move over two entity types, written out by hand (as AllenNLP's tests list
+# them): from each tag or START, the tags or END that may follow. START to END is left out.
+ALLOWED = {
+    "IOB1": {
+        "START": "O I-PER I-LOC",
+        "O": "O I-PER I-LOC END",
+        "B-PER": "O B-PER I-PER I-LOC END",
+        "I-PER": "O B-PER I-PER I-LOC END",
+        "B-LOC": "O I-PER B-LOC I-LOC END",
+        "I-LOC": "O I-PER B-LOC I-LOC END",
+    },
+    "IOB2": {
+        "START": "O B-PER B-LOC",
+        "O": "O B-PER B-LOC END",
+        "B-PER": "O B-PER I-PER B-LOC END",
+        "I-PER": "O B-PER I-PER B-LOC END",
+        "B-LOC": "O B-PER B-LOC I-LOC END",
+        "I-LOC": "O B-PER B-LOC I-LOC END",
+    },
+    "IOBES": {
+        "START": "O B-PER S-PER B-LOC S-LOC",
+        "O": "O B-PER S-PER B-LOC S-LOC END",
+        "B-PER": "I-PER E-PER",
+        "I-PER": "I-PER E-PER",
+        "E-PER": "O B-PER S-PER B-LOC S-LOC END",
+        "S-PER": "O B-PER S-PER B-LOC S-LOC END",
+        "B-LOC": "I-LOC E-LOC",
+        "I-LOC": "I-LOC E-LOC",
+        "E-LOC": "O B-PER S-PER B-LOC S-LOC END",
+        "S-LOC": "O B-PER S-PER B-LOC S-LOC END",
+    },
+}
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_allowed_transitions_are_exactly_the_table(scheme):
+    tags = [tag for tag in ALLOWED[scheme] if tag != "START"]
+    expected = {(a, b) for a, following in ALLOWED[scheme].items() for b in following.split()}
+    found = {
+        (a, b)
+        for a in ["START", *tags]
+        for b in [*tags, "END"]
+        if (a, b) != ("START", "END") and is_transition_allowed(scheme, a, b)
+    }
+    assert found == expected
+    # The CRF's masks say the same, in the order of its labels.
+    start, moves, end = allowed_transitions(scheme, tags)
+    assert {("START", b) for b, ok in zip(tags, start, strict=True) if ok} == {
+        (a, b) for a, b in expected if a == "START"
+    }
+    assert {(a, "END") for a, ok in zip(tags, end, strict=True) if ok} == {
+        (a, b) for a, b in expected if b == "END"
+    }
+    assert {
+        (a, b)
+        for a, row in zip(tags, moves, strict=True)
+        for b, ok in zip(tags, row, strict=True)
+        if ok
+    } == {(a, b) for a, b in expected if a != "START" and b != "END"}
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run
+from conftest import DATA, run
 
 from rnntag.io.schemes import is_well_formed
 from rnntag.model.modelfile import load_model
 from rnntag.training.embeddings import load_vectors
 
 pytestmark = pytest.mark.slow
-DATA = Path(__file__).resolve().parent.parent / "data"
 
 SMALL = ["--epochs", "2", "--hidden-size", "8", "--char-hidden", "8", "--batch-size", "16"]
 # Epochs of a training that a test interrupts after its second: long enough to be cut.
@@ -143,9 +142,10 @@ def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path)
         "--dev", str(DATA / "ner-dev.conll"), *SMALL, "--epochs", str(LONG_RUN),
         "--patience", str(LONG_RUN), "--threads", "1", "--seed", "3",
     ]  # fmt: skip
-    whole = subprocess.run([*command, "-o", str(tmp_path / "whole")], capture_output=True)
-    assert whole.returncode == 0, whole.stderr
-
+    # The uninterrupted training runs meanwhile (one thread each), its messages in a file.
+    log = tmp_path / "whole.log"
+    with log.open("w") as whole_stderr:
+        whole = subprocess.Popen([*command, "-o", str(tmp_path / "whole")], stderr=whole_stderr)
     out = str(tmp_path / "cut")
     with subprocess.Popen([*command, "-o", out], stderr=subprocess.PIPE, text=True) as process:
         assert process.stderr is not None
@@ -155,6 +155,7 @@ def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path)
                 break
         message = process.stderr.read()
     assert process.returncode == 130, message
+    assert whole.wait(timeout=600) == 0, log.read_text()
     assert "--resume" in message
     assert (tmp_path / "cut" / "checkpoint" / "state.json").is_file()
 
@@ -177,15 +178,20 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     assert "no checkpoint to resume from" in capsys.readouterr().err
 
 
+def torchrun_training(out: Path, *options: object) -> list[str]:
+    """`rnntag train` on the NER samples under torchrun, two CPU processes of one thread."""
+    return [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
+        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--threads", "1",
+        *map(str, options),
+    ]  # fmt: skip
+
+
 @pytest.mark.slow
 def test_torchrun_with_two_cpu_processes_trains_a_model_that_tags(tmp_path):
     out = tmp_path / "ddp"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
-        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", "3",
-        "--threads", "1",
-    ]  # fmt: skip
+    command = torchrun_training(out, "--epochs", "3")
     trained = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert trained.returncode == 0, trained.stderr
     # Rank 0 alone reports and saves.
@@ -205,12 +211,7 @@ def test_torchrun_with_two_cpu_processes_trains_a_model_that_tags(tmp_path):
 @pytest.mark.slow
 def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
     out = tmp_path / "ddp"
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
-        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--epochs", str(LONG_RUN),
-        "--patience", str(LONG_RUN), "--threads", "1",
-    ]  # fmt: skip
+    command = torchrun_training(out, "--epochs", LONG_RUN, "--patience", LONG_RUN)
     # Ctrl-C in a terminal signals the launcher and its workers together.
     with subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, start_new_session=True

@@ -23,7 +23,7 @@ Plain tags (POS) are compared token by token.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,28 +74,29 @@ def match_spans(gold: Sequence[Span], pred: Sequence[Span]) -> SpanMatch:
     Returns:
         The matched pairs, missed and spurious spans, and boundary errors on either side.
     """
-    result = SpanMatch()
     exact = {(p[1], p[2]): p for p in pred}
-    for g in gold:
-        twin = exact.get((g[1], g[2]))
-        if twin is not None:
-            result.matched.append((g, twin))
+    gold_bounds = {(g[1], g[2]) for g in gold}
+    gold_boundary, missed = _unmatched(gold, pred, exact.keys())
+    pred_boundary, spurious = _unmatched(pred, gold, gold_bounds)
+    matched = [(g, exact[(g[1], g[2])]) for g in gold if (g[1], g[2]) in exact]
+    return SpanMatch(matched, missed, spurious, gold_boundary, pred_boundary)
+
+
+def _unmatched(
+    spans: Sequence[Span], others: Sequence[Span], other_bounds: Container[tuple[int, int]]
+) -> tuple[list[tuple[Span, list[Span]]], list[Span]]:
+    """The spans whose boundaries no other span has: those that overlap other spans (each
+    with them), and those that overlap none."""
+    boundary, alone = [], []
+    for span in spans:
+        if (span[1], span[2]) in other_bounds:
             continue
-        touching = [p for p in pred if _overlaps(g, p)]
+        touching = [other for other in others if _overlaps(span, other)]
         if touching:
-            result.gold_boundary.append((g, touching))
+            boundary.append((span, touching))
         else:
-            result.missed.append(g)
-    gold_bounds = {(start, end) for _, start, end in gold}
-    for p in pred:
-        if (p[1], p[2]) in gold_bounds:
-            continue
-        touching = [g for g in gold if _overlaps(g, p)]
-        if touching:
-            result.pred_boundary.append((p, touching))
-        else:
-            result.spurious.append(p)
-    return result
+            alone.append(span)
+    return boundary, alone
 
 
 @dataclass(frozen=True)
@@ -444,19 +445,8 @@ class Analysis:
 def analyze(
     tokens: Tags, gold: Tags, pred: Tags, spans: bool, examples: int = 2, width: int = 5
 ) -> Analysis:
-    """The confusion matrix, confusions and error sentences of one evaluation.
-
-    Args:
-        tokens: The words of each sentence.
-        gold: Gold tag sequences.
-        pred: Predicted tag sequences, aligned with `gold`.
-        spans: Compare entity spans (NER) rather than tags (POS).
-        examples: Occurrences to keep per kind of error.
-        width: Words of context on each side of an example.
-
-    Returns:
-        The analysis.
-    """
+    """The confusion matrix, confusions and error sentences of one evaluation; the
+    arguments are those of `confusions`."""
     matrix = span_confusion_matrix(gold, pred) if spans else tag_confusion_matrix(gold, pred)
     return Analysis(
         spans,

@@ -1,4 +1,5 @@
-"""Writing files so that an interruption never leaves half of one."""
+"""Reading small files with a clear error, and writing files so that an interruption never
+leaves half of one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,24 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from rnntag.errors import RnntagError
+
+
+def read_small_text(path: Path, what: str) -> str:
+    """The whole of a UTF-8 file, or an error naming it and `what` it was meant to be.
+
+    Args:
+        path: The file.
+        what: What it holds, for the message ("model config").
+
+    Returns:
+        Its text.
+    """
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RnntagError(f"cannot read {what} ({exc.__class__.__name__})", str(path)) from None
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:

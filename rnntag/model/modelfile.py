@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
 from rnntag.errors import RnntagError
-from rnntag.io.files import atomic_write
+from rnntag.io.files import atomic_write, read_small_text
 from rnntag.io.schemes import SCHEMES, allowed_transitions
 from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.model.network import SequenceTagger
@@ -203,12 +203,7 @@ def read_info(directory: Path) -> ModelInfo:
     path = directory / CONFIG_FILE
     if not directory.is_dir():
         raise RnntagError(f"model directory not found{_shipped_hint(directory)}", str(directory))
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RnntagError(
-            f"cannot read model config ({exc.__class__.__name__})", str(path)
-        ) from None
+    text = read_small_text(path, "model config")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

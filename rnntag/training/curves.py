@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError, UsageError
-from rnntag.io.files import atomic_write
+from rnntag.io.files import atomic_write, read_small_text
 from rnntag.model.config import ModelInfo
 from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, read_info
 
@@ -92,12 +92,7 @@ def read_curve(directory: Path, info: ModelInfo | None = None) -> Curve:
 
 def _read_jsonl(path: Path) -> list[tuple[int | None, Any]]:
     """(line number, parsed JSON) for every non-blank line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RnntagError(
-            f"cannot read training curve ({exc.__class__.__name__})", str(path)
-        ) from None
+    text = read_small_text(path, "training curve")
     records: list[tuple[int | None, Any]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
