@@ -12,7 +12,7 @@ from typing import Any
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
-from rnntag.io.corpus import Format, Sentence, guess_format, load_corpus
+from rnntag.io.corpus import Format, InputSentence, guess_format, load_corpus
 from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
 from rnntag.model.config import (
     ModelConfig,
@@ -173,7 +173,7 @@ def _read(
     tag_field: str,
     encoding: str,
     scheme: str | None,
-) -> list[Sentence]:
+) -> list[InputSentence]:
     name = str(path)
     file_format = fmt or guess_format(name)
     sentences = load_corpus(name, file_format, tag_column, tag_field, encoding)  # type: ignore[arg-type]
@@ -182,7 +182,7 @@ def _read(
     return sentences
 
 
-def check_scheme(path: str, sentences: list[Sentence], scheme: str, fmt: str) -> None:
+def check_scheme(path: str, sentences: list[InputSentence], scheme: str, fmt: str) -> None:
     """Refuse tagged sentences that break the span scheme the user declared.
 
     Args:

@@ -291,7 +291,6 @@ def bench(
     encoding: opt.Encoding = "utf-8",
 ) -> None:
     """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
-    from rnntag.api import load
     from rnntag.report import print_bench, print_tokenization
     from rnntag.tagging.bench import benchmark, tokenization_scores
 
@@ -299,9 +298,7 @@ def bench(
         scores = tokenization_scores(input_file)
         show: Any = print_tokenization
     else:
-        scores = benchmark(
-            load(model or "ner", device), input_file, input_format or "text", encoding
-        )
+        scores = benchmark([model or "ner"], input_file, input_format or "text", encoding, device)
         show = print_bench
     if as_json:
         print(json.dumps(scores, indent=1))

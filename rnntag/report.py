@@ -24,7 +24,7 @@ from rich.text import Text
 from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import Confusion
 from rnntag.evaluation.metrics import Evaluation, Scores
-from rnntag.io.corpus import Sentence
+from rnntag.io.corpus import InputSentence
 from rnntag.model.config import ModelInfo
 from rnntag.tagging.output import Column
 from rnntag.training.curves import Curve, read_curve
@@ -247,7 +247,7 @@ class ProgressReporter(TrainObserver):
 _ENTITY_STYLES = ("bold magenta", "bold cyan", "bold green", "bold yellow", "bold blue", "bold red")
 
 
-def print_tagged(console: Console, sentence: Sentence, columns: Sequence[Column]) -> None:
+def print_tagged(console: Console, sentence: InputSentence, columns: Sequence[Column]) -> None:
     """Show a tagged sentence for a person: entities highlighted and labelled, plain tags
     (POS) dimmed after each word."""
     from rnntag.io.schemes import to_spans

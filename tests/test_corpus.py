@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
 from rnntag.io.corpus import (
-    Sentence,
+    InputSentence,
     load_corpus,
     open_text,
     read_conll,
@@ -34,7 +34,7 @@ I_DONT_KNOW = ["I", "do", "n't", "know", "."]
 ADA_WENT = ["Ada", "went", "to", "Paris", ",", "and", "Bob", "too", "."]
 
 
-def read_file(path: str, fmt: str, **options) -> list[Sentence]:
+def read_file(path: str, fmt: str, **options) -> list[InputSentence]:
     """All sentences of a file, read as the command line reads it."""
     with open_text(path) as stream:
         return list(read_sentences(stream, path, fmt, **options))
@@ -220,7 +220,7 @@ def test_write_conll_then_read_conll_round_trip():
 
 @pytest.mark.parametrize("tag_field", ["upos", "xpos", "misc:NER"])
 def test_write_conllu_of_plain_tokens_gets_ids_and_text(tag_field):
-    sentence = Sentence(["Ada", "met", "Bob", "."], None, 1)
+    sentence = InputSentence(["Ada", "met", "Bob", "."], None, 1)
     tags = ["B-PER", "O", "B-PER", "O"]
     out = io.StringIO()
 
@@ -402,7 +402,9 @@ SENTENCES = st.lists(
 )
 
 
-def _through_file(tmp_path_factory, text: str, fmt: str, field: str = "upos") -> list[Sentence]:
+def _through_file(
+    tmp_path_factory, text: str, fmt: str, field: str = "upos"
+) -> list[InputSentence]:
     path = tmp_path_factory.mktemp("roundtrip") / f"data.{fmt}"
     path.write_text(text, encoding="utf-8")
     with open_text(str(path)) as stream:
@@ -426,7 +428,7 @@ def test_any_sentences_survive_conll(tmp_path_factory, sentences):
 def test_any_sentences_survive_conllu(tmp_path_factory, sentences):
     out = io.StringIO()
     for pairs in sentences:
-        write_conllu(out, Sentence([t for t, _ in pairs]), [g for _, g in pairs], "misc:NER")
+        write_conllu(out, InputSentence([t for t, _ in pairs]), [g for _, g in pairs], "misc:NER")
     read = _through_file(tmp_path_factory, out.getvalue(), "conllu", "misc:NER")
     assert [(s.tokens, s.tags) for s in read] == [
         ([t for t, _ in pairs], [g for _, g in pairs]) for pairs in sentences
@@ -525,7 +527,7 @@ def test_conllu_text_comment_is_one_line_whatever_the_sentence_text(text):
     import conllu
 
     out = io.StringIO()
-    write_conllu(out, Sentence(["a", "b"], text="a" + text + "b"), ["X", "Y"])
+    write_conllu(out, InputSentence(["a", "b"], text="a" + text + "b"), ["X", "Y"])
     (parsed,) = conllu.parse(out.getvalue())
 
     assert [t["form"] for t in parsed] == ["a", "b"]

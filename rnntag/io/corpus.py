@@ -1,6 +1,6 @@
 """Reading and writing CoNLL column files, CoNLL-U and one-sentence-per-line token files.
 
-Every reader is a generator over `Sentence` objects, so input is consumed incrementally.
+Every reader is a generator over `InputSentence` objects, so input is consumed incrementally.
 Problems are raised as `RnntagError` naming the file and line.
 """
 
@@ -44,7 +44,7 @@ _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
 
 @dataclass
-class Sentence:
+class InputSentence:
     """One sentence as read from a file.
 
     Attributes:
@@ -204,7 +204,7 @@ def _split_columns(line: str) -> list[str]:
 
 def read_conll(
     stream: Iterable[str], path: str, tag_column: int | None = -1, require_tags: bool = False
-) -> Iterator[Sentence]:
+) -> Iterator[InputSentence]:
     """Read a CoNLL column file: one token per line, blank lines between sentences.
 
     Args:
@@ -225,7 +225,7 @@ def read_conll(
     for number, line in _lines(stream, path):
         if not line.strip():
             if tokens:
-                yield Sentence(tokens, tags if tags else None, start)
+                yield InputSentence(tokens, tags if tags else None, start)
                 tokens, tags = [], []
             continue
         fields = _split_columns(line)
@@ -252,7 +252,7 @@ def read_conll(
             )
         tags.append(fields[tag_column])
     if tokens:
-        yield Sentence(tokens, tags if tags else None, start)
+        yield InputSentence(tokens, tags if tags else None, start)
 
 
 def parse_tag_field(tag_field: str) -> tuple[str, str | None]:
@@ -276,10 +276,10 @@ def _conllu_tag(token: dict, field: str, key: str | None) -> str | None:
 
 def read_conllu(
     stream: Iterable[str], path: str, tag_field: str = "upos", require_tags: bool = False
-) -> Iterator[Sentence]:
+) -> Iterator[InputSentence]:
     """Read CoNLL-U with the `conllu` package, keeping each parsed sentence for writing back.
 
-    Multi-word token ranges (`1-2`) and empty nodes (`8.1`) are kept in `Sentence.conllu` but
+    Multi-word token ranges (`1-2`) and empty nodes (`8.1`) are kept in `InputSentence.conllu` but
     are not among the tokens to tag.
 
     Args:
@@ -319,7 +319,7 @@ def read_conllu(
 
 def _parse_conllu_block(
     block: list[str], path: str, start: int, field: str, key: str | None, require_tags: bool
-) -> Sentence:
+) -> InputSentence:
     import conllu
 
     try:
@@ -343,21 +343,21 @@ def _parse_conllu_block(
         if require_tags:
             number = lines[tags.index(None)]
             raise RnntagError(f"a word has no {field if key is None else key} tag", path, number)
-        return Sentence(tokens, None, start, sentence)
-    return Sentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
+        return InputSentence(tokens, None, start, sentence)
+    return InputSentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
 
 
-def read_tokens(stream: Iterable[str], path: str) -> Iterator[Sentence]:
+def read_tokens(stream: Iterable[str], path: str) -> Iterator[InputSentence]:
     """Read one sentence per line, tokens separated by whitespace; blank lines are skipped."""
     for number, line in _lines(stream, path):
         tokens = line.split()
         if tokens:
-            yield Sentence(tokens, None, number)
+            yield InputSentence(tokens, None, number)
 
 
 def read_text(
     stream: Iterable[str], path: str, first_line: int = 1, offset: int = 0
-) -> Iterator[Sentence]:
+) -> Iterator[InputSentence]:
     """Read plain text, split into sentences and tokens (see `rnntag.io.text`).
 
     Paragraphs end at blank lines, at the end of the input, and whenever a stream that can
@@ -405,7 +405,7 @@ class TextBlock:
     first_line: int
     offset: int
 
-    def sentences(self) -> list[Sentence]:
+    def sentences(self) -> list[InputSentence]:
         """The block's sentences, with offsets into the whole input."""
         return list(read_text(self.lines, self.path, self.first_line, self.offset))
 
@@ -437,7 +437,7 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
         yield TextBlock(lines, path, first_line, start)
 
 
-def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence]:
+def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[InputSentence]:
     from rnntag.io.text import split_text
 
     # Line ends are counted from one sentence to the next, not from the paragraph's start
@@ -448,7 +448,7 @@ def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[Sentence
         begin, end = tokens[0].start, tokens[-1].end
         line += _line_ends(paragraph, counted, begin)
         counted = begin
-        yield Sentence(
+        yield InputSentence(
             [t.text for t in tokens],
             line=line,
             text=paragraph[begin:end],
@@ -470,7 +470,7 @@ def read_sentences(
     tag_column: int | None = -1,
     tag_field: str = "upos",
     require_tags: bool = False,
-) -> Iterator[Sentence]:
+) -> Iterator[InputSentence]:
     """Read any supported format; see `read_conll`, `read_conllu`, `read_text` and
     `read_tokens`."""
     if fmt == "conll":
@@ -483,10 +483,10 @@ def read_sentences(
 
 
 def chunks(
-    sentences: Iterable[Sentence],
+    sentences: Iterable[InputSentence],
     size: int = CHUNK_SIZE,
     pending: Callable[[], bool] = lambda: True,
-) -> Iterator[list[Sentence]]:
+) -> Iterator[list[InputSentence]]:
     """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded.
 
     Args:
@@ -498,7 +498,7 @@ def chunks(
     Returns:
         An iterator over chunks, in input order.
     """
-    chunk: list[Sentence] = []
+    chunk: list[InputSentence] = []
     for sentence in sentences:
         chunk.append(sentence)
         if len(chunk) == size or not pending():
@@ -510,7 +510,7 @@ def chunks(
 
 def read_chunks(
     stream: TextSource, path: str, fmt: Format, size: int = CHUNK_SIZE
-) -> Iterator[list[Sentence]]:
+) -> Iterator[list[InputSentence]]:
     """Untagged input in chunks: of whole paragraphs for plain text (the same chunks that
     `text_blocks` cuts, so that tagging in worker processes batches exactly alike), of
     `size` sentences otherwise (see `chunks`).
@@ -535,7 +535,7 @@ def load_corpus(
     tag_column: int = -1,
     tag_field: str = "upos",
     encoding: str = "utf-8",
-) -> list[Sentence]:
+) -> list[InputSentence]:
     """Read a whole tagged corpus into memory, requiring a tag on every token."""
     with open_text(path, encoding) as stream:
         sentences = list(
@@ -557,7 +557,7 @@ def write_conll(out: IO[str], tokens: list[str], tag_columns: Iterable[list[str]
 
 def write_conllu(
     out: IO[str],
-    sentence: Sentence,
+    sentence: InputSentence,
     tags: list[str],
     tag_field: str = "upos",
     extra: Sequence[tuple[str, list[str]]] = (),

@@ -41,7 +41,7 @@ _FUSED = {"cannot": 3, "gonna": 3, "gotta": 3, "wanna": 3, "gimme": 3, "lemme": 
 
 
 @dataclass
-class Token:
+class TokenSpan:
     """A token and where it lies in the input text (`text[start:end]`)."""
 
     text: str
@@ -49,31 +49,31 @@ class Token:
     end: int
 
 
-def _with_gaps(tokens: list[Token], source: str) -> list[Token]:
+def _with_gaps(tokens: list[TokenSpan], source: str) -> list[TokenSpan]:
     """The tokens plus whatever non-space text syntok left between them (it drops the
     hyphens of `15-year`, which UD English keeps as tokens)."""
-    filled: list[Token] = []
+    filled: list[TokenSpan] = []
     for token in tokens:
         if filled and filled[-1].end < token.start:
             start = filled[-1].end
             for match in re.finditer(r"\S+", source[start : token.start]):
-                filled.append(Token(match.group(), start + match.start(), start + match.end()))
+                filled.append(TokenSpan(match.group(), start + match.start(), start + match.end()))
         filled.append(token)
     return filled
 
 
-def _adjust(tokens: list[Token], source: str) -> list[Token]:
+def _adjust(tokens: list[TokenSpan], source: str) -> list[TokenSpan]:
     if not tokens:
         return []
     tokens = _with_gaps(tokens, source)
     emails = [m.span() for m in _EMAIL.finditer(source, tokens[0].start, tokens[-1].end)]
-    merged: list[Token] = []
+    merged: list[TokenSpan] = []
     for token in tokens:
         last = merged[-1] if merged else None
         touching = last is not None and last.end == token.start
         inside = bool(emails) and any(a <= token.start and token.end <= b for a, b in emails)
         if touching and last is not None and (inside or _continues(last.text, token.text)):
-            merged[-1] = Token(source[last.start : token.end], last.start, token.end)
+            merged[-1] = TokenSpan(source[last.start : token.end], last.start, token.end)
         else:
             merged.append(token)
     return [
@@ -81,13 +81,13 @@ def _adjust(tokens: list[Token], source: str) -> list[Token]:
     ]
 
 
-def _split_space(token: Token) -> list[Token]:
+def _split_space(token: TokenSpan) -> list[TokenSpan]:
     """Split at characters Python counts as space that syntok does not (`\\x1f`, say), so
     that no token holds one: the output formats separate tokens by white space."""
     if not _SPACE.search(token.text):
         return [token]
     return [
-        Token(m.group(), token.start + m.start(), token.start + m.end())
+        TokenSpan(m.group(), token.start + m.start(), token.start + m.end())
         for m in re.finditer(r"\S+", token.text)
     ]
 
@@ -108,7 +108,7 @@ def _continues(before: str, after: str) -> bool:
     return after == "." and (_INITIALS.match(before) is not None or before in _ABBREVIATIONS)
 
 
-def _split_inner(token: Token) -> list[Token]:
+def _split_inner(token: TokenSpan) -> list[TokenSpan]:
     # Most tokens have nothing to split: not empty, no slash, and not a fused form.
     if token.text and "/" not in token.text and token.text.lower() not in _FUSED:
         return [token]
@@ -119,18 +119,20 @@ def _split_inner(token: Token) -> list[Token]:
     fused = _FUSED.get(token.text.lower())
     if fused is not None:
         return [
-            Token(token.text[:fused], token.start, token.start + fused),
-            Token(token.text[fused:], token.start + fused, token.end),
+            TokenSpan(token.text[:fused], token.start, token.start + fused),
+            TokenSpan(token.text[fused:], token.start + fused, token.end),
         ]
     for match in _INNER_MARK.finditer(token.text):
         a, b = match.span()
         pieces += [(start, a), (a, b)]
         start = b
     pieces.append((start, len(token.text)))
-    return [Token(token.text[a:b], token.start + a, token.start + b) for a, b in pieces if b > a]
+    return [
+        TokenSpan(token.text[a:b], token.start + a, token.start + b) for a, b in pieces if b > a
+    ]
 
 
-def split_text(text: str) -> Iterator[list[Token]]:
+def split_text(text: str) -> Iterator[list[TokenSpan]]:
     """Split text into sentences of tokens.
 
     Args:
@@ -141,7 +143,7 @@ def split_text(text: str) -> Iterator[list[Token]]:
     """
     for paragraph in segmenter.analyze(text):
         for sentence in paragraph:
-            tokens = [Token(t.value, t.offset, t.offset + len(t.value)) for t in sentence]
+            tokens = [TokenSpan(t.value, t.offset, t.offset + len(t.value)) for t in sentence]
             adjusted = _adjust(tokens, text)
             if adjusted:
                 yield adjusted

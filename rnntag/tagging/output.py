@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from rnntag.io.corpus import Sentence, write_conll, write_conllu
+from rnntag.io.corpus import InputSentence, write_conll, write_conllu
 from rnntag.tagging import tagged
 from rnntag.tagging.tagged import Prediction, offsets, text_of
 
@@ -28,7 +28,7 @@ class Column:
     spans: bool  # whether the model tags entities
 
 
-def entities(sentence: Sentence, column: Column) -> list[dict[str, Any]]:
+def entities(sentence: InputSentence, column: Column) -> list[dict[str, Any]]:
     """The entities of a span model's prediction as JSON objects."""
     found = []
     for entity in tagged.entities(sentence, column.prediction):
@@ -40,7 +40,7 @@ def entities(sentence: Sentence, column: Column) -> list[dict[str, Any]]:
     return found
 
 
-def to_json(sentence: Sentence, columns: Sequence[Column]) -> dict[str, Any]:
+def to_json(sentence: InputSentence, columns: Sequence[Column]) -> dict[str, Any]:
     """The JSON object of one tagged sentence."""
     record: dict[str, Any] = {
         "text": text_of(sentence),
@@ -66,7 +66,7 @@ def to_json(sentence: Sentence, columns: Sequence[Column]) -> dict[str, Any]:
 
 
 def write(
-    out: IO[str], fmt: str, sentence: Sentence, columns: Sequence[Column], tag_field: str
+    out: IO[str], fmt: str, sentence: InputSentence, columns: Sequence[Column], tag_field: str
 ) -> None:
     """Write one tagged sentence in `fmt` (any of `FORMATS` but `pretty`).
 
@@ -98,7 +98,10 @@ def write(
 
 
 def render(
-    sentences: Sequence[Sentence], columns: Sequence[Sequence[Column]], fmt: str, tag_field: str
+    sentences: Sequence[InputSentence],
+    columns: Sequence[Sequence[Column]],
+    fmt: str,
+    tag_field: str,
 ) -> str:
     """Tagged sentences as one piece of text in `fmt`, as `write` writes each.
 

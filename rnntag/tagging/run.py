@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rnntag.errors import UsageError
-from rnntag.io.corpus import Format, Sentence, open_text, read_chunks, text_blocks
+from rnntag.io.corpus import Format, InputSentence, open_text, read_chunks, text_blocks
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column
 from rnntag.tagging.tagger import Tagger
@@ -53,8 +53,14 @@ class Tagging:
         self._stack.close()
 
     def tag_file(
-        self, path: str, fmt: Format | None, encoding: str, scores: bool = False, nbest: int = 1
-    ) -> Iterator[tuple[list[Sentence], list[list[Column]]]]:
+        self,
+        path: str,
+        fmt: Format | None,
+        encoding: str,
+        scores: bool = False,
+        nbest: int = 1,
+        stages: dict[str, float] | None = None,
+    ) -> Iterator[tuple[list[InputSentence], list[list[Column]]]]:
         """Tag a file (or `rnntag.io.corpus.STDIN`) chunk by chunk.
 
         Args:
@@ -63,6 +69,8 @@ class Tagging:
             encoding: Its encoding.
             scores: Compute probabilities too.
             nbest: Number of best sequences.
+            stages: Seconds per stage of the networks' work, added to as by
+                `Tagger.predict` (in this process only, with one worker).
 
         Returns:
             An iterator over (sentences, each sentence's columns, one per model).
@@ -78,7 +86,10 @@ class Tagging:
                 tagged = self.pool.tag(pieces, scores, nbest, stream.pending)
             else:
                 tagged = (
-                    (chunk, tag_chunk(self.taggers, [s.tokens for s in chunk], scores, nbest))
+                    (
+                        chunk,
+                        tag_chunk(self.taggers, [s.tokens for s in chunk], scores, nbest, stages),
+                    )
                     for chunk in read_chunks(stream, path, fmt)
                 )
             for chunk, predicted in tagged:

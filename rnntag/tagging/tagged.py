@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnntag.io.corpus import Sentence as InputSentence
+from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import to_spans
 
 

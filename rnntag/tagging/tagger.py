@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from rnntag.io.corpus import Sentence, chunks, read_text
+from rnntag.io.corpus import InputSentence, chunks, read_text
 from rnntag.io.schemes import scheme_labels
 from rnntag.model.config import ModelInfo
 from rnntag.model.encode import Encoder
@@ -126,7 +126,7 @@ class Tagger:
             >>> [t.tag for t in pos.tag_tokens([["I", "saw", "her", "duck", "."]])[0].tokens]
             ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
         """
-        read = [Sentence([*tokens]) for tokens in sentences]
+        read = [InputSentence([*tokens]) for tokens in sentences]
         return self._tag(read, scores)
 
     def iter_tag(self, texts: Iterable[str], scores: bool = False) -> Iterator[tagged.Sentence]:
@@ -152,7 +152,7 @@ class Tagger:
         for chunk in chunks(sentences):
             yield from self._tag(chunk, scores)
 
-    def _tag(self, sentences: list[Sentence], scores: bool) -> list[tagged.Sentence]:
+    def _tag(self, sentences: list[InputSentence], scores: bool) -> list[tagged.Sentence]:
         full = [s for s in sentences if s.tokens]
         predicted = iter(self.predict([s.tokens for s in full], scores))
         return [

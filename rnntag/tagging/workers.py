@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from rnntag.errors import RnntagError
-from rnntag.io.corpus import Sentence, TextBlock
+from rnntag.io.corpus import InputSentence, TextBlock
 from rnntag.model.modelfile import read_info, resolve_model
 from rnntag.tagging.tagged import Prediction
 from rnntag.tagging.tagger import Tagger
@@ -26,10 +26,15 @@ _worker_taggers: list[Tagger] = []  # this worker process's models, loaded once
 
 
 def tag_chunk(
-    taggers: Sequence[Tagger], tokens: list[list[str]], scores: bool = False, nbest: int = 1
+    taggers: Sequence[Tagger],
+    tokens: list[list[str]],
+    scores: bool = False,
+    nbest: int = 1,
+    stages: dict[str, float] | None = None,
 ) -> list[list[Prediction]]:
-    """Each model's predictions for a chunk of tokenised sentences."""
-    return [tagger.predict(tokens, scores, nbest) for tagger in taggers]
+    """Each model's predictions for a chunk of tokenised sentences (`stages` as for
+    `Tagger.predict`)."""
+    return [tagger.predict(tokens, scores, nbest, stages) for tagger in taggers]
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
@@ -42,7 +47,7 @@ def _spans() -> list[bool]:
     return [tagger.spans for tagger in _worker_taggers]
 
 
-def _work(job: Job) -> tuple[list[Sentence] | None, list[list[Prediction]]]:
+def _work(job: Job) -> tuple[list[InputSentence] | None, list[list[Prediction]]]:
     source, scores, nbest = job
     if isinstance(source, TextBlock):
         sentences = source.sentences()
@@ -81,11 +86,11 @@ class WorkerPool:
 
     def tag(
         self,
-        chunks: Iterable[list[Sentence] | TextBlock],
+        chunks: Iterable[list[InputSentence] | TextBlock],
         scores: bool = False,
         nbest: int = 1,
         pending: Callable[[], bool] = lambda: True,
-    ) -> Iterator[tuple[list[Sentence], list[list[Prediction]]]]:
+    ) -> Iterator[tuple[list[InputSentence], list[list[Prediction]]]]:
         """Tag chunks of sentences, or blocks of plain text, in the workers.
 
         At most two chunks per worker are in flight, so memory stays bounded; when `pending`
@@ -100,9 +105,9 @@ class WorkerPool:
         Returns:
             An iterator over (sentences, each model's predictions for them), in input order.
         """
-        in_flight: deque[tuple[list[Sentence] | TextBlock, Future[Any]]] = deque()
+        in_flight: deque[tuple[list[InputSentence] | TextBlock, Future[Any]]] = deque()
 
-        def done() -> tuple[list[Sentence], list[list[Prediction]]]:
+        def done() -> tuple[list[InputSentence], list[list[Prediction]]]:
             source, result = in_flight.popleft()
             sentences, predicted = _result(result)
             if sentences is None:

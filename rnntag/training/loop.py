@@ -19,7 +19,7 @@ import torch
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import dev_score
-from rnntag.io.corpus import Sentence
+from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
 from rnntag.model.encode import (
@@ -168,8 +168,8 @@ def _prepare(
 
 
 def train(
-    train_data: Sequence[Sentence],
-    dev_data: Sequence[Sentence] | None,
+    train_data: Sequence[InputSentence],
+    dev_data: Sequence[InputSentence] | None,
     out: Path,
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -233,8 +233,8 @@ class _Run:
 
 
 def _train(
-    train_data: Sequence[Sentence],
-    dev_data: Sequence[Sentence] | None,
+    train_data: Sequence[InputSentence],
+    dev_data: Sequence[InputSentence] | None,
     out: Path,
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -294,7 +294,7 @@ def _train(
 
 
 def _build(
-    train_data: Sequence[Sentence],
+    train_data: Sequence[InputSentence],
     out: Path,
     model_config: ModelConfig,
     train_config: TrainConfig,
