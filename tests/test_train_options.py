@@ -189,27 +189,7 @@ def torchrun_training(out: Path, *options: object) -> list[str]:
 
 
 @pytest.mark.slow
-def test_torchrun_with_two_cpu_processes_trains_a_model_that_tags(tmp_path):
-    out = tmp_path / "ddp"
-    command = torchrun_training(out, "--epochs", "3")
-    trained = subprocess.run(command, capture_output=True, text=True, timeout=600)
-    assert trained.returncode == 0, trained.stderr
-    # Rank 0 alone reports and saves.
-    assert trained.stderr.count("training on 120 sentences") == 1
-    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    assert config["results"]["epochs_run"] == 3
-    tagged = subprocess.run(
-        [sys.executable, "-m", "rnntag", "tag", "-m", str(out), "--input", "tokens"],
-        input="Ada Lovelace was born in London .\n", capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert tagged.returncode == 0, tagged.stderr
-    rows = [line.split("\t") for line in tagged.stdout.splitlines() if line]
-    assert [row[0] for row in rows] == "Ada Lovelace was born in London .".split()
-    assert is_well_formed([row[1] for row in rows], "IOB2")
-
-
-@pytest.mark.slow
-def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
+def test_torchrun_training_on_two_cpu_processes_resumes_and_gives_a_model_that_tags(tmp_path):
     out = tmp_path / "ddp"
     command = torchrun_training(out, "--epochs", LONG_RUN, "--patience", LONG_RUN)
     # Ctrl-C in a terminal signals the launcher and its workers together.
@@ -230,3 +210,15 @@ def test_interrupted_torchrun_training_resumes_under_torchrun(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert not (out / "checkpoint").exists()
     assert [e["epoch"] for e in epochs(out)] == list(range(1, LONG_RUN + 1))
+    # Rank 0 alone reports and saves.
+    assert resumed.stderr.count("training on 120 sentences") == 1
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["results"]["epochs_run"] == LONG_RUN
+    tagged = subprocess.run(
+        [sys.executable, "-m", "rnntag", "tag", "-m", str(out), "--input", "tokens"],
+        input="Ada Lovelace was born in London .\n", capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert tagged.returncode == 0, tagged.stderr
+    rows = [line.split("\t") for line in tagged.stdout.splitlines() if line]
+    assert [row[0] for row in rows] == "Ada Lovelace was born in London .".split()
+    assert is_well_formed([row[1] for row in rows], "IOB2")
