@@ -21,6 +21,13 @@ from rnntag.cli import main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 TIMEOUT = 300
+# Pinned so the scores do not move with the library's defaults. Over seeds 1-3 these reached
+# dev span F1 0.89-0.93 (NER) and dev accuracy 0.95-0.98 (POS) in about 3 s of epochs.
+TINY_TRAINING = [
+    "--epochs", "12", "--hidden-size", "32", "--word-dim", "32", "--batch-size", "8",
+    "--lr", "0.002", "--lr-decay", "0", "--threads", "1", "--seed", "1",
+]  # fmt: skip
+
 
 Result = subprocess.CompletedProcess[str]
 
@@ -75,3 +82,15 @@ def _seed_torch() -> None:
 def data_dir() -> Path:
     """The folder of hand-written sample files."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny IOB2 NER model and a tiny UPOS model, trained once on the samples (in this
+    process: seconds) for the tests that only need *a* model of each kind."""
+    root = tmp_path_factory.mktemp("models")
+    paths = {"ner": root / "ner", "pos": root / "pos"}
+    for name, data in (("ner", "ner-{}.conll"), ("pos", "pos-{}.conllu")):
+        train, dev = DATA / data.format("train"), DATA / data.format("dev")
+        assert run("train", train, "--dev", dev, "-o", paths[name], *TINY_TRAINING) == 0
+    return paths

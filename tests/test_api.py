@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 import rnntag
 import rnntag.api
@@ -106,6 +107,7 @@ def test_tag_agrees_with_the_command_line_output(ner, capsys):
 
 
 def test_train_returns_a_tagger_and_takes_the_command_line_settings(tmp_path, data_dir):
+    threads = torch.get_num_threads()
     tagger = rnntag.train(
         data_dir / "ner-train.conll",
         tmp_path / "model",
@@ -114,7 +116,10 @@ def test_train_returns_a_tagger_and_takes_the_command_line_settings(tmp_path, da
         hidden_size=12,
         char_encoder="lstm",
         seed=5,
+        threads=1,
     )
+    # The setting held for the training alone.
+    assert torch.get_num_threads() == threads
     assert tagger.info.model.hidden_size == 12
     assert tagger.info.model.char_encoder == "lstm"
     assert tagger.info.train.epochs == 2

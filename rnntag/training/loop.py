@@ -201,6 +201,8 @@ def train(
         The saved model's configuration, with its results.
     """
     cluster, device = join(device or torch.device("cpu"))
+    # `threads` holds for this training only: a caller's own setting comes back after it.
+    threads = torch.get_num_threads()
     try:
         return _train(
             train_data, dev_data, out, model_config, train_config,
@@ -208,6 +210,7 @@ def train(
             device, scheme, resume, should_stop, cluster,
         )  # fmt: skip
     finally:
+        torch.set_num_threads(threads)
         leave(cluster)
 
 
