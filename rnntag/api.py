@@ -8,7 +8,7 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
@@ -27,6 +27,9 @@ from rnntag.model.modelfile import CONFIG_FILE
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.tagger import Tagger
 from rnntag.training.loop import TrainObserver, check_writable
+
+if TYPE_CHECKING:
+    from rnntag.report import ProgressReporter
 from rnntag.training.loop import train as run_training
 
 MODEL_SETTINGS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
@@ -73,6 +76,7 @@ def train(
     resume: bool = False,
     force: bool = False,
     observer: TrainObserver | None = None,
+    progress: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     **settings: Any,
 ) -> Tagger:
@@ -92,7 +96,10 @@ def train(
         encoding: Encoding of the files.
         resume: Continue the interrupted training in `out` from its checkpoint.
         force: Overwrite a model already in `out`.
-        observer: Receives progress (the command line shows it as progress bars).
+        observer: Receives progress (the command line shows it as progress bars); subclass
+            `TrainObserver` for a callback on each batch and epoch.
+        progress: Without an observer, show the progress on standard error as `rnntag
+            train` does: bars while an epoch runs, then a line per epoch.
         should_stop: Polled after every batch; when true, a checkpoint is saved and
             `TrainingInterrupted` raised.
         **settings: Any field of `ModelConfig` or `TrainConfig`, which are the long options of
@@ -149,21 +156,26 @@ def train(
     if os.environ.get("RANK", "0") == "0":
         # Fail before training starts; under torchrun, rank 0 alone writes.
         check_writable(out)
-    observer = observer or TrainObserver()
+    reporter = _progress_reporter() if progress and observer is None else None
+    observer = observer or reporter or TrainObserver()
     observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
-    run_training(
-        train_data,
-        dev_data,
-        out,
-        model_config,
-        train_config,
-        observer,
-        torch_device,
-        scheme,
-        resume,
-        should_stop,
-    )
+    try:
+        run_training(
+            train_data, dev_data, out, model_config, train_config, observer, torch_device,
+            scheme, resume, should_stop,
+        )  # fmt: skip
+    finally:
+        if reporter is not None:
+            reporter.close()
     return Tagger.load(out)
+
+
+def _progress_reporter() -> ProgressReporter:
+    from rich.console import Console
+
+    from rnntag.report import ProgressReporter
+
+    return ProgressReporter(Console(stderr=True))
 
 
 def _read(

@@ -23,6 +23,7 @@ from rich.text import Text
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import Confusion
+from rnntag.evaluation.html import plural
 from rnntag.evaluation.metrics import Evaluation, Scores
 from rnntag.io.corpus import InputSentence
 from rnntag.model.config import ModelInfo
@@ -65,7 +66,9 @@ def print_eval(console: Console, result: Evaluation) -> None:
         console.print(_scores_table("Tags (per token)", result.tags, "tag"))
     console.print(f"token accuracy: {_percent(result.token_accuracy)}")
     for name, part in (result.seen_unseen or {}).items():
-        console.print(f"{name} words: accuracy {_percent(part.accuracy)} on {part.tokens} tokens")
+        if part.tokens:
+            tokens = plural(part.tokens, "token")
+            console.print(f"{name} words: accuracy {_percent(part.accuracy)} on {tokens}")
     if result.unknown_gold_labels:
         console.print(f"gold labels the model never saw: {', '.join(result.unknown_gold_labels)}")
 
@@ -81,7 +84,9 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     table.add_row("rnntag version", info.rnntag_version)
     table.add_row("parameters", f"{parameters:,}")
     table.add_row("size on disk", f"{size / 1e6:.1f} MB")
-    table.add_row("tag scheme", info.scheme or "none (plain tags)")
+    table.add_row("tag scheme in training", info.scheme or "none (plain tags)")
+    if info.scheme is not None:
+        table.add_row("tag scheme of its output", info.data_scheme or info.scheme)
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
     for name, value in vars(info.model).items():
@@ -97,7 +102,8 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     if "seconds" in results:
         table.add_row(
             "training",
-            f"{results['epochs_run']} epochs, {results['seconds']:.0f} s on {results['device']}",
+            f"{plural(results['epochs_run'], 'epoch')}, {results['seconds']:.0f} s"
+            f" on {results['device']}",
         )
     console.print(table)
     try:

@@ -127,6 +127,16 @@ def test_train_returns_a_tagger_and_takes_the_command_line_settings(tmp_path, da
     assert tagger.tag_tokens([["Ada", "went", "home"]])[0].tokens[0].tag
 
 
+def test_train_can_show_its_progress(tmp_path, data_dir, capsys):
+    rnntag.train(data_dir / "ner-train.conll", tmp_path / "model", epochs=1, hidden_size=8)
+    assert capsys.readouterr().err == ""
+    rnntag.train(
+        data_dir / "ner-train.conll", tmp_path / "shown", epochs=1, hidden_size=8, progress=True
+    )
+    err = capsys.readouterr().err
+    assert "training on 120 sentences" in err and "epoch 1/1" in err
+
+
 @pytest.mark.parametrize(
     ("settings", "error", "message"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import struct
 import sys
@@ -225,6 +226,16 @@ def test_drawing_puts_one_point_per_epoch_and_marks_the_best():
     assert list(best_marker.get_ydata()) == pytest.approx([100 * config["results"]["dev_score"]])
 
 
+@pytest.mark.parametrize("score", [0.0, 0.5, 1.0])
+def test_a_flat_dev_curve_is_drawn_on_a_scale_of_points(score):
+    curve = Curve(Path("m/metrics.jsonl"), [1, 2, 3], [3.0, 2.0, 1.0], [score] * 3, "F1", 1)
+
+    low, high = draw_curve(curve).axes[0].get_ylim()
+
+    assert 0 <= low <= 100 * score <= high <= 101
+    assert high - low >= 5
+
+
 def test_drawing_without_dev_data_has_only_the_loss_panel():
     curve = Curve(Path("m/metrics.jsonl"), [1, 2, 3], [3.0, 2.0, 1.0], [None] * 3, None, None)
 
@@ -367,9 +378,14 @@ def test_long_runs_share_characters_so_the_curve_fits_the_terminal():
 def test_info_of_a_tiny_training_shows_two_epochs(trained, capsys):
     assert run("info", trained) == 0
 
-    rows = curve_rows(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    rows = curve_rows(out)
     assert len(rows["dev span F1"].split()[0]) == 2
     assert len(rows["training loss"].split()[0]) == 2
+    # Both schemes: the one the CRF learned in, the one `tag` writes.
+    assert re.search(r"tag scheme in training\s+IOBES", out)
+    assert re.search(r"tag scheme of its output\s+IOB2", out)
+    assert re.search(r"training\s+2 epochs,", out)
 
 
 @pytest.mark.slow

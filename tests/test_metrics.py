@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -106,3 +108,17 @@ def test_json_of_an_evaluation_names_each_score_once(scheme):
     assert keys == {("precision", "recall", "f1", "support")}
     assert all(isinstance(scores["support"], int) for scores in part.values())
     assert ("spans" in record) == (scheme is not None) != ("tags" in record)
+
+
+def test_the_report_leaves_out_a_split_without_tokens():
+    from rich.console import Console
+
+    from rnntag.report import print_eval
+
+    console = Console(file=io.StringIO(), width=100)
+    result = evaluate([["DET", "NOUN"]], [["DET", "VERB"]], None, tokens=[["the", "cat"]],
+                      known=lambda word: True)  # fmt: skip
+    print_eval(console, result)
+    out = console.file.getvalue()
+    assert "seen words: accuracy 50.00 on 2 tokens" in out
+    assert "unseen" not in out

@@ -116,7 +116,8 @@ def _percent(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def _plural(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """`1 token`, `2 tokens`."""
     return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
@@ -136,7 +137,7 @@ def _cards(result: Evaluation, analysis: Analysis) -> str:
     cards.append(("token accuracy", _percent(result.token_accuracy)))
     for name, part in (result.seen_unseen or {}).items():
         if part.tokens:
-            label = f"{name} words ({_plural(part.tokens, 'token')})"
+            label = f"{name} words ({plural(part.tokens, 'token')})"
             cards.append((label, _percent(part.accuracy)))
     cards.append(("sentences with errors", f"{len(analysis.error_sentences):,}"))
     body = "".join(
@@ -288,8 +289,8 @@ def _top_errors(analysis: Analysis, limit: int) -> str:
         )
     shown = min(limit, len(analysis.confusions))
     return (
-        f'<p class="note">The {shown} most frequent of {_plural(len(analysis.confusions), "kind")}'
-        f" of error ({_plural(total, unit)} in all), each with its first occurrence.</p>"
+        f'<p class="note">The {shown} most frequent of {plural(len(analysis.confusions), "kind")}'
+        f" of error ({plural(total, unit)} in all), each with its first occurrence.</p>"
         '<table class="errors" id="top-errors"><thead><tr><th class="num">#</th><th>error</th>'
         f'<th class="num">count</th><th>example</th></tr></thead><tbody>{"".join(rows)}'
         "</tbody></table>"
@@ -352,7 +353,7 @@ def _sentences(analysis: Analysis, limit: int, lines: Sequence[int] | None) -> s
     else:
         how = "Each word with its gold tag and, below, the predicted tag; wrong tags in red."
     blocks = [
-        f'<p class="note" id="sentence-count">{_plural(len(found), "sentence")} with errors'
+        f'<p class="note" id="sentence-count">{plural(len(found), "sentence")} with errors'
         f" (of {analysis.sentences:,}){cut}. {how}</p>"
     ]
     for sentence in shown:

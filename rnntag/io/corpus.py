@@ -202,6 +202,14 @@ def _split_columns(line: str) -> list[str]:
     return line.split()
 
 
+def _looks_like_conllu(line: str) -> bool:
+    """A `# sent_id`/`# text` comment, or ten tab-separated fields led by a word index."""
+    if line.startswith(("# sent_id", "# text", "# newdoc", "# newpar")):
+        return True
+    fields = line.rstrip("\r\n").split("\t")
+    return len(fields) == 10 and fields[0].split("-")[0].split(".")[0].isdigit()
+
+
 def read_conll(
     stream: Iterable[str], path: str, tag_column: int | None = -1, require_tags: bool = False
 ) -> Iterator[InputSentence]:
@@ -222,7 +230,10 @@ def read_conll(
     tokens: list[str] = []
     tags: list[str] = []
     start = 0
+    hint = ""
     for number, line in _lines(stream, path):
+        if not hint and _looks_like_conllu(line):
+            hint = "; the file looks like CoNLL-U (read it with --format conllu)"
         if not line.strip():
             if tokens:
                 yield InputSentence(tokens, tags if tags else None, start)
@@ -235,7 +246,7 @@ def read_conll(
             width, width_line = len(fields), number
         elif len(fields) != width:
             raise RnntagError(
-                f"expected {width} columns as on line {width_line}, found {len(fields)}",
+                f"expected {width} columns as on line {width_line}, found {len(fields)}{hint}",
                 path,
                 number,
             )

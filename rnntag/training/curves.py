@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # Image formats by file extension; matplotlib writes both without extra packages.
 FORMATS = {".png": "png", ".svg": "svg"}
+# Dev scores (in points) closer than this make a flat curve, drawn on a 10-point scale.
+FLAT = 1e-6
 PNG_DPI = 150
 
 
@@ -192,6 +194,10 @@ def draw_curve(curve: Curve) -> Figure:
         top = axes[0]
         top.plot(*zip(*dev, strict=True), marker="o", markersize=4, color="tab:green")
         top.set_ylabel(f"dev {curve.dev_metric} (%)")
+        scores = [score for _, score in dev]
+        if max(scores) - min(scores) < FLAT:
+            # Left to itself, matplotlib spans a flat line over +-0.04 of a point.
+            top.set_ylim(max(0.0, scores[0] - 5), min(100.0, scores[0] + 5) + (scores[0] >= 100))
     axes[-1].plot(curve.epochs, curve.loss, marker="o", markersize=4, color="tab:blue")
     axes[-1].set_ylabel("training loss per sentence")
     axes[-1].set_xlabel("epoch")
