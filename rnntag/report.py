@@ -344,6 +344,13 @@ def print_tokenization(console: Console, scores: dict[str, Any]) -> None:
         f" recall {100 * scores['recall']:.2f}, F1 {100 * scores['f1']:.2f}",
         highlight=False,
     )
+    ends = scores["sentence_ends"]
+    console.print(
+        f"sentence ends against {ends['gold']:,} gold ends inside documents:"
+        f" precision {100 * ends['precision']:.2f}, recall {100 * ends['recall']:.2f},"
+        f" F1 {100 * ends['f1']:.2f}",
+        highlight=False,
+    )
 
 
 def print_trained(console: Console, results: dict[str, Any], out: Path) -> None:

@@ -159,7 +159,12 @@ def test_bench_reports_every_stage(capsys):
 def test_tokenisation_scores_against_gold_words(tmp_path):
     from rnntag.tagging.bench import tokenization_scores
 
-    assert tokenization_scores(str(DATA / "tricky.conllu"))["f1"] == 1.0
+    scores = tokenization_scores(str(DATA / "tricky.conllu"))
+    assert scores["f1"] == 1.0
+    # Its two sentences are one document: one end inside it, found.
+    assert scores["sentence_ends"] == {
+        "gold": 1, "predicted": 1, "correct": 1, "precision": 1.0, "recall": 1.0, "f1": 1.0
+    }  # fmt: skip
     # One gold word the tokeniser cannot produce: "U.S" without its period.
     gold = "# text = The U.S. won\n1\tThe\t_\t_\t_\t_\t_\t_\t_\t_\n2\tU.S\t_\t_\t_\t_\t_\t_\t_\t_\n"
     gold += "3\t.\t_\t_\t_\t_\t_\t_\t_\t_\n4\twon\t_\t_\t_\t_\t_\t_\t_\t_\n\n"

@@ -38,6 +38,22 @@ def test_tokenisation_follows_ud_english(text, expected):
     assert tokens(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ask Dr. Smith at 3 p.m. on Jan. 5th... Really?!",
+         ["ask Dr. Smith at 3 p.m. on Jan. 5th ...", "Really ?!"]),
+        ("I met Mr. Brown on Sept. 3. He left.", ["I met Mr. Brown on Sept. 3 .", "He left ."]),
+        ("It was No. 7 in Jan. Then we left.", ["It was No. 7 in Jan.", "Then we left ."]),
+        ("Prices rose in Jan. and fell in Feb.", ["Prices rose in Jan. and fell in Feb."]),
+        ("Call me on Dec. 24 at noon.", ["Call me on Dec. 24 at noon ."]),
+        ("Ask Prof. Ng. Or Sen. Warren.", ["Ask Prof. Ng .", "Or Sen. Warren ."]),
+    ],
+)  # fmt: skip
+def test_sentences_do_not_end_after_titles_or_inside_dates(text, expected):
+    assert [" ".join(sentence) for sentence in tokens(text)] == expected
+
+
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
 def test_offsets_point_at_the_tokens(text):
     previous_end = 0

@@ -30,6 +30,8 @@ _INNER_MARK = re.compile(r"(?<=[^\W\d]{2})/(?=[^\W\d]{2})")
 _SPACE = re.compile(r"\s")
 _WHOLE = re.compile(r"://|@|^www\.", re.IGNORECASE)
 _INITIALS = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$|^[A-Z]$")
+# Titles stand before a name, never at the end of a sentence.
+_TITLES = frozenset("Mr Mrs Ms Dr Prof Gen Col Lt Sgt Gov Sen Rep".split())
 _ABBREVIATIONS = frozenset(
     "Inc Corp Co Ltd Jr Sr Mr Mrs Ms Dr St Mt Jan Feb Mar Apr Jun Jul Aug Sep Sept Oct Nov"
     " Dec vs etc No Ave Blvd Gov Sen Rep Prof Gen Col Lt Sgt".split()
@@ -142,8 +144,28 @@ def split_text(text: str) -> Iterator[list[TokenSpan]]:
         An iterator over sentences, each a list of tokens with offsets into `text`.
     """
     for paragraph in segmenter.analyze(text):
+        pending: list[TokenSpan] = []
         for sentence in paragraph:
             tokens = [TokenSpan(t.value, t.offset, t.offset + len(t.value)) for t in sentence]
             adjusted = _adjust(tokens, text)
-            if adjusted:
-                yield adjusted
+            if not adjusted:
+                continue
+            if pending and not _ends_sentence(pending[-1], adjusted[0]):
+                pending += adjusted
+                continue
+            if pending:
+                yield pending
+            pending = adjusted
+        if pending:
+            yield pending
+
+
+def _ends_sentence(last: TokenSpan, following: TokenSpan) -> bool:
+    """Whether a sentence that syntok ended with `last` really ends before `following`: not
+    after a title (`Dr.`), nor after another abbreviation (`Jan.`, `No.`) when what follows
+    begins in lower case or with a digit (`Jan. 5th`, `No. 7`)."""
+    if not last.text.endswith(".") or last.text[:-1] not in _ABBREVIATIONS:
+        return True
+    if last.text[:-1] in _TITLES:
+        return False
+    return not (following.text[0].islower() or following.text[0].isdigit())

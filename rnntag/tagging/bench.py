@@ -68,27 +68,38 @@ def benchmark(
 
 
 def tokenization_scores(path: str) -> dict[str, Any]:
-    """Precision, recall and F1 of the plain-text tokeniser against the words of a CoNLL-U
-    file, each sentence tokenised from its `# text` comment.
+    """How well the plain-text splitter finds the words and the sentences of a CoNLL-U file.
 
-    A word counts as found when a predicted token has exactly its character span. Words
-    whose form cannot be found in the text (rare spelling normalisations) count as missed.
+    Words: each sentence is tokenised from its `# text` comment; a word counts as found when
+    a predicted token has exactly its character span (words whose form cannot be found in
+    the text, rare spelling normalisations, count as missed). Sentences: the texts of each
+    document (`# newdoc`) are joined by single spaces and split again; a sentence end counts
+    as found when a predicted sentence ends at the same character. Ends of documents are
+    left out, being given.
 
     Args:
         path: CoNLL-U file with `# text` comments.
 
     Returns:
-        {"sentences", "gold", "predicted", "correct", "precision", "recall", "f1"}.
+        {"sentences", "gold", "predicted", "correct", "precision", "recall", "f1"} for the
+        words, and the same counts for the ends of sentences under "sentence_ends".
     """
     from rnntag.io.text import split_text
 
-    gold_total = predicted_total = correct = sentences = 0
+    words = [0, 0, 0]  # gold, predicted, correct
+    ends = [0, 0, 0]
+    sentences = 0
+    document: list[str] = []
     with open_text(path) as stream:
         for sentence in read_sentences(stream, path, "conllu"):
             assert sentence.conllu is not None
             text = sentence.conllu.metadata.get("text")
             if text is None:
                 continue
+            if any(key.startswith("newdoc") for key in sentence.conllu.metadata):
+                _count_ends(document, ends)
+                document = []
+            document.append(text)
             sentences += 1
             spans, position = set(), 0
             for word in sentence.tokens:
@@ -97,16 +108,40 @@ def tokenization_scores(path: str) -> dict[str, Any]:
                     spans.add((found, found + len(word)))
                     position = found + len(word)
             predicted = {(t.start, t.end) for tokens in split_text(text) for t in tokens}
-            gold_total += len(sentence.tokens)
-            predicted_total += len(predicted)
-            correct += len(spans & predicted)
-    precision = correct / predicted_total if predicted_total else 0.0
-    recall = correct / gold_total if gold_total else 0.0
+            _add(words, len(sentence.tokens), len(predicted), len(spans & predicted))
+    _count_ends(document, ends)
+    return {"sentences": sentences, **_scores(*words), "sentence_ends": _scores(*ends)}
+
+
+def _count_ends(texts: list[str], counts: list[int]) -> None:
+    """Add the gold, predicted and correct sentence ends of one document to `counts`."""
+    from rnntag.io.text import split_text
+
+    joined = " ".join(texts)
+    gold, position = set(), 0
+    for text in texts:
+        position += len(text)
+        gold.add(position)
+        position += 1
+    predicted = {tokens[-1].end for tokens in split_text(joined)}
+    gold.discard(len(joined))
+    predicted.discard(len(joined))
+    _add(counts, len(gold), len(predicted), len(gold & predicted))
+
+
+def _add(counts: list[int], gold: int, predicted: int, correct: int) -> None:
+    counts[0] += gold
+    counts[1] += predicted
+    counts[2] += correct
+
+
+def _scores(gold: int, predicted: int, correct: int) -> dict[str, Any]:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / gold if gold else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return {
-        "sentences": sentences,
-        "gold": gold_total,
-        "predicted": predicted_total,
+        "gold": gold,
+        "predicted": predicted,
         "correct": correct,
         "precision": precision,
         "recall": recall,
