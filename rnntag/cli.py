@@ -8,7 +8,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -198,9 +198,10 @@ def tag(
     fmt: Any = input_format
     try:
         with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
+            write = _writer(output, tag_field, tagging.entity_types)
             for path in files or [STDIN]:
                 for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
-                    _write_chunk(chunk, columns, output, tag_field)
+                    write(chunk, columns)
     except BrokenPipeError:
         # The reader has gone (`rnntag tag | head`): a filter then ends quietly, with the
         # status of cat or grep killed by SIGPIPE, once the workers are stopped.
@@ -208,22 +209,30 @@ def tag(
         raise typer.Exit(128 + signal.SIGPIPE) from None
 
 
-def _write_chunk(chunk: list[Any], columns: list[list[Any]], output: str, tag_field: str) -> None:
-    """Write tagged sentences in one piece (standard output may be unbuffered), or show them
-    on the terminal for `--output pretty`."""
-    from rnntag.tagging.output import render
+def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any], None]:
+    """What writes each tagged chunk: in one piece to standard output (which may be
+    unbuffered), or, for `--output pretty`, to the terminal in one colour per entity type,
+    after a legend."""
+    if output != "pretty":
+        from rnntag.tagging.output import render
 
-    if output == "pretty":
-        from rich.console import Console
+        def write(chunk: Any, columns: Any) -> None:
+            sys.stdout.write(render(chunk, columns, output, tag_field))
+            sys.stdout.flush()
 
-        from rnntag.report import print_tagged
+        return write
+    from rich.console import Console
 
-        console = Console(highlight=False)
+    from rnntag.report import entity_styles, print_legend, print_tagged
+
+    console, styles = Console(highlight=False), entity_styles(types)
+    print_legend(console, styles)
+
+    def show(chunk: Any, columns: Any) -> None:
         for sentence, sentence_columns in zip(chunk, columns, strict=True):
-            print_tagged(console, sentence, sentence_columns)
-        return
-    sys.stdout.write(render(chunk, columns, output, tag_field))
-    sys.stdout.flush()
+            print_tagged(console, sentence, sentence_columns, styles)
+
+    return show
 
 
 @command("eval")

@@ -253,27 +253,57 @@ class ProgressReporter(TrainObserver):
 _ENTITY_STYLES = ("bold magenta", "bold cyan", "bold green", "bold yellow", "bold blue", "bold red")
 
 
-def print_tagged(console: Console, sentence: InputSentence, columns: Sequence[Column]) -> None:
-    """Show a tagged sentence for a person: entities highlighted and labelled, plain tags
-    (POS) dimmed after each word."""
-    from rnntag.io.schemes import to_spans
+def entity_styles(types: Sequence[str]) -> dict[str, str]:
+    """A colour for each entity type, the same for the whole run (`types` in a fixed order);
+    types that no model announced get the last one."""
+    return {label: _ENTITY_STYLES[i % len(_ENTITY_STYLES)] for i, label in enumerate(types)}
 
-    styles: dict[str, str] = {}
+
+def print_legend(console: Console, styles: dict[str, str]) -> None:
+    """One line naming each entity type in its colour, shown before `--output pretty`."""
+    if styles:
+        legend = Text("entities: ", style="dim")
+        for i, (label, style) in enumerate(styles.items()):
+            legend.append(("  " if i else "") + label, style=style)
+        console.print(legend)
+
+
+def print_tagged(
+    console: Console,
+    sentence: InputSentence,
+    columns: Sequence[Column],
+    styles: dict[str, str],
+) -> None:
+    """Show a tagged sentence for a person: entities highlighted in their type's colour and
+    labelled, plain tags (POS) dimmed after each word; plain text keeps its spacing."""
+    from rnntag.io.schemes import to_spans
+    from rnntag.tagging.tagged import offsets, text_of
+
     plain = [c.prediction.tags for c in columns if not c.spans]
     starts: dict[int, tuple[str, int]] = {}
     for column in columns:
         if column.spans:
             for label, first, end in to_spans(column.prediction.tags):
                 starts.setdefault(first, (label, end))
+    places, source = offsets(sentence), text_of(sentence)
+    shift = places[0][0]  # plain-text offsets count from the start of the whole input
+
+    def between(i: int, j: int) -> str:
+        """The text from token i to token j - 1, as it stood."""
+        return source[places[i][0] - shift : places[j - 1][1] - shift]
+
     text = Text()
     i = 0
     while i < len(sentence.tokens):
-        if text:
-            text.append(" ")
+        if i:
+            # The space before the token as it stood, but a line break shows as one space,
+            # and so does no space where tags after each word would run words together.
+            gap = source[places[i - 1][1] - shift : places[i][0] - shift]
+            text.append(" " if (plain and not gap) or "\n" in gap or "\r" in gap else gap)
         if i in starts:
             label, end = starts[i]
-            style = styles.setdefault(label, _ENTITY_STYLES[len(styles) % len(_ENTITY_STYLES)])
-            text.append(" ".join(sentence.tokens[i:end]), style=style)
+            style = styles.get(label, _ENTITY_STYLES[-1])
+            text.append(between(i, end), style=style)
             text.append(f" {label}", style=f"{style} dim")
             i = end
             continue

@@ -3,8 +3,10 @@ streaming."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -108,7 +110,37 @@ def test_inline_and_pretty(capsys, text_file):
     inline = tag(capsys, "--output", "inline", text_file).splitlines()
     assert inline[0].startswith("Ada/PROPN/I-PER Lovelace/PROPN/I-PER was/AUX/O")
     pretty = tag(capsys, "--output", "pretty", text_file).splitlines()
-    assert pretty[0].startswith("Ada Lovelace PER was/AUX")
+    assert pretty[0] == "entities: LOC  MISC  ORG  PER"
+    assert pretty[1].startswith("Ada Lovelace PER was/AUX")
+    assert pretty[1].endswith("in/ADP London LOC ./PUNCT")
+    # With no word tags in between, the text keeps its own spacing.
+    assert tag(capsys, "-m", "ner", "--output", "pretty", text_file).splitlines()[1] == (
+        "Ada Lovelace PER was born in London LOC."
+    )
+
+
+def test_pretty_gives_an_entity_type_one_colour_in_every_sentence():
+    from rich.console import Console
+
+    from rnntag.io.corpus import InputSentence
+    from rnntag.report import entity_styles, print_tagged
+    from rnntag.tagging.output import Column
+    from rnntag.tagging.tagged import Prediction
+
+    console = Console(record=True, width=200, file=io.StringIO())
+    styles = entity_styles(["LOC", "ORG", "PER"])
+    for tags in (["B-LOC", "O", "B-PER"], ["B-PER", "O", "B-ORG"], ["B-ORG", "O", "B-LOC"]):
+        column = Column("ner", Prediction(tags), True)
+        print_tagged(console, InputSentence(["A", "and", "B"]), [column], styles)
+    page = console.export_html(inline_styles=True)
+    colours: dict[str, set[str]] = {}
+    for style, label in re.findall(
+        r'<span style="([^"]*)">\w+</span><span [^>]*> (\w+)</span>', page
+    ):
+        colours.setdefault(label, set()).add(style)
+    assert sorted(colours) == ["LOC", "ORG", "PER"]
+    assert all(len(found) == 1 for found in colours.values()), colours
+    assert len({found.pop() for found in colours.values()}) == 3
 
 
 def test_conllu_output_from_text_has_text_comments_and_both_models(capsys, text_file):

@@ -11,6 +11,7 @@ from typing import Any
 
 from rnntag.errors import UsageError
 from rnntag.io.corpus import Format, InputSentence, open_text, read_chunks, text_blocks
+from rnntag.io.schemes import split_tag
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column
 from rnntag.tagging.tagger import Tagger
@@ -41,10 +42,17 @@ class Tagging:
         if workers > 1:
             self.pool = self._stack.enter_context(WorkerPool(models, output_scheme, workers))
             self.spans = self.pool.spans
+            infos = self.pool.infos
         else:
             torch_device = resolve_device(device)
             self.taggers = [Tagger.load(m, torch_device, output_scheme) for m in models]
             self.spans = [t.spans for t in self.taggers]
+            infos = [t.info for t in self.taggers]
+        self.entity_types = sorted(
+            {split_tag(label)[1] for info in infos if info.scheme for label in info.vocab.labels}
+            - {""}
+        )
+        """The entity types of the span models, in alphabetical order."""
 
     def __enter__(self) -> Tagging:
         return self

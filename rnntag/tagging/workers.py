@@ -67,8 +67,8 @@ class WorkerPool:
 
     def __init__(self, models: list[str], output_scheme: str | None, workers: int):
         # A model that cannot load fails here, with its message, not in a worker.
-        for model in models:
-            read_info(resolve_model(model))
+        self.infos = [read_info(resolve_model(model)) for model in models]
+        """Each model's configuration (its weights stay in the workers)."""
         self.workers = workers
         self.pool = ProcessPoolExecutor(
             workers, multiprocessing.get_context("spawn"), _start_worker, (models, output_scheme)
