@@ -87,6 +87,7 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     table.add_row("tag scheme in training", info.scheme or "none (plain tags)")
     if info.scheme is not None:
         table.add_row("tag scheme of its output", info.data_scheme or info.scheme)
+    table.add_row("hyphenated compounds", f"{info.hyphens} (as its training data wrote them)")
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
     for name, value in vars(info.model).items():

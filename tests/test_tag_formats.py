@@ -273,7 +273,7 @@ def test_workers_split_blocks_of_text_as_one_process_splits_the_whole():
     names = ["pos", "ner"]
     taggers = [Tagger.load(name) for name in names]
     sentences = list(read_text(lines, "-"))
-    expected = tag_chunk(taggers, [s.tokens for s in sentences], scores=True)
+    expected = tag_chunk(taggers, sentences, scores=True)
     with WorkerPool(names, None, 2) as pool:
         assert pool.spans == [False, True]
         results = list(pool.tag(text_blocks(lines, "-", size=300), scores=True))

@@ -30,6 +30,8 @@ def tokens(text: str) -> list[list[str]]:
         ("First paragraph\n\nSecond one", [["First", "paragraph"], ["Second", "one"]]),
         ("Dr. Jane M. Smith works for Acme Inc. in Oslo.",
          [["Dr.", "Jane", "M.", "Smith", "works", "for", "Acme", "Inc.", "in", "Oslo", "."]]),
+        ("Cafe\u0301 Nero and nai\u0308ve art",
+         [["Cafe\u0301", "Nero", "and", "nai\u0308ve", "art"]]),
         ("", []),
         ("   \n\n  ", []),
     ],

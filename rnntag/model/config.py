@@ -21,6 +21,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train_scheme": ("IOB1", "IOB2", "IOBES"),
     "subword": ("none", "bpe"),
     "bpe_pool": ("lstm", "mean"),
+    "hyphens": ("split", "whole"),
 }
 # Generous caps so a tampered config is refused before any memory is allocated.
 MAX_DIM = 4096
@@ -108,6 +109,9 @@ class ModelInfo:
     vocab: Vocabularies
     scheme: str | None  # span scheme of the labels, or None for plain tags
     data_scheme: str | None = None  # span scheme of the training data: the default output scheme
+    # How the training data wrote hyphenated compounds: "split" (`Jean - Luc`, UD English) or
+    # "whole" (`Jean-Luc`, CoNLL-2003); plain text reaches the model written the same way.
+    hyphens: str = "split"
     train: TrainConfig = field(default_factory=TrainConfig)
     results: dict[str, Any] = field(default_factory=dict)  # dev scores, epochs, timing
     format_version: int = FORMAT_VERSION

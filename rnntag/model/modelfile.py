@@ -168,7 +168,9 @@ def config_json(info: ModelInfo) -> dict[str, Any]:
     # The training machine's folders mean nothing elsewhere.
     if data["train"]["embeddings"]:
         data["train"]["embeddings"] = Path(data["train"]["embeddings"]).name
-    order = ("format_version", "rnntag_version", "scheme", "data_scheme", "labels", "results")
+    order = (
+        "format_version", "rnntag_version", "scheme", "data_scheme", "hyphens", "labels", "results"
+    )  # fmt: skip
     return {**{key: data.pop(key) for key in order}, **data}
 
 

@@ -96,7 +96,7 @@ class Tagging:
                 tagged = (
                     (
                         chunk,
-                        tag_chunk(self.taggers, [s.tokens for s in chunk], scores, nbest, stages),
+                        tag_chunk(self.taggers, chunk, scores, nbest, stages),
                     )
                     for chunk in read_chunks(stream, path, fmt)
                 )

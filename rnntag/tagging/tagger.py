@@ -10,12 +10,14 @@ import torch
 
 from rnntag.io.corpus import InputSentence, chunks, read_text
 from rnntag.io.schemes import scheme_labels
+from rnntag.io.text import hyphen_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.encode import Encoder
 from rnntag.model.modelfile import load_model, resolve_model
 from rnntag.model.network import SequenceTagger
 from rnntag.model.runtime import bound_kernel_cache
 from rnntag.tagging import tagged
+from rnntag.tagging.conventions import joined, spread
 from rnntag.tagging.predict import FeatureCache, predict
 from rnntag.tagging.tagged import Prediction
 
@@ -89,6 +91,40 @@ class Tagger:
             scheme=scheme if scheme != self.info.scheme else None,
         )
 
+    def predict_read(
+        self,
+        sentences: Sequence[InputSentence],
+        scores: bool = False,
+        nbest: int = 1,
+        stages: dict[str, float] | None = None,
+    ) -> list[Prediction]:
+        """As `predict`, for sentences as read: a model that learned hyphenated compounds
+        whole sees those of plain text joined (see `rnntag.tagging.conventions`).
+
+        Args:
+            sentences: The sentences, none empty.
+            scores: As for `predict`.
+            nbest: As for `predict`.
+            stages: As for `predict`.
+
+        Returns:
+            A prediction per sentence, a tag per token as read.
+        """
+        whole = self.info.hyphens == "whole"
+        groups = [
+            hyphen_groups(s.tokens, s.offsets) if whole and s.offsets is not None else None
+            for s in sentences
+        ]
+        tokens = [
+            joined(s.tokens, g) if g is not None else s.tokens
+            for s, g in zip(sentences, groups, strict=True)
+        ]
+        predicted = self.predict(tokens, scores, nbest, stages)
+        return [
+            spread(p, g, self.output_scheme) if g is not None and len(g) < len(s.tokens) else p
+            for p, g, s in zip(predicted, groups, sentences, strict=True)
+        ]
+
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
         """Split plain text into sentences and tokens, and tag them.
 
@@ -154,7 +190,7 @@ class Tagger:
 
     def _tag(self, sentences: list[InputSentence], scores: bool) -> list[tagged.Sentence]:
         full = [s for s in sentences if s.tokens]
-        predicted = iter(self.predict([s.tokens for s in full], scores))
+        predicted = iter(self.predict_read(full, scores))
         return [
             tagged.tagged_sentence(s, next(predicted), self.spans)
             if s.tokens

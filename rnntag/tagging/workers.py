@@ -27,14 +27,14 @@ _worker_taggers: list[Tagger] = []  # this worker process's models, loaded once
 
 def tag_chunk(
     taggers: Sequence[Tagger],
-    tokens: list[list[str]],
+    sentences: list[InputSentence],
     scores: bool = False,
     nbest: int = 1,
     stages: dict[str, float] | None = None,
 ) -> list[list[Prediction]]:
-    """Each model's predictions for a chunk of tokenised sentences (`stages` as for
-    `Tagger.predict`)."""
-    return [tagger.predict(tokens, scores, nbest, stages) for tagger in taggers]
+    """Each model's predictions for a chunk of sentences as read (see
+    `Tagger.predict_read`)."""
+    return [tagger.predict_read(sentences, scores, nbest, stages) for tagger in taggers]
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
@@ -51,9 +51,10 @@ def _work(job: Job) -> tuple[list[InputSentence] | None, list[list[Prediction]]]
     source, scores, nbest = job
     if isinstance(source, TextBlock):
         sentences = source.sentences()
-        return sentences, tag_chunk(_worker_taggers, [s.tokens for s in sentences], scores, nbest)
-    # The parent kept the sentences; only their predictions need to travel back.
-    return None, tag_chunk(_worker_taggers, source, scores, nbest)
+        return sentences, tag_chunk(_worker_taggers, sentences, scores, nbest)
+    # The parent kept the sentences; only their tokens came, and predictions travel back.
+    read = [InputSentence(tokens) for tokens in source]
+    return None, tag_chunk(_worker_taggers, read, scores, nbest)
 
 
 class WorkerPool:

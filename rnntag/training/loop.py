@@ -21,6 +21,7 @@ from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import dev_score
 from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
+from rnntag.io.text import hyphen_convention
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
 from rnntag.model.encode import (
     UNK_INDEX,
@@ -161,6 +162,7 @@ def _prepare(
         vocab=vocab,
         scheme=schemes[1],
         data_scheme=schemes[0],
+        hyphens=hyphen_convention(train_tokens),
         train=train_config,
         results={"pretrained_vectors_found": found},
     )

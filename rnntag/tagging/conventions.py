@@ -1,0 +1,59 @@
+"""Tokens in the convention a model learned: plain text is split as UD English splits it
+(`Jean - Luc`), but a model trained on CoNLL-2003 knows hyphenated compounds as one token
+(`Jean-Luc`). Such a model sees the compounds joined, and its prediction is spread back over
+the pieces, so that every model's tags stand on the same tokens and entities come out whole."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rnntag.io.schemes import OUTSIDE, split_tag
+from rnntag.tagging.tagged import Prediction
+
+
+def joined(tokens: Sequence[str], groups: Sequence[range]) -> list[str]:
+    """One token per group of pieces (see `rnntag.io.text.hyphen_groups`)."""
+    return ["".join(tokens[i] for i in group) for group in groups]
+
+
+def spread(prediction: Prediction, groups: Sequence[range], scheme: str | None) -> Prediction:
+    """A prediction for joined tokens, carried over to their pieces.
+
+    Args:
+        prediction: The model's prediction, one tag per group.
+        groups: The pieces of each joined token.
+        scheme: The span scheme of the tags, None for plain tags.
+
+    Returns:
+        A prediction with a tag per piece: a plain tag or `O` on every piece, a span tag
+        stretched over them (`B-PER` is `B-PER I-PER ...`; in IOBES `S-PER` is `B-PER ...
+        E-PER`), each piece with its group's score.
+    """
+    tags = [
+        t
+        for tag, g in zip(prediction.tags, groups, strict=True)
+        for t in _tags(tag, len(g), scheme)
+    ]
+    scores = None
+    if prediction.scores is not None:
+        scores = [p for p, g in zip(prediction.scores, groups, strict=True) for _ in g]
+    spans = [
+        (kind, groups[first].start, groups[end - 1].stop, p)
+        for kind, first, end, p in prediction.spans
+    ]
+    nbest = [
+        ([t for tag, g in zip(ranked, groups, strict=True) for t in _tags(tag, len(g), scheme)], p)
+        for ranked, p in prediction.nbest
+    ]
+    return Prediction(tags, scores, spans, nbest)
+
+
+def _tags(tag: str, pieces: int, scheme: str | None) -> list[str]:
+    """One joined token's tag over its pieces."""
+    if pieces == 1 or scheme is None or tag == OUTSIDE:
+        return [tag] * pieces
+    prefix, label = split_tag(tag)
+    inside = f"I-{label}"
+    first = tag if prefix in ("B", "I") else (f"B-{label}" if prefix == "S" else inside)
+    last = f"E-{label}" if prefix in ("E", "S") else inside
+    return [first, *[inside] * (pieces - 2), last]

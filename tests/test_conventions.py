@@ -1,0 +1,98 @@
+"""Plain text in the token convention of each model: hyphenated compounds joined for a model
+that learned them whole, its predictions spread back over the pieces."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from conftest import run
+from hypothesis import given
+from hypothesis import strategies as st
+
+import rnntag
+from rnntag.io.schemes import SCHEMES, from_spans, is_well_formed, to_spans
+from rnntag.io.text import hyphen_convention, hyphen_groups, split_text
+from rnntag.tagging.conventions import joined, spread
+from rnntag.tagging.tagged import Prediction
+
+NAMES = "Jean-Luc Picard met Mary-Kate Olsen and Hans-Dietrich Genscher in Baden-Württemberg."
+WHOLE = [
+    ("Jean-Luc Picard", "PER"),
+    ("Mary-Kate Olsen", "PER"),
+    ("Hans-Dietrich Genscher", "PER"),
+    ("Baden-Württemberg", "LOC"),
+]
+
+
+@st.composite
+def joined_sentences(draw) -> tuple[list[range], list[tuple[str, int, int]]]:
+    """Groups of 1 to 5 pieces, and non-overlapping spans over the joined tokens."""
+    sizes = draw(st.lists(st.integers(1, 5), min_size=1, max_size=8))
+    starts = [0, *itertools.accumulate(sizes)]
+    groups = [range(a, b) for a, b in itertools.pairwise(starts)]
+    cuts = sorted(draw(st.sets(st.integers(0, len(groups)))) | {0, len(groups)})
+    spans = [
+        (draw(st.sampled_from(["PER", "LOC"])), a, b)
+        for a, b in itertools.pairwise(cuts)
+        if draw(st.booleans())
+    ]
+    return groups, spans
+
+
+@given(joined_sentences(), st.sampled_from(SCHEMES))
+def test_spreading_keeps_every_span_whole_and_well_formed(case, scheme):
+    groups, spans = case
+    tags = from_spans(spans, len(groups), scheme)
+    scored = [(kind, a, b, 0.5) for kind, a, b in spans]
+    prediction = Prediction(tags, [0.9] * len(tags), scored, [(tags, 0.7)])
+
+    pieces = spread(prediction, groups, scheme)
+
+    expected = [(kind, groups[a].start, groups[b - 1].stop) for kind, a, b in spans]
+    assert to_spans(pieces.tags) == expected
+    assert is_well_formed(pieces.tags, scheme)
+    assert [s[:3] for s in pieces.spans] == expected
+    assert pieces.scores == [0.9] * groups[-1].stop
+    assert pieces.nbest == [(pieces.tags, 0.7)]
+
+
+def test_plain_tags_are_copied_to_every_piece():
+    prediction = Prediction(["PROPN", "VERB"])
+    assert spread(prediction, [range(0, 3), range(3, 4)], None).tags == ["PROPN"] * 3 + ["VERB"]
+
+
+def test_only_touching_hyphenated_pieces_are_grouped():
+    (sentence,) = split_text("Jean-Luc met a 15-year-old, then left - fast.")
+    tokens = [t.text for t in sentence]
+    groups = hyphen_groups(tokens, [(t.start, t.end) for t in sentence])
+    assert joined(tokens, groups) == ["Jean-Luc", "met", "a", "15-year-old", ",", "then", "left",
+                                      "-", "fast", "."]  # fmt: skip
+
+
+def test_a_corpus_that_keeps_compounds_whole_is_told_from_one_that_splits_them():
+    conll = [["Jean-Luc", "Picard", "won", "2-1", "."]] * 3 + [["word"] * 100]
+    ud = [["Jean", "-", "Luc", "sent", "an", "e-mail", "."], ["word"] * 500]
+    assert (hyphen_convention(conll), hyphen_convention(ud)) == ("whole", "split")
+
+
+@pytest.mark.parametrize("models", [["ner"], ["pos", "ner"]], ids=["ner", "pos+ner"])
+def test_hyphenated_names_in_plain_text_come_out_whole(capsys, tmp_path, models):
+    text = tmp_path / "names.txt"
+    text.write_text(NAMES + "\n", encoding="utf-8")
+    flags = [f"-m{m}" for m in models]
+    assert run("tag", *flags, "--output", "jsonl", text) == 0
+
+    (record,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    entities = record["entities"]["ner"]
+    assert [(e["text"], e["label"]) for e in entities] == WHOLE
+    assert all(NAMES[e["start"] : e["end"]] == e["text"] for e in entities)
+    # Every model's tags stand on the same tokens, split as UD English splits them.
+    assert [t["text"] for t in record["tokens"]][:4] == ["Jean", "-", "Luc", "Picard"]
+    assert all(len(tags) == len(record["tokens"]) for tags in record["tags"].values())
+
+
+def test_the_python_interface_joins_them_too():
+    sentence = rnntag.load("ner").tag(NAMES)[0]
+    assert [(e.text, e.label) for e in sentence.entities] == WHOLE
