@@ -14,9 +14,12 @@ import pytest
 import torch
 from conftest import DATA, run
 
+import rnntag
+from rnntag.errors import UsageError
 from rnntag.io.schemes import is_well_formed
 from rnntag.model.modelfile import load_model
 from rnntag.training.embeddings import load_vectors
+from rnntag.training.loop import TrainingInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -170,6 +173,30 @@ def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path)
     ]
     cut_weights = (tmp_path / "cut" / "model.safetensors").read_bytes()
     assert cut_weights == (tmp_path / "whole" / "model.safetensors").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("changed", "message"),
+    [
+        ({"hidden_size": 16}, "--hidden-size 16: the checkpoint was made with 8"),
+        ({"lr": 0.01}, "--lr 0.01: the checkpoint was made with 0.002"),
+        ({"rnn": "gru"}, "--rnn gru: the checkpoint was made with lstm"),
+    ],
+)
+def test_resume_with_changed_settings_is_refused_naming_the_setting(tmp_path, changed, message):
+    settings = {"epochs": 3, "hidden_size": 8, "char_hidden": 8, "batch_size": 16}
+    train, out = DATA / "ner-train.conll", tmp_path / "m"
+    with pytest.raises(TrainingInterrupted):
+        rnntag.train(train, out, should_stop=lambda: True, **settings)
+    state = (out / "checkpoint" / "state.json").read_bytes()
+
+    with pytest.raises(UsageError, match=f"cannot resume with {message}"):
+        rnntag.train(train, out, resume=True, **settings | changed)
+
+    assert (out / "checkpoint" / "state.json").read_bytes() == state
+    # The same settings (another thread count aside) resume it.
+    rnntag.train(train, out, resume=True, threads=1, **settings)
+    assert not (out / "checkpoint").exists()
 
 
 def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):

@@ -4,6 +4,7 @@ best model on dev saved atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import dev_score
 from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
@@ -298,6 +299,29 @@ def _train(
     return run.info
 
 
+def _check_unchanged(
+    info: ModelInfo, model_config: ModelConfig, train_config: TrainConfig, out: Path
+) -> None:
+    """Refuse to resume with settings other than those the checkpoint was made with: they
+    would be silently ignored. `threads` may differ; the embeddings are compared by file
+    name, and `word_dim` not at all with them (the vectors set it)."""
+    for given, saved in ((model_config, info.model), (train_config, info.train)):
+        for item in dataclasses.fields(given):
+            name = item.name
+            now, then = getattr(given, name), getattr(saved, name)
+            if name == "threads" or (name == "word_dim" and train_config.embeddings):
+                continue
+            if name == "embeddings":
+                now, then = (Path(value).name if value else value for value in (now, then))
+            if now != then:
+                option = "--" + name.replace("_", "-")
+                raise UsageError(
+                    f"cannot resume with {option} {now}: the checkpoint was made with {then};"
+                    " resume with the settings the training started with",
+                    str(out),
+                )
+
+
 def _build(
     train_data: Sequence[InputSentence],
     out: Path,
@@ -315,6 +339,7 @@ def _build(
     vectors = None
     if checkpoint is not None:
         info, loop = checkpoint.info, checkpoint.loop
+        _check_unchanged(info, model_config, train_config, out)
         data_scheme, internal_scheme = info.data_scheme, info.scheme
     else:
         loop = LoopState()
