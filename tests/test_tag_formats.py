@@ -8,11 +8,13 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import conllu
 import pytest
 from conftest import DATA, run
 
@@ -350,3 +352,30 @@ def test_a_worker_that_dies_ends_the_run_with_an_error(tmp_path):
     ]
     # What was written is whole sentences only.
     assert rest.endswith(b"\n\n") or not rest
+
+
+def test_models_that_would_share_a_name_are_refused(tmp_path, capsys, tiny_models):
+    (tmp_path / "sub").mkdir()
+    shutil.copytree(tiny_models["ner"], tmp_path / "sub" / "ner")
+    code = run(
+        "tag", "-m", tiny_models["ner"], "-m", tmp_path / "sub" / "ner", DATA / "sentences.txt"
+    )
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "would both write their tags as 'ner'" in captured.err
+
+
+def test_every_model_name_makes_a_valid_misc_key(tmp_path, capsys, monkeypatch, tiny_models):
+    odd = tmp_path / "a|b=c d"
+    shutil.copytree(tiny_models["pos"], odd)
+    monkeypatch.chdir(tiny_models["ner"])
+    assert (
+        run("tag", "-m", "pos", "-m", odd, "-m", ".", "--output", "conllu", DATA / "sentences.txt")
+        == 0
+    )
+
+    parsed = conllu.parse(capsys.readouterr().out)
+    assert parsed
+    for sentence in parsed:
+        for token in sentence:
+            assert set(token["misc"]) == {"A_B_C_D", "NER"}

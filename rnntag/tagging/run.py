@@ -5,6 +5,7 @@ every model's columns, in input order."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,27 @@ from rnntag.tagging.workers import WorkerPool, tag_chunk
 
 # What a file is read as when no input format is given.
 SUFFIX_FORMATS: dict[str, Format] = {".conllu": "conllu", ".conll": "conll"}
+_MISC_UNSAFE = re.compile(r"[|=\s]+")
+
+
+def column_names(models: list[str]) -> list[str]:
+    """The name each model's tags go under (a jsonl key, a CoNLL-U MISC key): the last part
+    of its name or folder, with characters that MISC cannot hold (`|`, `=`, spaces) as `_`.
+
+    Raises:
+        UsageError: Two models would share a name.
+    """
+    names = [
+        _MISC_UNSAFE.sub("_", Path(m).name or Path(m).resolve().name) or "model" for m in models
+    ]
+    for name in names:
+        same = [m for m, other in zip(models, names, strict=True) if other == name]
+        if len(same) > 1:
+            raise UsageError(
+                f"models {' and '.join(same)} would both write their tags as {name!r};"
+                " give their folders different names"
+            )
+    return names
 
 
 class Tagging:
@@ -36,7 +58,7 @@ class Tagging:
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1")
-        self.labels = [Path(m).name for m in models]
+        self.labels = column_names(models)
         self.workers = workers
         self._stack = contextlib.ExitStack()
         if workers > 1:
