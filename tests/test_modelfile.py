@@ -450,3 +450,27 @@ def test_a_model_without_byte_pairs_leaves_no_byte_pair_file_of_an_earlier_one(t
 
     assert not (tmp_path / BPE_FILE).exists()
     assert read_info(tmp_path).vocab.bpe is None
+
+
+@pytest.mark.parametrize("command", ["tag", "info"])
+def test_a_shipped_name_means_the_shipped_model_even_beside_a_folder_of_that_name(
+    tmp_path, monkeypatch, capsys, command, data_dir
+):
+    # As after the README's `rnntag train ... --out ner`: a folder `ner` that is no model.
+    (tmp_path / "ner").mkdir()
+    (tmp_path / "ner" / "config.json").write_text("{}", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    shipped = resolve_model("ner")
+
+    assert shipped.name == "en-ner-conll03" and shipped.is_absolute()
+    assert resolve_model("en-ner-conll03") == shipped
+    for folder in ("./ner", Path("ner"), str(tmp_path / "ner")):
+        assert resolve_model(folder).resolve() == tmp_path / "ner"
+    args = ["-m", "ner", str(data_dir / "sentences.txt")] if command == "tag" else ["ner"]
+    assert run(command, *args) == 0
+    code = run(
+        command,
+        *(["-m", "./ner", str(data_dir / "sentences.txt")] if command == "tag" else ["./ner"]),
+    )
+    assert code == 1
+    assert "ner" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +54,20 @@ MODEL_ROOTS = (_PACKAGE / "models", _PACKAGE.parent / "models")
 
 
 def resolve_model(name: str | Path) -> Path:
-    """The directory of a model given by path, by short name (`ner`, `pos`) or by the folder
-    name of a shipped model; a path that holds a model wins over a name."""
-    path = Path(name)
-    if (path / CONFIG_FILE).is_file():
-        return path
-    folder = MODEL_NAMES.get(str(name), str(name))
-    for root in MODEL_ROOTS:
-        if (root / folder / CONFIG_FILE).is_file():
-            return root / folder
-    return path
+    """The directory of a model.
+
+    A shipped model's short name (`ner`, `pos`) or folder name (`en-ner-conll03`), given as a
+    bare word (a string without a path separator), always means the shipped model, even where
+    a folder of that name exists: write `./ner` for the folder. Anything else, and any `Path`,
+    is a directory.
+    """
+    text = str(name)
+    if isinstance(name, str) and os.sep not in text and "/" not in text:
+        folder = MODEL_NAMES.get(text, text)
+        for root in MODEL_ROOTS:
+            if folder in MODEL_NAMES.values() and (root / folder / CONFIG_FILE).is_file():
+                return root / folder
+    return Path(name)
 
 
 def _shipped_hint(directory: Path) -> str:
