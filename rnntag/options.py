@@ -145,10 +145,16 @@ Scores = Annotated[
 ]
 NBest = Annotated[
     int,
-    typer.Option(min=1, help="With --output jsonl: the K best tag sequences and probabilities."),
+    typer.Option(
+        help="With --output jsonl: the K best tag sequences (at most 100) and probabilities."
+    ),
 ]
 Workers = Annotated[
-    int, typer.Option(help="Tagging processes (each loads the models once); output order kept.")
+    int,
+    typer.Option(
+        help="Tagging processes (each loads the models once; at most one per core); output order"
+        " kept."
+    ),
 ]
 TestFile = Annotated[
     str | None, typer.Argument(metavar="TEST", help="Gold file to tag with --model and score.")

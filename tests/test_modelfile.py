@@ -474,3 +474,25 @@ def test_a_shipped_name_means_the_shipped_model_even_beside_a_folder_of_that_nam
     )
     assert code == 1
     assert "ner" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("file", [CONFIG_FILE, "words.txt", "chars.txt"])
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_model_file_that_is_no_regular_file_is_refused_without_reading_it(model_dir, file, kind):
+    path = model_dir / file
+    path.unlink()
+    if kind == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    else:
+        path.symlink_to("/dev/zero")  # reading it would never end
+
+    with pytest.raises(RnntagError, match="not a regular file"):
+        load_model(model_dir)
+
+
+def test_more_labels_than_a_crf_can_hold_are_refused_before_building(model_dir, monkeypatch):
+    edit_config(model_dir, lambda data: data.update(labels=[f"T{i}" for i in range(20_000)]))
+    monkeypatch.setattr(modelfile, "build_model", lambda info: pytest.fail("built"))
+
+    with pytest.raises(RnntagError, match="20000 labels is more than 2000"):
+        load_model(model_dir)

@@ -379,3 +379,19 @@ def test_every_model_name_makes_a_valid_misc_key(tmp_path, capsys, monkeypatch, 
     for sentence in parsed:
         for token in sentence:
             assert set(token["misc"]) == {"A_B_C_D", "NER"}
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--nbest", "101", "--nbest must be in 1..100"),
+        ("--nbest", "0", "--nbest must be in 1..100"),
+        ("--workers", "0", "--workers must be in 1.."),
+        ("--workers", str((os.cpu_count() or 1) + 1), "the cores of this machine"),
+    ],
+)
+def test_sizes_from_options_are_capped(capsys, option, value, message):
+    code = run("tag", "-m", "ner", "--output", "jsonl", option, value, DATA / "sentences.txt")
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert message in captured.err

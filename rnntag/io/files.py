@@ -4,24 +4,36 @@ leaves half of one."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from rnntag.errors import RnntagError
 
+# What a small file (a config, a training curve) may hold at most.
+MAX_SMALL_FILE = 64 << 20
 
-def read_small_text(path: Path, what: str) -> str:
-    """The whole of a UTF-8 file, or an error naming it and `what` it was meant to be.
+
+def read_small_text(path: Path, what: str, limit: int = MAX_SMALL_FILE) -> str:
+    """The whole of a UTF-8 file, or an error naming it and `what` it was meant to be. A
+    FIFO, a device (`/dev/zero`, even through a link) or a file over `limit` bytes is
+    refused before it is opened.
 
     Args:
         path: The file.
         what: What it holds, for the message ("model config").
+        limit: The largest size accepted, in bytes.
 
     Returns:
         Its text.
     """
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise RnntagError(f"cannot read {what}: not a regular file", str(path))
+        if status.st_size > limit:
+            raise RnntagError(f"cannot read {what}: larger than {limit >> 20} MB", str(path))
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise RnntagError(f"cannot read {what} ({exc.__class__.__name__})", str(path)) from None

@@ -12,6 +12,7 @@ import difflib
 import functools
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ WORD_TABLE = "word_embed.weight"
 WEIGHT_DTYPES = ("F16", "BF16", "F32")
 # Largest word embedding matrix a config may ask for (2 GB of float32).
 MAX_EMBEDDING_ELEMENTS = 2**29
+# Labels a model may have: UD's XPOS tag sets and fine-grained NER stay in the hundreds.
+MAX_LABELS = 2000
 
 
 # Names of the shipped models; any folder name under the models directory works too.
@@ -255,7 +258,10 @@ def _read_vocabularies(directory: Path, labels: Any) -> dict[str, Any]:
 def _read_text(path: Path) -> str:
     """A vocabulary or byte-pair file's text, exactly as written."""
     try:
-        if path.stat().st_size > MAX_VOCABULARY_BYTES:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            raise RnntagError("cannot read model file: not a regular file", str(path))
+        if status.st_size > MAX_VOCABULARY_BYTES:
             raise RnntagError(f"larger than {MAX_VOCABULARY_BYTES >> 20} MB", str(path))
         with open(path, encoding="utf-8", newline="") as stream:
             return stream.read()
@@ -279,6 +285,9 @@ def _validate(info: ModelInfo) -> None:
         )
     if not vocab.labels or len(set(vocab.labels)) != len(vocab.labels):
         raise RnntagError("labels must be non-empty and distinct")
+    if len(vocab.labels) > MAX_LABELS:
+        # The CRF's transitions grow with the square of the labels.
+        raise RnntagError(f"{len(vocab.labels)} labels is more than {MAX_LABELS}")
     for name in ("scheme", "data_scheme"):
         if getattr(info, name) not in (None, *SCHEMES):
             raise RnntagError(f"{name} must be one of {', '.join(SCHEMES)} or null")

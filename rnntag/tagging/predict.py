@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
 from rnntag.model.encode import Encoder, token_batches
 from rnntag.model.network import SequenceTagger
@@ -18,6 +18,8 @@ from rnntag.tagging.tagged import Prediction
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
+# Best sequences one may ask for: each costs its share of every Viterbi step's memory.
+MAX_NBEST = 100
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
 CACHED_FORMS = 1 << 15
 
@@ -51,6 +53,7 @@ def predict(
     Returns:
         A prediction per sentence, in input order.
     """
+    check_nbest(nbest)
     model.eval()
     labels = encoder.labels
     spans_wanted = all(is_span_tag(label) for label in labels)
@@ -93,6 +96,12 @@ def predict(
                 ]
             clock.lap("tags")
     return results
+
+
+def check_nbest(nbest: int) -> None:
+    """Refuse a number of best sequences outside 1..`MAX_NBEST`."""
+    if not 1 <= nbest <= MAX_NBEST:
+        raise UsageError(f"--nbest must be in 1..{MAX_NBEST}")
 
 
 class FeatureCache:

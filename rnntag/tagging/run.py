@@ -5,6 +5,7 @@ every model's columns, in input order."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from rnntag.io.corpus import Format, InputSentence, open_text, read_chunks, text
 from rnntag.io.schemes import split_tag
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column
+from rnntag.tagging.predict import check_nbest
 from rnntag.tagging.tagger import Tagger
 from rnntag.tagging.workers import WorkerPool, tag_chunk
 
@@ -56,8 +58,9 @@ class Tagging:
     def __init__(
         self, models: list[str], output_scheme: str | None, device: str = "auto", workers: int = 1
     ):
-        if workers < 1:
-            raise UsageError("--workers must be at least 1")
+        cores = os.cpu_count() or 1
+        if not 1 <= workers <= cores:
+            raise UsageError(f"--workers must be in 1..{cores}, the cores of this machine")
         self.labels = column_names(models)
         self.workers = workers
         self._stack = contextlib.ExitStack()
@@ -105,6 +108,7 @@ class Tagging:
         Returns:
             An iterator over (sentences, each sentence's columns, one per model).
         """
+        check_nbest(nbest)  # before any worker is sent anything
         fmt = fmt or SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
         with open_text(path, encoding) as stream:
             tagged: Any
