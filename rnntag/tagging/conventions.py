@@ -29,11 +29,6 @@ def spread(prediction: Prediction, groups: Sequence[range], scheme: str | None) 
         stretched over them (`B-PER` is `B-PER I-PER ...`; in IOBES `S-PER` is `B-PER ...
         E-PER`), each piece with its group's score.
     """
-    tags = [
-        t
-        for tag, g in zip(prediction.tags, groups, strict=True)
-        for t in _tags(tag, len(g), scheme)
-    ]
     scores = None
     if prediction.scores is not None:
         scores = [p for p, g in zip(prediction.scores, groups, strict=True) for _ in g]
@@ -41,11 +36,13 @@ def spread(prediction: Prediction, groups: Sequence[range], scheme: str | None) 
         (kind, groups[first].start, groups[end - 1].stop, p)
         for kind, first, end, p in prediction.spans
     ]
-    nbest = [
-        ([t for tag, g in zip(ranked, groups, strict=True) for t in _tags(tag, len(g), scheme)], p)
-        for ranked, p in prediction.nbest
-    ]
+    nbest = [(_spread_tags(ranked, groups, scheme), p) for ranked, p in prediction.nbest]
+    tags = _spread_tags(prediction.tags, groups, scheme)
     return Prediction(tags, scores, spans, nbest)
+
+
+def _spread_tags(tags: Sequence[str], groups: Sequence[range], scheme: str | None) -> list[str]:
+    return [t for tag, g in zip(tags, groups, strict=True) for t in _tags(tag, len(g), scheme)]
 
 
 def _tags(tag: str, pieces: int, scheme: str | None) -> list[str]:
