@@ -34,7 +34,9 @@ def read_small_text(path: Path, what: str, limit: int = MAX_SMALL_FILE) -> str:
             raise RnntagError(f"cannot read {what}: not a regular file", str(path))
         if status.st_size > limit:
             raise RnntagError(f"cannot read {what}: larger than {limit >> 20} MB", str(path))
-        return path.read_text(encoding="utf-8")
+        # Exactly as written (no newline translation): a vocabulary entry may hold a CR.
+        with open(path, encoding="utf-8", newline="") as stream:
+            return stream.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise RnntagError(f"cannot read {what} ({exc.__class__.__name__})", str(path)) from None
 

@@ -12,7 +12,6 @@ import difflib
 import functools
 import json
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -243,30 +242,18 @@ def _read_vocabularies(directory: Path, labels: Any) -> dict[str, Any]:
     """The `vocab` object of a format-1 config, from a format-2 directory's files."""
     vocab: dict[str, Any] = {"labels": labels, "bpe": None}
     for name, file in VOCABULARY_FILES.items():
-        text = _read_text(directory / file)
+        text = read_small_text(directory / file, "model file", MAX_VOCABULARY_BYTES)
         vocab[name] = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     if (directory / BPE_FILE).exists():
         try:
-            vocab["bpe"] = json.loads(_read_text(directory / BPE_FILE))
+            vocab["bpe"] = json.loads(
+                read_small_text(directory / BPE_FILE, "model file", MAX_VOCABULARY_BYTES)
+            )
         except json.JSONDecodeError as exc:
             raise RnntagError(
                 f"not valid JSON: {exc.msg}", str(directory / BPE_FILE), exc.lineno
             ) from None
     return vocab
-
-
-def _read_text(path: Path) -> str:
-    """A vocabulary or byte-pair file's text, exactly as written."""
-    try:
-        status = path.stat()
-        if not stat.S_ISREG(status.st_mode):
-            raise RnntagError("cannot read model file: not a regular file", str(path))
-        if status.st_size > MAX_VOCABULARY_BYTES:
-            raise RnntagError(f"larger than {MAX_VOCABULARY_BYTES >> 20} MB", str(path))
-        with open(path, encoding="utf-8", newline="") as stream:
-            return stream.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RnntagError(f"cannot read model file ({exc.__class__.__name__})", str(path)) from None
 
 
 def _validate(info: ModelInfo) -> None:

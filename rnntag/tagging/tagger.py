@@ -110,20 +110,23 @@ class Tagger:
         Returns:
             A prediction per sentence, a tag per token as read.
         """
-        whole = self.info.hyphens == "whole"
-        groups = [
-            hyphen_groups(s.tokens, s.offsets) if whole and s.offsets is not None else None
-            for s in sentences
-        ]
+        groups = [self._compounds(s) for s in sentences]
         tokens = [
-            joined(s.tokens, g) if g is not None else s.tokens
-            for s, g in zip(sentences, groups, strict=True)
+            joined(s.tokens, g) if g else s.tokens for s, g in zip(sentences, groups, strict=True)
         ]
         predicted = self.predict(tokens, scores, nbest, stages)
         return [
-            spread(p, g, self.output_scheme) if g is not None and len(g) < len(s.tokens) else p
-            for p, g, s in zip(predicted, groups, sentences, strict=True)
+            spread(p, g, self.output_scheme) if g else p
+            for p, g in zip(predicted, groups, strict=True)
         ]
+
+    def _compounds(self, sentence: InputSentence) -> list[range] | None:
+        """The pieces to join in a sentence of plain text, for a model that learned
+        hyphenated compounds whole; None when there is nothing to join."""
+        if self.info.hyphens != "whole" or sentence.offsets is None:
+            return None
+        groups = hyphen_groups(sentence.tokens, sentence.offsets)
+        return groups if len(groups) < len(sentence.tokens) else None
 
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
         """Split plain text into sentences and tokens, and tag them.

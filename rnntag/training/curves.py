@@ -197,7 +197,7 @@ def draw_curve(curve: Curve) -> Figure:
         scores = [score for _, score in dev]
         if max(scores) - min(scores) < FLAT:
             # Left to itself, matplotlib spans a flat line over +-0.04 of a point.
-            top.set_ylim(max(0.0, scores[0] - 5), min(100.0, scores[0] + 5) + (scores[0] >= 100))
+            top.set_ylim(max(0.0, scores[0] - 5), min(101.0, scores[0] + 5))
     axes[-1].plot(curve.epochs, curve.loss, marker="o", markersize=4, color="tab:blue")
     axes[-1].set_ylabel("training loss per sentence")
     axes[-1].set_xlabel("epoch")
