@@ -7,11 +7,13 @@ this folder on the import path.
 
 from __future__ import annotations
 
+import io
 import random
 import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -40,6 +42,15 @@ def run(*args: object) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     return 0
+
+
+def run_captured(*args: object) -> Result:
+    """Run `rnntag ARGS` in this process, as `run` does, and return what it wrote with its
+    exit code, as `rnntag` does for a process; for fixtures, which cannot use `capsys`."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run(*args)
+    return subprocess.CompletedProcess([str(a) for a in args], code, out.getvalue(), err.getvalue())
 
 
 def rnntag(*args: object, stdin: str | None = None) -> Result:

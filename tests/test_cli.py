@@ -1,8 +1,9 @@
-"""The `rnntag` command as a user runs it: each command is a fresh `python -m rnntag` process.
+"""The `rnntag` command as a user runs it, through the console script's entry point.
 
-Starting a process costs seconds (torch, seqeval), so commands that do not depend on each
-other are started together by `run_together`, and outputs several tests read are produced once
-by module-scoped fixtures.
+Most commands run in this process (`run_captured`), since starting one costs seconds (torch,
+seqeval); what only a real process shows (reading standard input, a traceback with
+`--debug`) runs as a fresh `python -m rnntag`. Outputs that several tests read are produced
+once by module-scoped fixtures.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DATA, Result, rnntag, run, run_together
+from conftest import DATA, Result, rnntag, run, run_captured
 
 from rnntag.io.schemes import convert, to_spans
 
-# Every test here starts Python and torch in a subprocess, and most need the trained models.
+# Most tests here need the trained models.
 pytestmark = pytest.mark.slow
 
 NER_TRAIN = DATA / "ner-train.conll"
@@ -92,33 +93,29 @@ def pos_model(tiny_models: dict[str, Path]) -> Path:
 @pytest.fixture(scope="module")
 def tagged(ner_model: Path, pos_model: Path) -> dict[str, Result]:
     """`rnntag tag` over the samples, by input and output format."""
-    names = ["stdin", "two-models", "conll", "conllu"]
-    results = run_together(
-        lambda: rnntag(
+    return {
+        "stdin": rnntag(
             "tag", "-m", ner_model, "--input", "tokens", stdin=SENTENCES.read_text(encoding="utf-8")
         ),
-        lambda: rnntag(
+        "two-models": run_captured(
             "tag", "-m", ner_model, "-m", pos_model, "--input", "tokens", SENTENCES, SENTENCES
         ),
-        lambda: rnntag("tag", "-m", ner_model, "--input", "conll", NER_DEV),
-        lambda: rnntag(
+        "conll": run_captured("tag", "-m", ner_model, "--input", "conll", NER_DEV),
+        "conllu": run_captured(
             "tag", "-m", pos_model, "--input", "conllu", "--output", "conllu", TRICKY_CONLLU
         ),
-    )
-    return dict(zip(names, results, strict=True))
+    }
 
 
 @pytest.fixture(scope="module")
 def reports(ner_model: Path) -> dict[str, Result]:
     """`rnntag eval` and `rnntag info` of the NER model, as tables and as JSON."""
-    names = ["eval", "eval-json", "info", "info-json"]
-    results = run_together(
-        lambda: rnntag("eval", "-m", ner_model, NER_DEV),
-        lambda: rnntag("eval", "-m", ner_model, NER_DEV, "--json"),
-        lambda: rnntag("info", ner_model),
-        lambda: rnntag("info", ner_model, "--json"),
-    )
-    return dict(zip(names, results, strict=True))
+    return {
+        "eval": run_captured("eval", "-m", ner_model, NER_DEV),
+        "eval-json": run_captured("eval", "-m", ner_model, NER_DEV, "--json"),
+        "info": run_captured("info", ner_model),
+        "info-json": run_captured("info", ner_model, "--json"),
+    }
 
 
 def test_tag_tokens_from_stdin(tagged):
@@ -194,7 +191,7 @@ def test_eval_gold_against_tagged_output_matches_model_eval(tagged, reports, tmp
     predicted = tmp_path / "predicted.conll"
     predicted.write_text(succeeded(tagged["conll"]), encoding="utf-8")
 
-    result = rnntag("eval", "--gold", NER_DEV, "--pred", predicted, "--json")
+    result = run_captured("eval", "--gold", NER_DEV, "--pred", predicted, "--json")
 
     # The same tags scored by the same code: equal to the last bit.
     assert micro_f1(succeeded(result)) == micro_f1(succeeded(reports["eval-json"]))
@@ -210,7 +207,7 @@ def test_eval_strict_mode_refuses_spans_the_scheme_forbids(tmp_path):
     # IOB2 starts every span with B-; conlleval still counts a span that starts with I-.
     pred.write_text("Ada\tI-PER\nLovelace\tI-PER\nspoke\tO\n", encoding="utf-8")
 
-    result = rnntag("eval", "--gold", gold, "--pred", pred, "--json", "--mode", "strict")
+    result = run_captured("eval", "--gold", gold, "--pred", pred, "--json", "--mode", "strict")
 
     # In the default mode this prediction scores 1.0 (conlleval counts the span).
     assert micro_f1(succeeded(result)) == 0.0
@@ -270,10 +267,8 @@ def test_user_errors_are_one_line_naming_file_and_line(ner_model, tmp_path):
         ),
     }
 
-    *results, debug = run_together(
-        *(lambda args=args: rnntag(*args) for args, _ in cases.values()),
-        lambda: rnntag(*tag_ragged, "--debug"),
-    )
+    results = [run_captured(*args) for args, _ in cases.values()]
+    debug = rnntag(*tag_ragged, "--debug")
 
     for (name, (_, message)), result in zip(cases.items(), results, strict=True):
         assert error_line(result).startswith(f"rnntag: error: {message}"), name
@@ -296,7 +291,7 @@ def test_usage_errors_exit_2_and_touch_nothing(ner_model, tmp_path):
         ),
     }  # fmt: skip
 
-    results = run_together(*(lambda args=args: rnntag(*args) for args in cases.values()))
+    results = [run_captured(*args) for args in cases.values()]
 
     for message, result in zip(cases, results, strict=True):
         assert result.returncode == 2, (message, result.stderr)
@@ -328,7 +323,7 @@ def test_more_bad_option_values_in_process(args, capsys):
 @pytest.fixture(scope="module")
 def shipped_ner_on_ner_dev() -> dict:
     """`rnntag eval -m ner data/ner-dev.conll --json` (an IOB2 file) as parsed JSON."""
-    return json.loads(succeeded(rnntag("eval", "-m", "ner", NER_DEV, "--json")))
+    return json.loads(succeeded(run_captured("eval", "-m", "ner", NER_DEV, "--json")))
 
 
 def json_of(capsys, *args: object) -> dict:
