@@ -4,6 +4,7 @@ built on these same functions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Callable
@@ -23,10 +24,10 @@ from rnntag.model.config import (
     from_dict,
     read_toml,
 )
-from rnntag.model.modelfile import CONFIG_FILE
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.tagger import Tagger
-from rnntag.training.loop import TrainObserver, check_writable
+from rnntag.training.loop import TrainObserver
+from rnntag.training.output import claim_output
 
 if TYPE_CHECKING:
     from rnntag.report import ProgressReporter
@@ -144,29 +145,23 @@ def train(
     except RnntagError as exc:
         raise UsageError(exc.message) from None
     out = Path(out)
-    if (out / CONFIG_FILE).exists() and not force and not resume:
-        raise UsageError(
-            "already holds a model; choose another directory, or overwrite it with --force"
-            " (force=True)",
-            str(out),
-        )
     torch_device = resolve_device(device)
-    train_data = _read(train, fmt, tag_column, tag_field, encoding, scheme)
-    dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
-    if os.environ.get("RANK", "0") == "0":
-        # Fail before training starts; under torchrun, rank 0 alone writes.
-        check_writable(out)
-    reporter = _progress_reporter() if progress and observer is None else None
-    observer = observer or reporter or TrainObserver()
-    observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
-    try:
-        run_training(
-            train_data, dev_data, out, model_config, train_config, observer, torch_device,
-            scheme, resume, should_stop,
-        )  # fmt: skip
-    finally:
-        if reporter is not None:
-            reporter.close()
+    # Under torchrun, rank 0 alone writes.
+    writes = os.environ.get("RANK", "0") == "0"
+    with claim_output(out, force, resume) if writes else contextlib.nullcontext():
+        train_data = _read(train, fmt, tag_column, tag_field, encoding, scheme)
+        dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
+        reporter = _progress_reporter() if progress and observer is None else None
+        observer = observer or reporter or TrainObserver()
+        observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
+        try:
+            run_training(
+                train_data, dev_data, out, model_config, train_config, observer, torch_device,
+                scheme, resume, should_stop,
+            )  # fmt: skip
+        finally:
+            if reporter is not None:
+                reporter.close()
     return Tagger.load(out)
 
 

@@ -12,6 +12,7 @@ import difflib
 import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
 from rnntag.errors import RnntagError
-from rnntag.io.files import atomic_write, read_small_text
+from rnntag.io.files import atomic_write, current, read_small_text, replace_together
 from rnntag.io.schemes import SCHEMES, allowed_transitions
 from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.model.network import SequenceTagger
@@ -128,41 +129,42 @@ def _sets_values(func: Any) -> bool:
 
 
 def save_model(directory: Path, info: ModelInfo, model: SequenceTagger) -> None:
-    """Save weights, then the config, each atomically.
+    """Save the weights, config and vocabularies as one (see `replace_together`).
 
     Args:
         directory: Model directory, created if missing.
         info: Configuration, vocabularies and results.
         model: The network.
     """
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     # The word table is most of a model's bytes; half precision halves the file, and loading
     # casts it back to float32. Its rounding (relative 5e-4) is far below what training moves.
     tensors[WORD_TABLE] = tensors[WORD_TABLE].half()
-    atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(tensors, tmp))
-    save_config(directory, info)
+    _save(directory, info, {WEIGHTS_FILE: lambda path: save_file(tensors, path)})
 
 
 def save_config(directory: Path, info: ModelInfo) -> None:
-    """Write `config.json` and the vocabulary files, each atomically; the weights are left as
-    they are. A vocabulary file that already holds what it should is not written again."""
+    """Save the config and vocabularies as one, leaving the weights as they are."""
+    _save(directory, info, {})
+
+
+def _save(directory: Path, info: ModelInfo, writers: dict[str, Callable[[str], object]]) -> None:
+    """Replace `writers`' files, `config.json` and the vocabulary files that change, together."""
     info.rnntag_version, info.format_version = __version__, FORMAT_VERSION
     vocab = info.vocab
-    files = {
-        VOCABULARY_FILES[name]: _lines(getattr(vocab, name), name) for name in VOCABULARY_FILES
-    }
+    texts = {file: _lines(getattr(vocab, name), name) for name, file in VOCABULARY_FILES.items()}
     if vocab.bpe is not None:
-        files[BPE_FILE] = json.dumps(vocab.bpe, ensure_ascii=False)
-    else:
-        # Left by an earlier model in the same folder, it would be read as this one's.
-        (directory / BPE_FILE).unlink(missing_ok=True)
-    for name, text in files.items():
-        path = directory / name
+        texts[BPE_FILE] = json.dumps(vocab.bpe, ensure_ascii=False)
+    for name, text in texts.items():
+        path = current(directory, name)
         if not (path.is_file() and path.read_bytes() == text.encode("utf-8")):
-            atomic_write(path, functools.partial(_write_exactly, text=text))
-    text = json.dumps(config_json(info), ensure_ascii=False, indent=1) + "\n"
-    atomic_write(directory / CONFIG_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+            writers[name] = functools.partial(_write_exactly, text=text)
+    config = json.dumps(config_json(info), ensure_ascii=False, indent=1) + "\n"
+    writers[CONFIG_FILE] = functools.partial(_write_exactly, text=config)
+    replace_together(directory, writers)
+    if vocab.bpe is None:
+        # An earlier model's: harmless (read only for a byte-pair config), but misleading.
+        (directory / BPE_FILE).unlink(missing_ok=True)
 
 
 def config_json(info: ModelInfo) -> dict[str, Any]:
@@ -209,7 +211,7 @@ def read_info(directory: Path) -> ModelInfo:
     Returns:
         The validated configuration.
     """
-    path = directory / CONFIG_FILE
+    path = current(directory, CONFIG_FILE)
     if not directory.is_dir():
         raise RnntagError(f"model directory not found{_shipped_hint(directory)}", str(directory))
     text = read_small_text(path, "model config")
@@ -229,7 +231,9 @@ def read_info(directory: Path) -> ModelInfo:
             str(path),
         )
     if version == FORMAT_VERSION:
-        data["vocab"] = _read_vocabularies(directory, data.pop("labels", None))
+        model = data.get("model")
+        bpe = isinstance(model, dict) and model.get("subword") == "bpe"
+        data["vocab"] = _read_vocabularies(directory, data.pop("labels", None), bpe)
     try:
         info = from_dict(ModelInfo, data, "config")
         _validate(info)
@@ -238,21 +242,19 @@ def read_info(directory: Path) -> ModelInfo:
     return info
 
 
-def _read_vocabularies(directory: Path, labels: Any) -> dict[str, Any]:
-    """The `vocab` object of a format-1 config, from a format-2 directory's files."""
+def _read_vocabularies(directory: Path, labels: Any, bpe: bool) -> dict[str, Any]:
+    """The `vocab` object of a format-1 config, from a format-2 directory's files; the
+    byte-pair model only when the config uses one."""
     vocab: dict[str, Any] = {"labels": labels, "bpe": None}
     for name, file in VOCABULARY_FILES.items():
-        text = read_small_text(directory / file, "model file", MAX_VOCABULARY_BYTES)
+        text = read_small_text(current(directory, file), "model file", MAX_VOCABULARY_BYTES)
         vocab[name] = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
-    if (directory / BPE_FILE).exists():
+    if bpe:
+        path = current(directory, BPE_FILE)
         try:
-            vocab["bpe"] = json.loads(
-                read_small_text(directory / BPE_FILE, "model file", MAX_VOCABULARY_BYTES)
-            )
+            vocab["bpe"] = json.loads(read_small_text(path, "model file", MAX_VOCABULARY_BYTES))
         except json.JSONDecodeError as exc:
-            raise RnntagError(
-                f"not valid JSON: {exc.msg}", str(directory / BPE_FILE), exc.lineno
-            ) from None
+            raise RnntagError(f"not valid JSON: {exc.msg}", str(path), exc.lineno) from None
     return vocab
 
 
@@ -307,7 +309,7 @@ def load_model(
         The configuration and the network in evaluation mode.
     """
     info = read_info(directory)
-    path = directory / WEIGHTS_FILE
+    path = current(directory, WEIGHTS_FILE)
     # read_info has bounded every size, so the network can be built before the weights are read.
     with _Unallocated():
         model = build_model(info)

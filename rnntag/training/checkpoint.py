@@ -1,25 +1,26 @@
 """Resumable training checkpoints, without pickle: tensors (model, optimizer, torch RNG) in
 safetensors, everything else (loop position, Python RNG, scheduler, scores) in JSON.
 
-A checkpoint lives in `MODEL_DIR/checkpoint/`. Its JSON names the SHA-256 of its tensor
-file, which is written first, so a checkpoint cut short by a kill is detected, not loaded.
+A checkpoint lives in `MODEL_DIR/checkpoint/`; its two files are replaced together, so a
+kill leaves the previous checkpoint or the new one. Its JSON names the SHA-256 of its tensor
+file, so a file changed since is detected, not loaded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from rnntag.errors import RnntagError
-from rnntag.io.files import atomic_write
+from rnntag.io.files import COMMITTED, STAGING, current, read_small_text, replace_together
 from rnntag.model.config import ModelInfo, from_dict
 
 CHECKPOINT_DIR = "checkpoint"
@@ -63,8 +64,6 @@ def save_checkpoint(
     data_digest: str,
 ) -> None:
     """Write a checkpoint into `out/checkpoint`, replacing any earlier one."""
-    directory = out / CHECKPOINT_DIR
-    directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     optimizer_state = optimizer.state_dict()
     numbers: dict[str, dict[str, Any]] = {}
@@ -78,10 +77,10 @@ def save_checkpoint(
     if torch.cuda.is_available():
         for i, cuda_state in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = cuda_state
-    atomic_write(directory / TENSORS_FILE, lambda tmp: save_file(tensors, tmp))
+    tensors_bytes = save(tensors)
     state = {
         "checkpoint_version": CHECKPOINT_VERSION,
-        "tensors_sha256": _sha256(directory / TENSORS_FILE),
+        "tensors_sha256": hashlib.sha256(tensors_bytes).hexdigest(),
         "data": data_digest,
         "info": info.to_dict(),
         "loop": asdict(loop),
@@ -89,7 +88,13 @@ def save_checkpoint(
         "scheduler": scheduler.state_dict(),
     }
     text = json.dumps(state)
-    atomic_write(directory / STATE_FILE, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    replace_together(
+        out / CHECKPOINT_DIR,
+        {
+            TENSORS_FILE: lambda path: Path(path).write_bytes(tensors_bytes),
+            STATE_FILE: lambda path: Path(path).write_text(text, encoding="utf-8"),
+        },
+    )
 
 
 @dataclass
@@ -131,20 +136,25 @@ class Checkpoint:
 def load_checkpoint(out: Path) -> Checkpoint:
     """Read `out/checkpoint`, checking that it is complete and of a known version."""
     directory = out / CHECKPOINT_DIR
-    path = directory / STATE_FILE
+    path = current(directory, STATE_FILE)
+    if not path.exists():
+        raise RnntagError("no checkpoint to resume from", str(directory))
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RnntagError("no checkpoint to resume from", str(directory)) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        state = json.loads(read_small_text(path, "checkpoint"))
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise RnntagError(f"cannot read the checkpoint: {exc}", str(path)) from None
     if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise RnntagError("unknown checkpoint version", str(path))
-    tensors_path = directory / TENSORS_FILE
-    if not tensors_path.is_file() or _sha256(tensors_path) != state.get("tensors_sha256"):
-        raise RnntagError("checkpoint tensors are missing or do not match", str(tensors_path))
+    tensors_path = current(directory, TENSORS_FILE)
     try:
-        tensors = load_file(str(tensors_path))
+        data = tensors_path.read_bytes()
+    except OSError as exc:
+        what = f"cannot read the checkpoint: {exc.strerror}"
+        raise RnntagError(what, str(tensors_path)) from None
+    if hashlib.sha256(data).hexdigest() != state.get("tensors_sha256"):
+        raise RnntagError("checkpoint tensors do not match its state.json", str(tensors_path))
+    try:
+        tensors = load(data)
         info = from_dict(ModelInfo, state["info"], "info")
         loop = from_dict(LoopState, state["loop"], "loop")
         return Checkpoint(
@@ -155,13 +165,12 @@ def load_checkpoint(out: Path) -> Checkpoint:
 
 
 def remove_checkpoint(out: Path) -> None:
-    """Delete the checkpoint of a finished run."""
-    shutil.rmtree(out / CHECKPOINT_DIR, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Delete the checkpoint of a finished run: rnntag's files only, then the folder if that
+    leaves it empty."""
+    directory = out / CHECKPOINT_DIR
+    for group in (directory / STAGING, directory / COMMITTED, directory):
+        for name in (STATE_FILE, TENSORS_FILE):
+            (group / name).unlink(missing_ok=True)
+    for folder in (directory / STAGING, directory / COMMITTED, directory):
+        with contextlib.suppress(OSError):
+            folder.rmdir()

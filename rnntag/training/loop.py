@@ -8,7 +8,6 @@ import dataclasses
 import json
 import math
 import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -91,18 +90,6 @@ class TrainObserver:
 
     def on_epoch(self, result: EpochResult) -> None:
         """An epoch and its dev evaluation finished."""
-
-
-def check_writable(directory: Path) -> None:
-    """Fail now, not after hours of training, if the model directory cannot be written."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise RnntagError(
-            f"cannot write the model directory: {exc.strerror}", str(directory)
-        ) from None
 
 
 def _singleton_mask(num_words: int, words: torch.Tensor) -> torch.Tensor:
@@ -251,8 +238,6 @@ def _train(
     should_stop: Callable[[], bool],
     cluster: Cluster,
 ) -> ModelInfo:
-    if cluster.main:
-        check_writable(out)
     bound_kernel_cache()
     run = _build(train_data, out, model_config, train_config, scheme, resume, device, cluster)
     dev_tokens = [s.tokens for s in dev_data or []]
