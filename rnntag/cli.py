@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
+import io
 import json
 import os
 import signal
@@ -32,11 +34,17 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
-def _stdout() -> Console:
-    """A console for results on standard output."""
+def _stdout(**settings: Any) -> Console:
+    """A console for results on standard output. A reader that goes away ends the command
+    as `_Command` ends it, not with rich's exit code 1."""
     from rich.console import Console
 
-    return Console()
+    def broken_pipe() -> None:
+        raise BrokenPipeError
+
+    console = Console(**settings)
+    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
+    return console
 
 
 class _Command(TyperCommand):
@@ -57,10 +65,21 @@ class _Command(TyperCommand):
 
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         try:
-            return super().invoke(ctx)
-        except RnntagError as exc:
+            result = super().invoke(ctx)
+            # What is still buffered fails here, while an error can still be said.
+            sys.stdout.flush()
+            return result
+        except BrokenPipeError:
+            # The reader has gone (`rnntag tag | head`): a filter then ends quietly, with the
+            # status of cat or grep killed by SIGPIPE (worker processes are stopped by now).
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(128 + signal.SIGPIPE) from None
+        except (RnntagError, OSError) as exc:
             if ctx.meta.get("debug"):
                 raise
+            if isinstance(exc, OSError):
+                # Output that cannot be written: /dev/full, a full disk, a closed descriptor.
+                exc = RnntagError(exc.strerror or str(exc), exc.filename or "standard output")
             message = f"rnntag: error: {exc}"
             _stderr().print(message, highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
@@ -196,17 +215,11 @@ def tag(
     if nbest > 1 and output != "jsonl":
         raise UsageError("--nbest above 1 needs --output jsonl")
     fmt: Any = input_format
-    try:
-        with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
-            write = _writer(output, tag_field, tagging.entity_types)
-            for path in files or [STDIN]:
-                for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
-                    write(chunk, columns)
-    except BrokenPipeError:
-        # The reader has gone (`rnntag tag | head`): a filter then ends quietly, with the
-        # status of cat or grep killed by SIGPIPE, once the workers are stopped.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(128 + signal.SIGPIPE) from None
+    with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
+        write = _writer(output, tag_field, tagging.entity_types)
+        for path in files or [STDIN]:
+            for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
+                write(chunk, columns)
 
 
 def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any], None]:
@@ -221,11 +234,10 @@ def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any
             sys.stdout.flush()
 
         return write
-    from rich.console import Console
 
     from rnntag.report import entity_styles, print_legend, print_tagged
 
-    console, styles = Console(highlight=False), entity_styles(types)
+    console, styles = _stdout(highlight=False), entity_styles(types)
     print_legend(console, styles)
 
     def show(chunk: Any, columns: Any) -> None:
@@ -343,6 +355,16 @@ def plot(model_dir: opt.ModelName, out: opt.Image) -> None:
     )
 
 
+class _ClosedOutput(io.TextIOBase):
+    """Standard output for a process started without one (`rnntag info >&-`): writing to it
+    is an error, as writing to a closed descriptor is."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "closed, so the results have nowhere to go")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point (see `_Command` for the exit codes)."""
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()
     app(args=argv, prog_name="rnntag")

@@ -3,7 +3,6 @@ check that turns a bad value into a usage error (exit code 2)."""
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import inspect
 import typing
@@ -16,6 +15,7 @@ import typer
 from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import Mode as SpanMode
 from rnntag.io.corpus import Format as FileFormat
+from rnntag.io.corpus import text_decoder
 from rnntag.io.schemes import Scheme as SpanScheme
 from rnntag.model.config import CHOICES, ModelConfig, TrainConfig
 from rnntag.tagging.output import OutputFormat as Output
@@ -23,9 +23,9 @@ from rnntag.tagging.output import OutputFormat as Output
 
 def _encoding(value: str) -> str:
     try:
-        codecs.lookup(value)
-    except LookupError:
-        raise typer.BadParameter(f"unknown encoding {value!r}") from None
+        text_decoder(value)
+    except RnntagError as exc:
+        raise typer.BadParameter(exc.message) from None
     return value
 
 

@@ -8,6 +8,8 @@ import pytest
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import (
+    MAX_MATRIX_LABELS,
+    OTHERS,
     Mark,
     analyze,
     confusions,
@@ -262,3 +264,31 @@ def test_misaligned_input_is_refused(tokens, gold, pred, message):
         confusions(tokens, gold, pred, spans=True)
     with pytest.raises(RnntagError, match=message):
         error_sentences(tokens, gold, pred, spans=False)
+
+
+@pytest.mark.parametrize("spans", [False, True], ids=["tags", "spans"])
+def test_a_matrix_of_thousands_of_labels_keeps_the_commonest_and_counts_the_rest_together(
+    rng, spans
+):
+    # Label k is used about 1 / (k + 1) as often as label 0, so the commonest are known.
+    names = [f"L{k}" for k in range(2000)]
+    weights = [1 / (k + 1) for k in range(2000)]
+
+    def draw() -> str:
+        label = rng.choices(names, weights)[0]
+        return f"B-{label}" if spans else label
+
+    gold = [[draw() for _ in range(10)] for _ in range(2000)]
+    pred = [[g if rng.random() < 0.7 else draw() for g in sentence] for sentence in gold]
+    build = span_confusion_matrix if spans else tag_confusion_matrix
+    full_labels = {t.removeprefix("B-") for sentence in gold + pred for t in sentence}
+
+    matrix = build(gold, pred)
+
+    assert len(full_labels) > MAX_MATRIX_LABELS
+    assert len(matrix.labels) == MAX_MATRIX_LABELS and matrix.labels[-1] == OTHERS
+    assert {"L0", "L1", "L2", "L3"} <= set(matrix.labels)
+    # Nothing is lost: every token (or span) is still counted once, in its row and column.
+    total = sum(len(sentence) for sentence in gold)
+    assert sum(map(sum, matrix.counts[: len(matrix.labels)])) == total
+    assert sum(row[i] for row in matrix.counts for i in range(len(matrix.labels))) == total

@@ -3,9 +3,11 @@ bad data or models and 2 for bad usage, no traceback, and nothing written or los
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,27 @@ CASES = [
     ),
     ("model-size-zero", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--hidden-size", "0"], 2,
      "model.hidden_size = 0 is outside", None),
+    *(
+        (f"codec-{codec}", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--encoding", codec], 2,
+         message, None)
+        for codec, message in [
+            ("rot13", "'rot13' is not a text encoding"), ("hex", "'hex' is not a text encoding"),
+            ("base64", "'base64' is not a text encoding"), ("idna", "'idna' cannot read text"),
+        ]
+    ),
+    ("utf-16-without-bom", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--encoding", "utf-16"],
+     1, "not valid utf-16 (UTF-16 stream does not start with BOM)", "t.conll:1"),
+    *(
+        (f"word2vec-header-{header.decode()}", {"t.conll": b"a\tO\n", "v.bin": header + b"\nab"},
+         ["train", "t.conll", "--embeddings", "v.bin"], 1, message, "v.bin:1")
+        for header, message in [
+            (b"2 0", "header gives vectors of 0 numbers"),
+            (b"1 100000000000", "header gives vectors of 100000000000 numbers"),
+            (b"1 -5", "must start with 'count dim'"),
+        ]
+    ),
+    ("long-path", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "-o", "a" * 300], 1,
+     "File name too long", "a" * 300),
 
 ]  # fmt: skip
 
@@ -90,14 +113,16 @@ def test_bad_data_and_usage(tmp_path, monkeypatch, capsys, files, args, code, me
     before = sorted(p.name for p in tmp_path.iterdir())
     if args[0] == "train" and "-o" not in args:
         args = [*args, "-o", "out"]
-    code = run(*args)
+    exit_code = run(*args)
     err = capsys.readouterr().err
-    assert code == code, err
+    assert exit_code == code, err
     assert message in err
     assert "Traceback" not in err
     if where is not None:
-        assert err.startswith(f"rnntag: error: {where}")
-        assert len(err.strip().splitlines()) == 1
+        # One line, after at most the line that says what training starts on.
+        *before_error, error = err.strip().splitlines()
+        assert error.startswith(f"rnntag: error: {where}")
+        assert [line for line in before_error if not line.startswith("training on ")] == []
     # Nothing was written: no model directory, no other file.
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
@@ -210,3 +235,41 @@ def test_training_stops_when_a_step_makes_a_weight_infinite(tmp_path, capsys):
     assert last.startswith(f"rnntag: error: {out}: weight ")
     assert "is no longer finite after epoch 1" in last
     assert not (out / "config.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["tag", "-m", "pos", str(DATA / "sentences.txt")], ["info", "ner"],
+     ["eval", "-m", "ner", str(DATA / "ner-dev.conll")]],
+    ids=["tag", "info", "eval"],
+)  # fmt: skip
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [("/dev/full", "No space left on device"), (None, "closed, so the results have nowhere to go")],
+    ids=["full", "closed"],
+)
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_line_and_exit_1(
+    monkeypatch, capsys, args, output, message
+):
+    stream = None if output is None else open(output, "w")  # noqa: SIM115
+    monkeypatch.setattr(sys, "stdout", stream)
+    code = run(*args)
+    monkeypatch.undo()
+    if stream is not None:
+        # What the failed write left in the buffer fails again here; a process's exit
+        # drops it (checked by hand: `rnntag tag ... > /dev/full` says one line, exit 1).
+        with contextlib.suppress(OSError):
+            stream.close()
+
+    assert code == 1
+    assert capsys.readouterr().err == f"rnntag: error: standard output: {message}\n"
+
+
+def test_closed_standard_input_is_one_line_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", None)
+
+    assert run("tag", "-m", "pos") == 1
+    assert capsys.readouterr().err == (
+        "rnntag: error: -: standard input is closed; give the input as a file\n"
+    )

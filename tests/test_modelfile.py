@@ -162,6 +162,33 @@ def _number_in_labels(directory: Path) -> Path:
     return directory
 
 
+def _edit_config_text(directory: Path, old: str, new: str) -> Path:
+    path = directory / CONFIG_FILE
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return directory
+
+
+def _huge_integer(directory: Path) -> Path:
+    return _edit_config_text(directory, '"hidden_size": 5', '"hidden_size": ' + "9" * 5001)
+
+
+def _deep_nesting(directory: Path) -> Path:
+    return _edit_config_text(directory, '"labels": [', '"labels": ' + "[" * 100_000)
+
+
+def _lone_surrogate(directory: Path) -> Path:
+    return _edit_config_text(directory, '"labels": [', '"labels": ["\\ud800", ')
+
+
+def _many_characters(directory: Path) -> Path:
+    path = directory / "chars.txt"
+    extra = "".join(chr(0x10000 + i) + "\n" for i in range(200_000))
+    path.write_text(path.read_text(encoding="utf-8") + extra, encoding="utf-8")
+    return directory
+
+
 def _repeated_word(directory: Path) -> Path:
     with open(directory / "words.txt", "a", encoding="utf-8") as words:
         words.write("Ada\n")
@@ -241,6 +268,18 @@ def _add_tensor(directory: Path) -> Path:
             _number_in_labels,
             ["invalid model config: config.vocab.labels: expected str, found int"],
             id="number-in-labels",
+        ),
+        pytest.param(
+            _huge_integer,
+            ["model config cannot be read: Exceeds the limit (4300 digits)"],
+            id="5001-digits",
+        ),
+        pytest.param(_deep_nesting, ["model config cannot be read: nested too deeply"], id="deep"),
+        pytest.param(_lone_surrogate, ["model config holds a lone surrogate"], id="surrogate"),
+        pytest.param(
+            _many_characters,
+            ["tensor 'chars.embed.weight'", "config implies [200012, 4]"],
+            id="200000-characters",
         ),
         pytest.param(_remove_vocabulary, ["cannot read model file", "chars.txt"], id="no-chars"),
         pytest.param(

@@ -5,6 +5,7 @@ and keep a second training out while one runs."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import subprocess
@@ -19,6 +20,7 @@ from test_modelfile import tiny_info
 
 from rnntag.errors import RnntagError
 from rnntag.io.files import COMMITTED, STAGING
+from rnntag.model import modelfile
 from rnntag.model.config import ModelInfo
 from rnntag.model.modelfile import build_model, load_model, save_model
 from rnntag.model.network import SequenceTagger
@@ -263,3 +265,24 @@ def test_a_checkpoint_save_killed_at_any_step_leaves_the_old_checkpoint_or_the_n
 
     assert len(seen) > 5
     assert seen == sorted(seen, reverse=True) and seen[0] == "old" and seen[-1] == "new"
+
+
+def test_a_full_disk_while_saving_keeps_the_old_model_whole(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "x"
+    assert run("train", *QUICK, "-o", out) == 0
+    model_files = {"config.json", "model.safetensors", "words.txt", "chars.txt"}
+    before = {name: data for name, data in contents(out).items() if name in model_files}
+
+    def full_disk(tensors: dict, path: str) -> None:
+        Path(path).write_bytes(b"\0" * 100)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(modelfile, "save_file", full_disk)
+    capsys.readouterr()
+    assert run("train", *QUICK, "-o", out, "--force", "--hidden-size", "9") == 1
+
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"rnntag: error: {out}: cannot save: No space left on device"
+    )
+    assert {name: data for name, data in contents(out).items() if name in model_files} == before
+    assert not (out / STAGING).exists()

@@ -33,6 +33,10 @@ from rnntag.io.schemes import Span, to_spans
 MISSED = "missed"
 SPURIOUS = "spurious"
 BOUNDARY = "boundary"
+# Labels a confusion matrix shows at most (UD's UPOS has 17, CoNLL-2003 4 types); beyond,
+# the rarest are counted together under OTHERS.
+MAX_MATRIX_LABELS = 40
+OTHERS = "(others)"
 ELLIPSIS = "…"
 
 Kind = Literal["type", "missed", "spurious", "boundary", "tag"]
@@ -179,14 +183,7 @@ def span_confusion_matrix(gold: Tags, pred: Tags) -> ConfusionMatrix:
             cells[SPURIOUS, p[0]] += 1
         for p, _ in match.pred_boundary:
             cells[BOUNDARY, p[0]] += 1
-    labels = sorted(types)
-    rows, columns = [*labels, SPURIOUS, BOUNDARY], [*labels, MISSED, BOUNDARY]
-    return ConfusionMatrix(
-        labels,
-        [SPURIOUS, BOUNDARY],
-        [MISSED, BOUNDARY],
-        [[cells[r, c] for c in columns] for r in rows],
-    )
+    return _matrix(cells, types, [SPURIOUS, BOUNDARY], [MISSED, BOUNDARY])
 
 
 def tag_confusion_matrix(gold: Tags, pred: Tags) -> ConfusionMatrix:
@@ -203,8 +200,40 @@ def tag_confusion_matrix(gold: Tags, pred: Tags) -> ConfusionMatrix:
     cells: Counter[tuple[str, str]] = Counter(
         (g, p) for gs, ps in zip(gold, pred, strict=True) for g, p in zip(gs, ps, strict=True)
     )
-    labels = sorted({label for pair in cells for label in pair})
-    return ConfusionMatrix(labels, [], [], [[cells[r, c] for c in labels] for r in labels])
+    return _matrix(cells, {label for pair in cells for label in pair}, [], [])
+
+
+def _matrix(
+    cells: Counter[tuple[str, str]],
+    labels: set[str],
+    extra_rows: list[str],
+    extra_columns: list[str],
+) -> ConfusionMatrix:
+    """The matrix of `cells`, labels in alphabetical order. Beyond `MAX_MATRIX_LABELS`, the
+    rarer labels (by the sum of their row and column) are counted together as `OTHERS`, so
+    the matrix stays readable, and small, whatever the number of tags."""
+    if len(labels) > MAX_MATRIX_LABELS:
+        totals: Counter[str] = Counter()
+        for (row, column), count in cells.items():
+            totals[row] += count
+            totals[column] += count
+        kept = set(
+            sorted(labels, key=lambda label: (-totals[label], label))[: MAX_MATRIX_LABELS - 1]
+        )
+        merged: Counter[tuple[str, str]] = Counter()
+        for (row, column), count in cells.items():
+            merged[_or_others(row, kept, labels), _or_others(column, kept, labels)] += count
+        cells, names = merged, [*sorted(kept), OTHERS]
+    else:
+        names = sorted(labels)
+    rows, columns = [*names, *extra_rows], [*names, *extra_columns]
+    return ConfusionMatrix(
+        names, extra_rows, extra_columns, [[cells[r, c] for c in columns] for r in rows]
+    )
+
+
+def _or_others(name: str, kept: set[str], labels: set[str]) -> str:
+    return OTHERS if name in labels and name not in kept else name
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from rnntag.errors import RnntagError
 from rnntag.evaluation.analysis import (
     MISSED,
     SPURIOUS,
@@ -440,8 +439,4 @@ def write_report(path: str | Path, page: str) -> None:
     """
     from rnntag.io.files import atomic_write
 
-    target = Path(path)
-    try:
-        atomic_write(target, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
-    except OSError as exc:
-        raise RnntagError(f"cannot write the report: {exc.strerror or exc}", str(path)) from None
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

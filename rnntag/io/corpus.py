@@ -70,6 +70,26 @@ def guess_format(path: str) -> Format:
     return "conllu" if path.endswith(".conllu") else "conll"
 
 
+def text_decoder(encoding: str) -> codecs.IncrementalDecoder:
+    """An incremental decoder of a text encoding that passes undecodable bytes as lone
+    surrogates (UTF-8 drops a BOM), or an error naming why `encoding` cannot read text:
+    unknown, a codec that is no text encoding (rot13, hex, base64), or one that cannot pass
+    bad bytes on (idna)."""
+    codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+    try:
+        info = codecs.lookup(codec)
+    except LookupError:
+        raise RnntagError(f"unknown encoding {encoding!r}") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise RnntagError(f"{encoding!r} is not a text encoding (it is a {info.name} codec)")
+    try:
+        decoder = info.incrementaldecoder(errors="surrogateescape")
+        decoder.decode(b"")
+    except (TypeError, ValueError) as exc:  # UnicodeError is a ValueError
+        raise RnntagError(f"encoding {encoding!r} cannot read text files ({exc})") from None
+    return decoder
+
+
 class TextSource:
     """The lines of a file or of standard input, decoded and read in blocks as they arrive.
 
@@ -91,11 +111,7 @@ class TextSource:
         self.fd = fd
         self.path = path
         self.encoding = encoding
-        codec = "utf-8-sig" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
-        try:
-            self.decoder = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
-        except LookupError:
-            raise RnntagError(f"unknown encoding {encoding!r}") from None
+        self.decoder = text_decoder(encoding)
         self.lines: deque[str] = deque()
         self.carry = ""
         self.eof = False
@@ -151,6 +167,8 @@ class TextSource:
 def open_text(path: str, encoding: str = "utf-8") -> Iterator[TextSource]:
     """Open a file, or standard input for "-", as a `TextSource`."""
     if path == STDIN:
+        if sys.stdin is None:
+            raise RnntagError("standard input is closed; give the input as a file", path)
         yield TextSource(sys.stdin.fileno(), path, encoding)
         return
     try:
@@ -182,8 +200,9 @@ def _lines(
                     number,
                 )
             yield number, raw if keep_ends else raw.rstrip("\r\n")
-    except UnicodeDecodeError as exc:
-        raise RnntagError(f"not valid {encoding} ({exc.reason})", path, number + 1) from None
+    except UnicodeError as exc:  # a decoding error, or a codec's own (UTF-16 without a BOM)
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else exc
+        raise RnntagError(f"not valid {encoding} ({reason})", path, number + 1) from None
 
 
 def _encoding_name(encoding: str) -> str:

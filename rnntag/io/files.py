@@ -3,12 +3,14 @@ leaves half of one, nor half of a group of files that belong together."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rnntag.errors import RnntagError
 
@@ -46,6 +48,35 @@ def read_small_text(path: Path, what: str, limit: int = MAX_SMALL_FILE) -> str:
         raise RnntagError(f"cannot read {what} ({exc.__class__.__name__})", str(path)) from None
 
 
+def parse_json(text: str, path: Path, what: str, first_line: int = 1) -> Any:
+    """Parse JSON from a file a user or an attacker may have edited, or fail in one line:
+    bad syntax (with its line), numbers too long for Python to convert (over 4,300 digits),
+    nesting too deep to parse, or a lone surrogate (`"\\ud800"`), which no UTF-8 file can
+    hold and so could never be written out again.
+
+    Args:
+        text: The JSON text.
+        path: Its file, for the message.
+        what: What it holds ("model config").
+        first_line: The file's line on which `text` starts.
+
+    Returns:
+        The parsed value.
+    """
+    try:
+        value = json.loads(text)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except json.JSONDecodeError as exc:
+        line = first_line + exc.lineno - 1
+        raise RnntagError(f"{what} is not valid JSON: {exc.msg}", str(path), line) from None
+    except UnicodeEncodeError:
+        raise RnntagError(f"{what} holds a lone surrogate (\\ud800-\\udfff)", str(path)) from None
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        raise RnntagError(f"{what} cannot be read: {reason}", str(path)) from None
+    return value
+
+
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:
     """Write a file through a temporary file in the same directory, renamed into place, so an
     interruption leaves either the old file or the new one.
@@ -54,15 +85,20 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
         path: Destination.
         write: Called with the temporary file's path; writes the content there.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+    except OSError as exc:
+        raise _cannot("write", exc, path) from exc
     try:
         write(tmp)
         _make_readable(Path(tmp))
         _sync(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, Exception):
+            raise _cannot("write", exc, path) from exc
         raise
 
 
@@ -74,20 +110,28 @@ def replace_together(directory: Path, writers: dict[str, Callable[[str], object]
         directory: Where the files live; created if missing.
         writers: For each file name, a function that writes the file at the path it is given.
     """
-    directory.mkdir(parents=True, exist_ok=True)
-    finish_replacing(directory)
     staging = directory / STAGING
-    # Left by a save killed before its commit: the old files are still the current ones.
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    for name, write in writers.items():
-        write(str(staging / name))
-        _make_readable(staging / name)
-        _sync(staging / name)
-    _sync(staging)
-    os.rename(staging, directory / COMMITTED)
-    _sync(directory)
-    finish_replacing(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        finish_replacing(directory)
+        # Left by a save killed before its commit: the old files are still the current ones.
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
+        for name, write in writers.items():
+            write(str(staging / name))
+            _make_readable(staging / name)
+            _sync(staging / name)
+        _sync(staging)
+    except Exception as exc:
+        # A full disk, say: the old files stay, and the new ones' space is given back.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _cannot("save", exc, directory) from exc
+    try:
+        os.rename(staging, directory / COMMITTED)
+        _sync(directory)
+        finish_replacing(directory)
+    except OSError as exc:
+        raise _cannot("save", exc, directory) from exc
 
 
 def finish_replacing(directory: Path) -> None:
@@ -107,6 +151,12 @@ def current(directory: Path, name: str) -> Path:
     (reading never writes, so a model on a read-only disk still loads)."""
     waiting = directory / COMMITTED / name
     return waiting if waiting.exists() else directory / name
+
+
+def _cannot(action: str, exc: Exception, path: Path) -> RnntagError:
+    """The error for a file that could not be written: a full disk, a name too long, ..."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return RnntagError(f"cannot {action}: {reason}", str(path))
 
 
 def _make_readable(path: Path) -> None:

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch.overrides import TorchFunctionMode
 
 from rnntag.errors import RnntagError
-from rnntag.io.files import atomic_write, current, read_small_text, replace_together
+from rnntag.io.files import atomic_write, current, parse_json, read_small_text, replace_together
 from rnntag.io.schemes import SCHEMES, allowed_transitions
 from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.model.network import SequenceTagger
@@ -211,16 +211,10 @@ def read_info(directory: Path) -> ModelInfo:
     Returns:
         The validated configuration.
     """
-    path = current(directory, CONFIG_FILE)
     if not directory.is_dir():
         raise RnntagError(f"model directory not found{_shipped_hint(directory)}", str(directory))
-    text = read_small_text(path, "model config")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RnntagError(
-            f"model config is not valid JSON: {exc.msg}", str(path), exc.lineno
-        ) from None
+    path = current(directory, CONFIG_FILE)
+    data = parse_json(read_small_text(path, "model config"), path, "model config")
     if not isinstance(data, dict):
         raise RnntagError("model config must be a JSON object", str(path))
     version = data.get("format_version")
@@ -251,10 +245,8 @@ def _read_vocabularies(directory: Path, labels: Any, bpe: bool) -> dict[str, Any
         vocab[name] = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n")
     if bpe:
         path = current(directory, BPE_FILE)
-        try:
-            vocab["bpe"] = json.loads(read_small_text(path, "model file", MAX_VOCABULARY_BYTES))
-        except json.JSONDecodeError as exc:
-            raise RnntagError(f"not valid JSON: {exc.msg}", str(path), exc.lineno) from None
+        text = read_small_text(path, "model file", MAX_VOCABULARY_BYTES)
+        vocab["bpe"] = parse_json(text, path, "byte-pair model")
     return vocab
 
 

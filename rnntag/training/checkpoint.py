@@ -20,7 +20,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load, save
 
 from rnntag.errors import RnntagError
-from rnntag.io.files import COMMITTED, STAGING, current, read_small_text, replace_together
+from rnntag.io.files import (
+    COMMITTED,
+    STAGING,
+    current,
+    parse_json,
+    read_small_text,
+    replace_together,
+)
 from rnntag.model.config import ModelInfo, from_dict
 
 CHECKPOINT_DIR = "checkpoint"
@@ -139,10 +146,7 @@ def load_checkpoint(out: Path) -> Checkpoint:
     path = current(directory, STATE_FILE)
     if not path.exists():
         raise RnntagError("no checkpoint to resume from", str(directory))
-    try:
-        state = json.loads(read_small_text(path, "checkpoint"))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise RnntagError(f"cannot read the checkpoint: {exc}", str(path)) from None
+    state = parse_json(read_small_text(path, "checkpoint"), path, "checkpoint")
     if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise RnntagError("unknown checkpoint version", str(path))
     tensors_path = current(directory, TENSORS_FILE)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError, UsageError
-from rnntag.io.files import atomic_write, read_small_text
+from rnntag.io.files import atomic_write, parse_json, read_small_text
 from rnntag.model.config import ModelInfo
 from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, read_info
 
@@ -99,10 +99,7 @@ def _read_jsonl(path: Path) -> list[tuple[int | None, Any]]:
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise RnntagError(f"not valid JSON: {exc.msg}", str(path), number) from None
+        records.append((number, parse_json(line, path, "epoch record", number)))
     if not records:
         raise RnntagError("no epochs recorded", str(path))
     return records
@@ -243,8 +240,5 @@ def plot_curve(curve: Curve, output: Path) -> Figure:
     if not output.parent.is_dir():
         raise RnntagError("output folder not found", str(output.parent))
     figure = draw_curve(curve)
-    try:
-        atomic_write(output, lambda tmp: figure.savefig(tmp, format=fmt, dpi=PNG_DPI))
-    except OSError as exc:
-        raise RnntagError(f"cannot write image ({exc.__class__.__name__})", str(output)) from None
+    atomic_write(output, lambda tmp: figure.savefig(tmp, format=fmt, dpi=PNG_DPI))
     return figure

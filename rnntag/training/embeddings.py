@@ -18,6 +18,9 @@ import numpy as np
 from rnntag.errors import RnntagError
 from rnntag.model.vocab import ranked
 
+# Longest vector a file may hold (published embeddings have 25 to 1,000 numbers a word).
+MAX_VECTOR_SIZE = 10_000
+
 
 def _open_binary(path: Path) -> IO[bytes]:
     try:
@@ -60,6 +63,10 @@ def _binary_entries(stream: IO[bytes], path: Path) -> Iterator[tuple[int, str, n
     if len(header) != 2 or not header[0].isdigit() or not header[1].isdigit():
         raise RnntagError("word2vec binary file must start with 'count dim'", str(path), 1)
     count, dim = int(header[0]), int(header[1])
+    if not 1 <= dim <= MAX_VECTOR_SIZE:
+        raise RnntagError(
+            f"header gives vectors of {dim} numbers; expected 1 to {MAX_VECTOR_SIZE}", str(path), 1
+        )
     for number in range(1, count + 1):
         word = bytearray()
         while (byte := stream.read(1)) != b" ":
@@ -132,6 +139,8 @@ def _read_text(
                     f"expected {dim} numbers, found {len(row.split())}", str(path), number
                 ) from None
         raise RnntagError("vectors hold something that is not a number", str(path)) from None
+    if matrix.shape[1] > MAX_VECTOR_SIZE:
+        raise RnntagError(f"vectors of more than {MAX_VECTOR_SIZE} numbers", str(path), numbers[0])
     _check_finite(matrix, numbers, path)
     return {word: matrix[i] for word, i in words.items()}, matrix.shape[1]
 
