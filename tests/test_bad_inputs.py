@@ -9,9 +9,12 @@ import pickle
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DATA, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 MODEL = DATA.parent / "models" / "en-ner-conll03"
 TAB = "\t"
@@ -273,3 +276,70 @@ def test_closed_standard_input_is_one_line_and_exit_1(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "rnntag: error: -: standard input is closed; give the input as a file\n"
     )
+
+
+def _json_paths(value: Any, path: tuple = ()) -> list[tuple]:
+    """The path of every value inside parsed JSON (long lists: their first items only)."""
+    paths = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += _json_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value[:3]):
+            paths += _json_paths(item, (*path, index))
+    return paths
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5)
+JSON_VALUES = st.recursive(
+    SCALARS | st.sampled_from([-1, 0, 10**30, 2**63, "nan", [], {}]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A training stopped after its first batch, with its checkpoint."""
+    import rnntag
+    from rnntag.training.loop import TrainingInterrupted
+
+    out = tmp_path_factory.mktemp("interrupted") / "model"
+    settings = {"epochs": 2, "hidden_size": 8, "char_hidden": 8, "word_dim": 8, "threads": 1}
+    with pytest.raises(TrainingInterrupted):
+        rnntag.train(DATA / "ner-train.conll", out, should_stop=lambda: True, **settings)
+    return out
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_hand_edited_checkpoint_resumes_or_is_refused_in_one_line(
+    interrupted, tmp_path_factory, capsys, data
+):
+    out = tmp_path_factory.mktemp("edited") / "model"
+    shutil.copytree(interrupted, out)
+    state_file = out / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    *parents, last = data.draw(st.sampled_from(_json_paths(state)[1:]), label="path")
+    container = state
+    for key in parents:
+        container = container[key]
+    if isinstance(container, dict) and data.draw(st.booleans(), label="delete"):
+        del container[last]
+    else:
+        container[last] = data.draw(JSON_VALUES, label="value")
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    capsys.readouterr()
+
+    code = run(
+        "train", DATA / "ner-train.conll", "-o", out, "--resume", "--epochs", "2",
+        "--hidden-size", "8", "--char-hidden", "8", "--word-dim", "8", "--threads", "1",
+    )  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert code in (0, 1, 2), err
+    if code:
+        assert err.splitlines()[-1].startswith("rnntag: error: "), err

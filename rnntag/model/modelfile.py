@@ -230,7 +230,7 @@ def read_info(directory: Path) -> ModelInfo:
         data["vocab"] = _read_vocabularies(directory, data.pop("labels", None), bpe)
     try:
         info = from_dict(ModelInfo, data, "config")
-        _validate(info)
+        check_info(info)
     except RnntagError as exc:
         raise RnntagError(f"invalid model config: {exc}", str(path)) from None
     return info
@@ -250,7 +250,7 @@ def _read_vocabularies(directory: Path, labels: Any, bpe: bool) -> dict[str, Any
     return vocab
 
 
-def _validate(info: ModelInfo) -> None:
+def check_info(info: ModelInfo) -> None:
     """Check what `from_dict` cannot: sizes, vocabularies, labels, schemes, byte-pair model."""
     check_sizes(info.model)
     vocab = info.vocab

@@ -9,8 +9,11 @@ file, so a file changed since is detected, not loaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
+import math
+import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from rnntag.io.files import (
     replace_together,
 )
 from rnntag.model.config import ModelInfo, from_dict
+from rnntag.model.modelfile import check_info
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"
@@ -114,30 +118,90 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
+    path: Path  # its state.json, for messages
 
     def restore(
         self,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
+        rng: random.Random,
     ) -> None:
-        """Put the saved weights, optimizer, scheduler and torch RNG states back."""
-        model.load_state_dict(
-            {k.removeprefix("model."): v for k, v in self.tensors.items() if k.startswith("model.")}
-        )
-        state: dict[int, dict[str, Any]] = {}
-        for key, value in self.tensors.items():
-            if key.startswith("optimizer."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value
-        for index, values in self.optimizer["numbers"].items():
-            state.setdefault(int(index), {}).update(values)
-        optimizer.load_state_dict({"state": state, "param_groups": self.optimizer["param_groups"]})
-        scheduler.load_state_dict(self.scheduler)
-        torch.set_rng_state(self.tensors["rng.torch"])
+        """Put the saved weights, optimizer, scheduler and random states back, after checking
+        that each has the shape this training's own would have: a hand-edited `state.json`
+        is refused in one line, never half restored."""
+        where = str(self.path)
+        try:
+            _check_like(self.optimizer["param_groups"], optimizer.state_dict()["param_groups"])
+            _check_like(self.scheduler, scheduler.state_dict())
+            numbers = self.optimizer["numbers"]
+            if not isinstance(numbers, dict) or not all(
+                isinstance(values, dict) and all(_is_number(v) for v in values.values())
+                for values in numbers.values()
+            ):
+                raise ValueError("optimizer.numbers must map indices to numbers")
+            python_rng = _python_rng_state(self.loop.epoch_rng)
+            state: dict[int, dict[str, Any]] = {}
+            for key, value in self.tensors.items():
+                if key.startswith("optimizer."):
+                    _, index, name = key.split(".", 2)
+                    state.setdefault(int(index), {})[name] = value
+            for index, values in numbers.items():
+                state.setdefault(int(index), {}).update(values)
+            model.load_state_dict(
+                {
+                    k.removeprefix("model."): v
+                    for k, v in self.tensors.items()
+                    if k.startswith("model.")
+                }
+            )
+            optimizer.load_state_dict(
+                {"state": state, "param_groups": self.optimizer["param_groups"]}
+            )
+            scheduler.load_state_dict(self.scheduler)
+            rng.setstate(python_rng)
+            torch.set_rng_state(self.tensors["rng.torch"])
+        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+            raise RnntagError(f"invalid checkpoint: {exc}", where) from None
         cuda = [self.tensors[k] for k in sorted(self.tensors) if k.startswith("rng.cuda.")]
         if cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(cuda)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_like(saved: Any, fresh: Any, where: str = "") -> None:
+    """Refuse a saved state unlike `fresh`, the one this training makes: other keys, lengths,
+    or types (an int may stand for a float), or a number that is not finite. The parameter
+    indices must be the same."""
+    if isinstance(fresh, dict):
+        if not isinstance(saved, dict) or set(saved) != set(fresh):
+            raise ValueError(f"{where or 'state'} must have the keys {sorted(fresh)}")
+        for key, value in fresh.items():
+            _check_like(saved[key], value, f"{where}.{key}")
+    elif isinstance(fresh, list | tuple):
+        if not isinstance(saved, list) or len(saved) != len(fresh):
+            raise ValueError(f"{where} must be a list of {len(fresh)}")
+        for index, (item, value) in enumerate(zip(saved, fresh, strict=True)):
+            _check_like(item, value, f"{where}[{index}]")
+    elif where.endswith(".params") or isinstance(fresh, bool | str) or fresh is None:
+        if saved != fresh or type(saved) is not type(fresh):
+            raise ValueError(f"{where} must be {fresh!r}")
+    elif isinstance(fresh, int | float):
+        if not _is_number(saved) or (isinstance(fresh, int) and not isinstance(saved, int)):
+            raise ValueError(f"{where} must be a finite {type(fresh).__name__}")
+    else:
+        raise ValueError(f"{where} cannot be restored")
+
+
+def _python_rng_state(saved: Any) -> tuple[Any, ...]:
+    """Python's RNG state from its JSON form, checked by a throwaway generator first."""
+    version, internal, gauss = saved
+    state = (version, tuple(internal), gauss)
+    random.Random().setstate(state)
+    return state
 
 
 def load_checkpoint(out: Path) -> Checkpoint:
@@ -160,12 +224,32 @@ def load_checkpoint(out: Path) -> Checkpoint:
     try:
         tensors = load(data)
         info = from_dict(ModelInfo, state["info"], "info")
-        loop = from_dict(LoopState, state["loop"], "loop")
+        check_info(info)
+        loop = _loop_state(state["loop"])
         return Checkpoint(
-            info, loop, state["data"], tensors, state["optimizer"], state["scheduler"]
+            info, loop, state["data"], tensors, state["optimizer"], state["scheduler"], path
         )
-    except (SafetensorError, KeyError, TypeError, RnntagError) as exc:
+    except (SafetensorError, KeyError, TypeError, ValueError, RnntagError) as exc:
         raise RnntagError(f"invalid checkpoint: {exc}", str(path)) from None
+
+
+def _loop_state(saved: Any) -> LoopState:
+    """The loop's position, every field present and in range."""
+    missing = {f.name for f in dataclasses.fields(LoopState)} - set(saved)
+    if missing:
+        raise ValueError(f"loop lacks {sorted(missing)[0]!r}")
+    loop = from_dict(LoopState, saved, "loop")
+    counts = {"epoch": 1, "batch": 0, "stale": 0, "token_sum": 0}
+    for name, least in counts.items():
+        if getattr(loop, name) < least:
+            raise ValueError(f"loop.{name} must be at least {least}")
+    for name in ("loss_sum", "epoch_seconds", "seconds", "best_score"):
+        value = getattr(loop, name)
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"loop.{name} must be finite")
+    if not all(isinstance(epoch, dict) for epoch in loop.history):
+        raise ValueError("loop.history must hold one object per epoch")
+    return loop
 
 
 def remove_checkpoint(out: Path) -> None:

@@ -369,8 +369,7 @@ def _build(
         optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
     )
     if checkpoint is not None:
-        checkpoint.restore(model, optimizer, scheduler)
-        rng.setstate(_rng_state(loop.epoch_rng))
+        checkpoint.restore(model, optimizer, scheduler, rng)
     encoded = EncodedSentences(encoder, train_tokens, train_tags)
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
@@ -515,8 +514,3 @@ def _jsonable(state: tuple[Any, ...]) -> list[Any]:
     """Python's RNG state as JSON lists."""
     version, internal, gauss = state
     return [version, list(internal), gauss]
-
-
-def _rng_state(saved: list[Any]) -> tuple[Any, ...]:
-    version, internal, gauss = saved
-    return (version, tuple(internal), gauss)
