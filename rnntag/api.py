@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
 from rnntag.io.corpus import Format, InputSentence, guess_format, load_corpus
-from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
+from rnntag.io.schemes import (
+    SCHEMES,
+    detect_scheme,
+    first_violation,
+    is_span_tag,
+    split_tag,
+)
 from rnntag.model.config import (
     ModelConfig,
     TrainConfig,
@@ -154,6 +160,8 @@ def train(
         reporter = _progress_reporter() if progress and observer is None else None
         observer = observer or reporter or TrainObserver()
         observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
+        if dev is not None and dev_data:
+            _check_dev_labels(train_data, dev_data, str(dev), observer)
         try:
             run_training(
                 train_data, dev_data, out, model_config, train_config, observer, torch_device,
@@ -171,6 +179,36 @@ def _progress_reporter() -> ProgressReporter:
     from rnntag.report import ProgressReporter
 
     return ProgressReporter(Console(stderr=True))
+
+
+def _check_dev_labels(
+    train_data: list[InputSentence],
+    dev_data: list[InputSentence],
+    dev: str,
+    observer: TrainObserver,
+) -> None:
+    """Dev labels (entity types, for span tags) that the training data lacks can never be
+    predicted: with none in common the dev score is 0 whatever is learnt, an error; with
+    some, a warning."""
+    spans = detect_scheme(s.tags or [] for s in train_data) is not None
+
+    def kinds(data: list[InputSentence]) -> set[str]:
+        tags = {tag for sentence in data for tag in sentence.tags or []}
+        return {split_tag(tag)[1] for tag in tags if tag != "O"} if spans else tags
+
+    train_kinds, dev_kinds = kinds(train_data), kinds(dev_data)
+    unseen = sorted(dev_kinds - train_kinds)
+    if not unseen:
+        return
+    what = "entity types" if spans else "labels"
+    listed = ", ".join(unseen[:10]) + (", ..." if len(unseen) > 10 else "")
+    if not dev_kinds & train_kinds:
+        raise RnntagError(
+            f"none of its {what} ({listed}) occurs in the training data, so the dev score"
+            " would be 0 whatever is learnt",
+            dev,
+        )
+    observer.on_warning(f"{dev} has {what} the training data lacks, never predicted: {listed}")
 
 
 def _read(
@@ -266,6 +304,8 @@ def score(
     )
     tokens = [s.tokens for s in gold_data]
     gold = [s.tags or [] for s in gold_data]
+    if scheme is not None:
+        _check_span_tags(gold_data, gold_path, f"--scheme says {scheme}")
     scheme = scheme or detect_scheme(gold)
     lines = [s.line for s in gold_data]
     if pred_path is not None:
@@ -273,16 +313,53 @@ def score(
             pred_path, fmt or guess_format(pred_path), tag_column, tag_field, encoding
         )
         _check_aligned(gold_path, gold_data, pred_path, pred_data)
+        if scheme is not None:
+            _check_span_tags(pred_data, pred_path, f"the gold tags are {scheme} spans")
         pred = [s.tags or [] for s in pred_data]
         result = evaluate(gold, pred, scheme, mode)
         return Scored(result, tokens, gold, pred, f"{pred_path} against {gold_path}", lines)
     assert model is not None
     # A span model's tags come out in the gold file's scheme, which the scores then use.
     tagger = Tagger.load(model, resolve_device(device), scheme)
+    _check_gold_fits(tagger, gold_data, gold_path)
     pred = [p.tags for p in tagger.predict(tokens)]
     known, labels = tagger.encoder.knows, tagger.labels
     result = evaluate(gold, pred, tagger.output_scheme, mode, tokens, known, labels)
     return Scored(result, tokens, gold, pred, f"{model} on {gold_path}", lines)
+
+
+def _check_gold_fits(tagger: Tagger, gold: list[InputSentence], path: str) -> None:
+    """Refuse gold tags that cannot be scored against the model's: plain tags (POS, say) for
+    a model of spans, or no label at all in common with the model."""
+    labels = set(tagger.labels)
+    spans = tagger.output_scheme is not None
+    if spans:
+        _check_span_tags(gold, path, "the model tags entity spans")
+    gold_labels = {tag for sentence in gold for tag in sentence.tags or []}
+    if spans:
+        labels, gold_labels = (
+            {split_tag(tag)[1] for tag in tags if tag != "O"} for tags in (labels, gold_labels)
+        )
+    if gold_labels and not gold_labels & labels:
+        listed = ", ".join(sorted(gold_labels)[:10])
+        raise RnntagError(
+            f"none of its labels ({listed}) is one the model knows, so every score would be 0;"
+            " is this the model for this file?",
+            path,
+        )
+
+
+def _check_span_tags(data: list[InputSentence], path: str, because: str) -> None:
+    """Refuse tags that are not span tags where spans are scored."""
+    for sentence in data:
+        bad = next((tag for tag in sentence.tags or [] if not is_span_tag(tag)), None)
+        if bad is not None:
+            raise RnntagError(
+                f"{bad!r} is no span tag, but {because}; score entity tags against entity"
+                " tags, and other tags with a model of their kind",
+                path,
+                sentence.line,
+            )
 
 
 def _check_aligned(gold_path: str, gold: list, pred_path: str, pred: list) -> None:

@@ -214,6 +214,11 @@ class ProgressReporter(TrainObserver):
             f"training on {train_sentences} sentences{dev}, device {device}", highlight=False
         )
 
+    def on_warning(self, message: str) -> None:
+        self.console.print(
+            f"rnntag: warning: {message}", highlight=False, markup=False, soft_wrap=True
+        )
+
     def on_start(self, epochs: int, batches_per_epoch: int) -> None:
         self.epochs = epochs
         self.progress.update(self.task, total=batches_per_epoch)

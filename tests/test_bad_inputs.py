@@ -101,6 +101,23 @@ CASES = [
     ),
     ("long-path", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "-o", "a" * 300], 1,
      "File name too long", "a" * 300),
+    ("pos-file-for-a-ner-model", {"p.conllu": (DATA / "pos-dev.conllu").read_bytes()},
+     ["eval", "-m", "ner", "p.conllu"], 1, "'PRON' is no span tag, but the model tags entity",
+     "p.conllu:1"),
+    ("pos-prediction-against-ner-gold",
+     {"g.conll": b"Ada\tB-PER\nspoke\tO\n", "p.conll": b"Ada\tPROPN\nspoke\tVERB\n"},
+     ["eval", "--gold", "g.conll", "--pred", "p.conll"], 1,
+     "'PROPN' is no span tag, but the gold tags are IOB2 spans", "p.conll:1"),
+    ("scheme-for-plain-tags", {"g.conll": b"Ada\tPROPN\n", "p.conll": b"Ada\tPROPN\n"},
+     ["eval", "--gold", "g.conll", "--pred", "p.conll", "--scheme", "IOB2"], 1,
+     "'PROPN' is no span tag, but --scheme says IOB2", "g.conll:1"),
+    ("ner-file-for-a-pos-model", {"n.conll": b"Ada\tB-PER\nspoke\tO\n"},
+     ["eval", "-m", "pos", "n.conll"], 1, "none of its labels (B-PER, O) is one the model knows",
+     "n.conll"),
+    ("dev-types-never-in-training",
+     {"t.conll": b"Ada\tB-PER\nspoke\tO\n", "d.conll": b"Paris\tB-LOC\nis\tO\n"},
+     ["train", "t.conll", "--dev", "d.conll"], 1,
+     "none of its entity types (LOC) occurs in the training data", "d.conll"),
 
 ]  # fmt: skip
 
@@ -154,9 +171,22 @@ def test_a_damaged_model_is_one_line_on_stderr_and_touched_by_nothing(tmp_path, 
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
 
 
+def test_dev_labels_some_never_in_training_are_one_warning(tmp_path, capsys):
+    train, dev = tmp_path / "t.conll", tmp_path / "d.conll"
+    train.write_text("Ada\tB-PER\nspoke\tO\n", encoding="utf-8")
+    dev.write_text("Paris\tB-LOC\nis\tO\n\nBob\tB-PER\n", encoding="utf-8")
+
+    assert run("train", train, "--dev", dev, "-o", tmp_path / "m", "--epochs", "1") == 0
+
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [
+        f"rnntag: warning: {dev} has entity types the training data lacks, never predicted: LOC"
+    ]
+
+
 def test_gold_labels_the_model_never_saw_are_reported(tmp_path, capsys):
     gold = tmp_path / "gold.conll"
-    gold.write_text("Ada\tB-PERSON\nwrote\tO\n", encoding="utf-8")
+    gold.write_text("Ada\tB-PERSON\nwrote\tO\nin\tO\nParis\tB-LOC\n", encoding="utf-8")
     code = run("eval", "-m", "ner", str(gold), "--json")
     assert code == 0
     result = json.loads(capsys.readouterr().out)

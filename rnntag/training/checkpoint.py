@@ -132,8 +132,11 @@ class Checkpoint:
         is refused in one line, never half restored."""
         where = str(self.path)
         try:
-            _check_like(self.optimizer["param_groups"], optimizer.state_dict()["param_groups"])
-            _check_like(self.scheduler, scheduler.state_dict())
+            groups = self.optimizer["param_groups"]
+            _check_like(groups, optimizer.state_dict()["param_groups"], "param_groups")
+            _check_like(self.scheduler, scheduler.state_dict(), "scheduler")
+            if not all(group["lr"] > 0 for group in groups):
+                raise ValueError("the learning rate must be above 0")
             numbers = self.optimizer["numbers"]
             if not isinstance(numbers, dict) or not all(
                 isinstance(values, dict) and all(_is_number(v) for v in values.values())
@@ -161,7 +164,7 @@ class Checkpoint:
             scheduler.load_state_dict(self.scheduler)
             rng.setstate(python_rng)
             torch.set_rng_state(self.tensors["rng.torch"])
-        except (ValueError, TypeError, KeyError, IndexError, RuntimeError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, OverflowError, RuntimeError) as exc:
             raise RnntagError(f"invalid checkpoint: {exc}", where) from None
         cuda = [self.tensors[k] for k in sorted(self.tensors) if k.startswith("rng.cuda.")]
         if cuda and torch.cuda.is_available():
@@ -172,28 +175,41 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_like(saved: Any, fresh: Any, where: str = "") -> None:
-    """Refuse a saved state unlike `fresh`, the one this training makes: other keys, lengths,
-    or types (an int may stand for a float), or a number that is not finite. The parameter
-    indices must be the same."""
+# What may differ between the optimizer and scheduler that a training makes and those it
+# resumes: the learning rate and the scheduler's count of steps. The rest follows from the
+# recipe, which a resume has checked is unchanged, so it must be equal.
+_MOVING = {
+    "lr",
+    "_last_lr",
+    "last_epoch",
+    "_step_count",
+    "_is_initial",
+    "_get_lr_called_within_step",
+}
+
+
+def _check_like(saved: Any, fresh: Any, where: str = "state", moving: bool = False) -> None:
+    """Refuse a saved optimizer or scheduler state unlike `fresh`, the one this training
+    makes: other keys or lengths, another value where it must be equal, or a value out of
+    range (a learning rate that is not a positive finite number, a negative step count)."""
     if isinstance(fresh, dict):
         if not isinstance(saved, dict) or set(saved) != set(fresh):
-            raise ValueError(f"{where or 'state'} must have the keys {sorted(fresh)}")
+            raise ValueError(f"{where} must have the keys {sorted(fresh)}")
         for key, value in fresh.items():
-            _check_like(saved[key], value, f"{where}.{key}")
+            _check_like(saved[key], value, f"{where}.{key}", moving or key in _MOVING)
     elif isinstance(fresh, list | tuple):
         if not isinstance(saved, list) or len(saved) != len(fresh):
             raise ValueError(f"{where} must be a list of {len(fresh)}")
         for index, (item, value) in enumerate(zip(saved, fresh, strict=True)):
-            _check_like(item, value, f"{where}[{index}]")
-    elif where.endswith(".params") or isinstance(fresh, bool | str) or fresh is None:
+            _check_like(item, value, f"{where}[{index}]", moving)
+    elif not moving:
         if saved != fresh or type(saved) is not type(fresh):
-            raise ValueError(f"{where} must be {fresh!r}")
-    elif isinstance(fresh, int | float):
-        if not _is_number(saved) or (isinstance(fresh, int) and not isinstance(saved, int)):
-            raise ValueError(f"{where} must be a finite {type(fresh).__name__}")
-    else:
-        raise ValueError(f"{where} cannot be restored")
+            raise ValueError(f"{where} must be {fresh!r}, as the recipe gives")
+    elif isinstance(fresh, bool):
+        if not isinstance(saved, bool):
+            raise ValueError(f"{where} must be true or false")
+    elif not _is_number(saved) or saved < 0 or (isinstance(fresh, int) != isinstance(saved, int)):
+        raise ValueError(f"{where} must be a finite {type(fresh).__name__} of at least 0")
 
 
 def _python_rng_state(saved: Any) -> tuple[Any, ...]:

@@ -91,6 +91,9 @@ class TrainObserver:
     def on_epoch(self, result: EpochResult) -> None:
         """An epoch and its dev evaluation finished."""
 
+    def on_warning(self, message: str) -> None:
+        """Something about the data the user should know; training goes on."""
+
 
 def _singleton_mask(num_words: int, words: torch.Tensor) -> torch.Tensor:
     """(num_words,) True for the words seen once in `words`, the (tokens,) training words."""
