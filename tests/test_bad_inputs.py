@@ -373,3 +373,20 @@ def test_a_hand_edited_checkpoint_resumes_or_is_refused_in_one_line(
     assert code in (0, 1, 2), err
     if code:
         assert err.splitlines()[-1].startswith("rnntag: error: "), err
+
+
+def test_a_bad_line_late_in_a_stream_ends_output_after_whole_correct_sentences(tmp_path, capsys):
+    good = "".join(f"Sentence\tO\nnumber\tO\n{i}\tO\n\n" for i in range(9_000))
+    whole, cut = tmp_path / "whole.conll", tmp_path / "cut.conll"
+    whole.write_text(good, encoding="utf-8")
+    cut.write_text(good + "bad\tO\tO\n", encoding="utf-8")
+    assert run("tag", "-m", "pos", "--input", "conll", whole) == 0
+    expected = capsys.readouterr().out
+
+    assert run("tag", "-m", "pos", "--input", "conll", cut) == 1
+
+    out, err = capsys.readouterr()
+    assert err == f"rnntag: error: {cut}:36001: expected 2 columns as on line 1, found 3\n"
+    # Streamed: some chunks went out before the bad line was read, each of whole sentences
+    # tagged as without the error.
+    assert out and out.endswith("\n\n") and expected.startswith(out)
