@@ -99,8 +99,13 @@ CASES = [
             (b"1 -5", "must start with 'count dim'"),
         ]
     ),
-    ("long-path", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "-o", "a" * 300], 1,
+    ("long-out", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "-o", "a" * 300], 1,
      "File name too long", "a" * 300),
+    ("long-model", {"t.txt": b"Hi.\n"}, ["tag", "-m", "m" * 300, "t.txt"], 1,
+     "File name too long", "m" * 300),
+    ("long-input", {}, ["tag", "-m", "pos", "i" * 300], 1, "File name too long", "i" * 300),
+    ("resume-without-a-folder", {"t.conll": b"a\tO\n"}, ["train", "t.conll", "--resume"], 1,
+     "no checkpoint to resume from", "out/checkpoint"),
     ("pos-file-for-a-ner-model", {"p.conllu": (DATA / "pos-dev.conllu").read_bytes()},
      ["eval", "-m", "ner", "p.conllu"], 1, "'PRON' is no span tag, but the model tags entity",
      "p.conllu:1"),
@@ -376,7 +381,7 @@ def test_a_hand_edited_checkpoint_resumes_or_is_refused_in_one_line(
 
 
 def test_a_bad_line_late_in_a_stream_ends_output_after_whole_correct_sentences(tmp_path, capsys):
-    good = "".join(f"Sentence\tO\nnumber\tO\n{i}\tO\n\n" for i in range(9_000))
+    good = "".join(f"{i}\tO\n\n" for i in range(9_000))
     whole, cut = tmp_path / "whole.conll", tmp_path / "cut.conll"
     whole.write_text(good, encoding="utf-8")
     cut.write_text(good + "bad\tO\tO\n", encoding="utf-8")
@@ -386,7 +391,7 @@ def test_a_bad_line_late_in_a_stream_ends_output_after_whole_correct_sentences(t
     assert run("tag", "-m", "pos", "--input", "conll", cut) == 1
 
     out, err = capsys.readouterr()
-    assert err == f"rnntag: error: {cut}:36001: expected 2 columns as on line 1, found 3\n"
+    assert err == f"rnntag: error: {cut}:18001: expected 2 columns as on line 1, found 3\n"
     # Streamed: some chunks went out before the bad line was read, each of whole sentences
     # tagged as without the error.
     assert out and out.endswith("\n\n") and expected.startswith(out)

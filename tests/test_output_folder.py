@@ -46,10 +46,11 @@ def contents(folder: Path) -> dict[str, bytes]:
     ("files", "message"),
     [
         ({"notes.txt": b"mine"}, "is not empty (it holds 'notes.txt')"),
-        ({"checkpoint/mine.txt": b"mine", "metrics.jsonl": b"{}\n"}, "interrupted training"),
+        ({"checkpoint/mine.txt": b"mine", "metrics.jsonl": b"{}\n"}, "is not empty (it holds"),
+        ({"checkpoint/state.json": b"{}"}, "holds an interrupted training; continue it with"),
         ({"config.json": b"{}"}, "already holds a model"),
     ],
-    ids=["a user's file", "the issue's folder", "a model"],
+    ids=["a user's file", "the issue's folder", "a checkpoint", "a model"],
 )
 def test_a_folder_with_files_is_refused_without_force_and_left_as_it_was(
     tmp_path, capsys, files, message

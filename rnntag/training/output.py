@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from rnntag.errors import RnntagError, UsageError
+from rnntag.io.files import current
 from rnntag.model.modelfile import CONFIG_FILE
-from rnntag.training.checkpoint import CHECKPOINT_DIR
+from rnntag.training.checkpoint import CHECKPOINT_DIR, STATE_FILE
 
 try:
     import fcntl
@@ -64,7 +65,7 @@ def _check_empty(out: Path) -> None:
             " (force=True)",
             str(out),
         )
-    if CHECKPOINT_DIR in others:
+    if current(out / CHECKPOINT_DIR, STATE_FILE).exists():
         raise UsageError(
             "holds an interrupted training; continue it with --resume, or start again with --force",
             str(out),
