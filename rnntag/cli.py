@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import functools
-import gc
-import io
 import json
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +15,7 @@ from typer.core import TyperCommand, TyperOption
 
 from rnntag import options as opt
 from rnntag.errors import RnntagError, UsageError
+from rnntag.process import ClosedOutput, long_lived
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
 # something goes wrong, and its import would add to every start-up.
@@ -34,17 +31,15 @@ def _stderr() -> Console:
     return Console(stderr=True)
 
 
-def _stdout(**settings: Any) -> Console:
-    """A console for results on standard output. A reader that goes away ends the command
-    as `_Command` ends it, not with rich's exit code 1."""
-    from rich.console import Console
+def _say(message: str) -> None:
+    """One line on standard error, as written (no markup, no wrapping)."""
+    _stderr().print(message, highlight=False, markup=False, soft_wrap=True)
 
-    def broken_pipe() -> None:
-        raise BrokenPipeError
 
-    console = Console(**settings)
-    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
-    return console
+def _stdout() -> Console:
+    from rnntag.report import results_console
+
+    return results_console()
 
 
 class _Command(TyperCommand):
@@ -80,8 +75,7 @@ class _Command(TyperCommand):
             if isinstance(exc, OSError):
                 # Output that cannot be written: /dev/full, a full disk, a closed descriptor.
                 exc = RnntagError(exc.strerror or str(exc), exc.filename or "standard output")
-            message = f"rnntag: error: {exc}"
-            _stderr().print(message, highlight=False, markup=False, soft_wrap=True)
+            _say(f"rnntag: error: {exc}")
             raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
 
 
@@ -93,24 +87,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 command = functools.partial(app.command, cls=_Command)
-
-
-@contextmanager
-def _long_lived() -> Iterator[None]:
-    """Hold off garbage collection while objects that live as long as the process are made,
-    then leave them out of later collections.
-
-    Importing torch makes some 160,000 such objects, and the collector, running meanwhile,
-    walks them all several times over for nothing: a tenth of a second of start-up or more.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _print_version(value: bool) -> None:
@@ -208,7 +184,7 @@ def tag(
     encoding: opt.Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
-    with _long_lived():
+    with long_lived():
         from rnntag.io.corpus import STDIN
         from rnntag.tagging.run import Tagging
 
@@ -226,25 +202,17 @@ def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any
     """What writes each tagged chunk: in one piece to standard output (which may be
     unbuffered), or, for `--output pretty`, to the terminal in one colour per entity type,
     after a legend."""
-    if output != "pretty":
-        from rnntag.tagging.output import render
+    if output == "pretty":
+        from rnntag.report import pretty_writer
 
-        def write(chunk: Any, columns: Any) -> None:
-            sys.stdout.write(render(chunk, columns, output, tag_field))
-            sys.stdout.flush()
+        return pretty_writer(types)
+    from rnntag.tagging.output import render
 
-        return write
+    def write(chunk: Any, columns: Any) -> None:
+        sys.stdout.write(render(chunk, columns, output, tag_field))
+        sys.stdout.flush()
 
-    from rnntag.report import entity_styles, print_legend, print_tagged
-
-    console, styles = _stdout(highlight=False), entity_styles(types)
-    print_legend(console, styles)
-
-    def show(chunk: Any, columns: Any) -> None:
-        for sentence, sentence_columns in zip(chunk, columns, strict=True):
-            print_tagged(console, sentence, sentence_columns, styles)
-
-    return show
+    return write
 
 
 @command("eval")
@@ -298,7 +266,7 @@ def evaluate(
             from rnntag.evaluation.html import render_report, write_report
 
             write_report(html, render_report(result, analysis, scored.source, scored.lines))
-            _stderr().print(f"report written to {html}", highlight=False, soft_wrap=True)
+            _say(f"report written to {html}")
 
 
 @command()
@@ -350,21 +318,11 @@ def plot(model_dir: opt.ModelName, out: opt.Image) -> None:
     from rnntag.training.curves import plot_curve, read_curve
 
     plot_curve(read_curve(resolve_model(model_dir)), out)
-    _stderr().print(
-        f"training curve written to {out}", highlight=False, markup=False, soft_wrap=True
-    )
-
-
-class _ClosedOutput(io.TextIOBase):
-    """Standard output for a process started without one (`rnntag info >&-`): writing to it
-    is an error, as writing to a closed descriptor is."""
-
-    def write(self, text: str) -> int:
-        raise OSError(errno.EBADF, "closed, so the results have nowhere to go")
+    _say(f"training curve written to {out}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point (see `_Command` for the exit codes)."""
     if sys.stdout is None:
-        sys.stdout = _ClosedOutput()
+        sys.stdout = ClosedOutput()
     app(args=argv, prog_name="rnntag")

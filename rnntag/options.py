@@ -15,28 +15,26 @@ import typer
 from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import Mode as SpanMode
 from rnntag.io.corpus import Format as FileFormat
-from rnntag.io.corpus import text_decoder
+from rnntag.io.corpus import parse_tag_field, text_decoder
 from rnntag.io.schemes import Scheme as SpanScheme
 from rnntag.model.config import CHOICES, ModelConfig, TrainConfig
 from rnntag.tagging.output import OutputFormat as Output
 
 
-def _encoding(value: str) -> str:
-    try:
-        text_decoder(value)
-    except RnntagError as exc:
-        raise typer.BadParameter(exc.message) from None
-    return value
+def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An option's callback: a value that `check` refuses is a usage error."""
+
+    def callback(value: str) -> str:
+        try:
+            check(value)
+        except RnntagError as exc:
+            raise typer.BadParameter(exc.message) from None
+        return value
+
+    return callback
 
 
-def _tag_field(value: str) -> str:
-    from rnntag.io.corpus import parse_tag_field
-
-    try:
-        parse_tag_field(value)
-    except RnntagError as exc:
-        raise typer.BadParameter(exc.message) from None
-    return value
+_encoding, _tag_field = _checked(text_decoder), _checked(parse_tag_field)
 
 
 ModelName = Annotated[

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,18 @@ from rnntag.training.curves import Curve, read_curve
 from rnntag.training.loop import EpochResult, TrainObserver
 
 TABLE_BOX = box.SIMPLE_HEAD
+
+
+def results_console(**settings: Any) -> Console:
+    """A console for results on standard output. A reader that goes away raises
+    `BrokenPipeError`, which the command line ends quietly, not rich's exit code 1."""
+
+    def broken_pipe() -> None:
+        raise BrokenPipeError
+
+    console = Console(**settings)
+    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
+    return console
 
 
 def _percent(value: float) -> str:
@@ -318,6 +330,19 @@ def print_tagged(
             text.append(f"/{tags[i]}", style="dim")
         i += 1
     console.print(text)
+
+
+def pretty_writer(types: list[str]) -> Callable[[Sequence[InputSentence], list[Any]], None]:
+    """What writes `--output pretty`: a legend, then each chunk's sentences with one colour
+    per entity type of `types`."""
+    console, styles = results_console(highlight=False), entity_styles(types)
+    print_legend(console, styles)
+
+    def show(chunk: Sequence[InputSentence], columns: list[Any]) -> None:
+        for sentence, sentence_columns in zip(chunk, columns, strict=True):
+            print_tagged(console, sentence, sentence_columns, styles)
+
+    return show
 
 
 def print_bench(console: Console, result: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rnntag import cli
+from rnntag import process
 
 # Runs the command line, then lists every module the process loaded, one per line.
 SCRIPT = """
@@ -61,7 +61,7 @@ def test_tagging_imports_only_what_it_uses(tmp_path, args, stdin, needed):
 def test_collection_is_held_only_while_long_lived_objects_are_made():
     frozen = gc.get_freeze_count()
     try:
-        with cli._long_lived():
+        with process.long_lived():
             assert not gc.isenabled()
             kept = [[i] for i in range(10)]
         assert gc.isenabled()
@@ -71,7 +71,7 @@ def test_collection_is_held_only_while_long_lived_objects_are_made():
 
 
 def test_collection_resumes_when_start_up_fails():
-    with pytest.raises(ImportError), cli._long_lived():
+    with pytest.raises(ImportError), process.long_lived():
         raise ImportError("no such module")
 
     assert gc.isenabled()
