@@ -160,7 +160,7 @@ def train(
         reporter = _progress_reporter() if progress and observer is None else None
         observer = observer or reporter or TrainObserver()
         observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
-        if dev is not None and dev_data:
+        if dev_data:
             _check_dev_labels(train_data, dev_data, str(dev), observer)
         try:
             run_training(
@@ -191,12 +191,7 @@ def _check_dev_labels(
     predicted: with none in common the dev score is 0 whatever is learnt, an error; with
     some, a warning."""
     spans = detect_scheme(s.tags or [] for s in train_data) is not None
-
-    def kinds(data: list[InputSentence]) -> set[str]:
-        tags = {tag for sentence in data for tag in sentence.tags or []}
-        return {split_tag(tag)[1] for tag in tags if tag != "O"} if spans else tags
-
-    train_kinds, dev_kinds = kinds(train_data), kinds(dev_data)
+    train_kinds, dev_kinds = (_kinds(_tags_of(data), spans) for data in (train_data, dev_data))
     unseen = sorted(dev_kinds - train_kinds)
     if not unseen:
         return
@@ -331,15 +326,10 @@ def score(
 def _check_gold_fits(tagger: Tagger, gold: list[InputSentence], path: str) -> None:
     """Refuse gold tags that cannot be scored against the model's: plain tags (POS, say) for
     a model of spans, or no label at all in common with the model."""
-    labels = set(tagger.labels)
     spans = tagger.output_scheme is not None
     if spans:
         _check_span_tags(gold, path, "the model tags entity spans")
-    gold_labels = {tag for sentence in gold for tag in sentence.tags or []}
-    if spans:
-        labels, gold_labels = (
-            {split_tag(tag)[1] for tag in tags if tag != "O"} for tags in (labels, gold_labels)
-        )
+    labels, gold_labels = _kinds(set(tagger.labels), spans), _kinds(_tags_of(gold), spans)
     if gold_labels and not gold_labels & labels:
         listed = ", ".join(sorted(gold_labels)[:10])
         raise RnntagError(
@@ -347,6 +337,15 @@ def _check_gold_fits(tagger: Tagger, gold: list[InputSentence], path: str) -> No
             " is this the model for this file?",
             path,
         )
+
+
+def _tags_of(data: list[InputSentence]) -> set[str]:
+    return {tag for sentence in data for tag in sentence.tags or []}
+
+
+def _kinds(tags: set[str], spans: bool) -> set[str]:
+    """What two tag sets are compared by: their entity types for span tags, else the tags."""
+    return {split_tag(tag)[1] for tag in tags if tag != "O"} if spans else tags
 
 
 def _check_span_tags(data: list[InputSentence], path: str, because: str) -> None:
