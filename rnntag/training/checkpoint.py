@@ -158,9 +158,7 @@ class Checkpoint:
                     if k.startswith("model.")
                 }
             )
-            optimizer.load_state_dict(
-                {"state": state, "param_groups": self.optimizer["param_groups"]}
-            )
+            optimizer.load_state_dict({"state": state, "param_groups": groups})
             scheduler.load_state_dict(self.scheduler)
             rng.setstate(python_rng)
             torch.set_rng_state(self.tensors["rng.torch"])
@@ -272,9 +270,8 @@ def remove_checkpoint(out: Path) -> None:
     """Delete the checkpoint of a finished run: rnntag's files only, then the folder if that
     leaves it empty."""
     directory = out / CHECKPOINT_DIR
-    for group in (directory / STAGING, directory / COMMITTED, directory):
-        for name in (STATE_FILE, TENSORS_FILE):
-            (group / name).unlink(missing_ok=True)
     for folder in (directory / STAGING, directory / COMMITTED, directory):
+        for name in (STATE_FILE, TENSORS_FILE):
+            (folder / name).unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             folder.rmdir()

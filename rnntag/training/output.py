@@ -58,7 +58,6 @@ def claim_output(out: Path, force: bool, resume: bool) -> Iterator[None]:
 
 
 def _check_empty(out: Path) -> None:
-    others = sorted(entry.name for entry in out.iterdir() if entry.name != LOCK_FILE)
     if (out / CONFIG_FILE).exists():
         raise UsageError(
             "already holds a model; choose another directory, or overwrite it with --force"
@@ -70,6 +69,7 @@ def _check_empty(out: Path) -> None:
             "holds an interrupted training; continue it with --resume, or start again with --force",
             str(out),
         )
+    others = sorted(entry.name for entry in out.iterdir() if entry.name != LOCK_FILE)
     if others:
         raise UsageError(
             f"is not empty (it holds {others[0]!r}); rnntag trains into a new or empty folder,"
