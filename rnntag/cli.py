@@ -15,7 +15,7 @@ from typer.core import TyperCommand, TyperOption
 
 from rnntag import options as opt
 from rnntag.errors import RnntagError, UsageError
-from rnntag.process import ClosedOutput, long_lived
+from rnntag.process import ClosedOutput, exit_without_collecting, long_lived
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
 # something goes wrong, and its import would add to every start-up.
@@ -325,4 +325,5 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point (see `_Command` for the exit codes)."""
     if sys.stdout is None:
         sys.stdout = ClosedOutput()
+    exit_without_collecting()
     app(args=argv, prog_name="rnntag")

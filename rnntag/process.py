@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import errno
 import gc
 import io
@@ -25,6 +26,18 @@ def long_lived() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def exit_without_collecting() -> None:
+    """At exit, leave the objects still alive to the interpreter's teardown without the last
+    garbage collection walking them all first.
+
+    With torch loaded (and, after training, its compiler and scikit-learn, which torch's
+    optimisers and seqeval import) that walk takes a second or more of every command's
+    exit; what the teardown itself does (flushing files, atexit handlers) stays the same.
+    """
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 class ClosedOutput(io.TextIOBase):

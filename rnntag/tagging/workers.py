@@ -6,6 +6,8 @@ pool is `concurrent.futures`' process pool, which notices."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,6 +42,9 @@ def tag_chunk(
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
     # Workers share the cores: one thread each avoids oversubscription.
     torch.set_num_threads(1)
+    # The pool's shutdown waits for the worker to exit: spare it the last garbage collection
+    # over torch's objects (as `rnntag.process.exit_without_collecting` does for the command).
+    atexit.register(gc.freeze)
     _worker_taggers.extend(Tagger.load(m, torch.device("cpu"), output_scheme) for m in models)
 
 
