@@ -79,6 +79,11 @@ class TrainConfig:
     clip: float = setting(5.0, "Gradient norm cap; 0 disables.")
     patience: int = setting(5, "Epochs without dev improvement before stopping.")
     unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
+    ema: float = setting(
+        0.0,
+        "Decay of a moving average of the weights, updated after every step, that is evaluated"
+        " and saved in their place; 0 for none.",
+    )
     seed: int = setting(1, "Random seed; the same seed trains the same model on the CPU.")
     threads: int = setting(0, "Torch threads; 0 = torch's default.")
     train_scheme: str = setting("IOBES", "Span scheme to train in; predictions use the data's.")
@@ -209,6 +214,7 @@ RECIPE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "weight_decay": (0.0, None),
     "clip": (0.0, None),
     "unk_replace": (0.0, 1.0),
+    "ema": (0.0, 0.9999),
     "seed": (0, 2**63 - 1),
     "threads": (0, 4096),
     "embeddings_max": (0, None),

@@ -73,9 +73,15 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     data_digest: str,
+    average: torch.nn.Module | None = None,
 ) -> None:
-    """Write a checkpoint into `out/checkpoint`, replacing any earlier one."""
+    """Write a checkpoint into `out/checkpoint`, replacing any earlier one; `average` is the
+    moving average of the weights, when the training keeps one."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if average is not None:
+        tensors |= {
+            f"average.{k}": v.detach().cpu().contiguous() for k, v in average.state_dict().items()
+        }
     optimizer_state = optimizer.state_dict()
     numbers: dict[str, dict[str, Any]] = {}
     for index, values in optimizer_state["state"].items():
@@ -126,8 +132,10 @@ class Checkpoint:
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
         rng: random.Random,
+        average: torch.nn.Module | None = None,
     ) -> None:
-        """Put the saved weights, optimizer, scheduler and random states back, after checking
+        """Put the saved weights (and their moving average, if the training keeps one),
+        optimizer, scheduler and random states back, after checking
         that each has the shape this training's own would have: a hand-edited `state.json`
         is refused in one line, never half restored."""
         where = str(self.path)
@@ -151,13 +159,9 @@ class Checkpoint:
                     state.setdefault(int(index), {})[name] = value
             for index, values in numbers.items():
                 state.setdefault(int(index), {}).update(values)
-            model.load_state_dict(
-                {
-                    k.removeprefix("model."): v
-                    for k, v in self.tensors.items()
-                    if k.startswith("model.")
-                }
-            )
+            model.load_state_dict(self._group("model."))
+            if average is not None:
+                average.load_state_dict(self._group("average."))
             optimizer.load_state_dict({"state": state, "param_groups": groups})
             scheduler.load_state_dict(self.scheduler)
             rng.setstate(python_rng)
@@ -167,6 +171,10 @@ class Checkpoint:
         cuda = [self.tensors[k] for k in sorted(self.tensors) if k.startswith("rng.cuda.")]
         if cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(cuda)
+
+    def _group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """The saved tensors whose names start with `prefix`, without it."""
+        return {k.removeprefix(prefix): v for k, v in self.tensors.items() if k.startswith(prefix)}
 
 
 def _is_number(value: Any) -> bool:

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import dev_score
@@ -215,6 +216,7 @@ class _Run:
     loop: LoopState
     model: SequenceTagger
     network: torch.nn.Module  # the model's loss, wrapped for several processes if need be
+    average: AveragedModel | None  # the moving average of the weights (--ema), if any
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
     encoder: Encoder
@@ -371,13 +373,16 @@ def _build(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
     )
+    average = None
+    if config.ema > 0:
+        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema))
     if checkpoint is not None:
-        checkpoint.restore(model, optimizer, scheduler, rng)
+        checkpoint.restore(model, optimizer, scheduler, rng, average)
     encoded = EncodedSentences(encoder, train_tokens, train_tags)
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
     return _Run(
-        info, loop, model, network, optimizer, scheduler, encoder, encoded, singletons,
+        info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
         lengths, rng, digest, out, device, cluster,
     )  # fmt: skip
 
@@ -446,6 +451,8 @@ def _step(run: _Run, indices: list[int], number: int) -> float:
     if config.clip > 0:
         clip_grad_norm(run.model.parameters(), config.clip)
     run.optimizer.step()
+    if run.average is not None:
+        run.average.update_parameters(run.model)
     batch_loss = loss.item()
     if not math.isfinite(batch_loss):
         where = f"in epoch {run.loop.epoch}, batch {number}"
@@ -461,7 +468,8 @@ def _evaluate(
         return "loss", None
     info = run.info
     scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
-    dev_tags = [p.tags for p in predict(run.model, run.encoder, dev_tokens, scheme=scheme_out)]
+    model = _evaluated(run)
+    dev_tags = [p.tags for p in predict(model, run.encoder, dev_tokens, scheme=scheme_out)]
     return dev_score(dev_gold, dev_tags, info.data_scheme)
 
 
@@ -481,15 +489,21 @@ def _end_epoch(run: _Run, result: EpochResult, train_sentences: int, dev_sentenc
             dev_sentences=dev_sentences,
         )
         if run.cluster.main:
-            save_model(run.out, run.info, run.model)
+            save_model(run.out, run.info, _evaluated(run))
     else:
         loop.stale += 1
 
 
+def _evaluated(run: _Run) -> SequenceTagger:
+    """The weights that are evaluated and saved: their moving average with --ema."""
+    return run.model if run.average is None else cast(SequenceTagger, run.average.module)
+
+
 def _save_checkpoint(run: _Run) -> None:
     save_checkpoint(
-        run.out, run.info, run.loop, run.model, run.optimizer, run.scheduler, run.digest
-    )
+        run.out, run.info, run.loop, run.model, run.optimizer, run.scheduler, run.digest,
+        run.average,
+    )  # fmt: skip
 
 
 def _not_finite(what: str, out: Path) -> RnntagError:
