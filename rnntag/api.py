@@ -317,7 +317,7 @@ def score(
     # A span model's tags come out in the gold file's scheme, which the scores then use.
     tagger = Tagger.load(model, resolve_device(device), scheme)
     _check_gold_fits(tagger, gold_data, gold_path)
-    pred = [p.tags for p in tagger.predict(tokens)]
+    pred = [p.tags for p in tagger.predict(tokens, documents=[s.document for s in gold_data])]
     known, labels = tagger.encoder.knows, tagger.labels
     result = evaluate(gold, pred, tagger.output_scheme, mode, tokens, known, labels)
     return Scored(result, tokens, gold, pred, f"{model} on {gold_path}", lines)

@@ -68,12 +68,13 @@ def make_model(
     subword: str = "none",
     pool: str = "lstm",
     case_dim: int = 0,
+    doc_memory: bool = False,
 ) -> tuple[SequenceTagger, Encoder]:
     config = ModelConfig(
         word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
         hidden_size=8, num_layers=2, decoder=decoder, subword=subword, bpe_pool=pool,
         bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40, case_dim=case_dim, lowercase=case_dim > 0,
-        locked_dropout=case_dim > 0,
+        locked_dropout=case_dim > 0, doc_memory=doc_memory,
     )  # fmt: skip
     vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
     vocab.labels = sorted({t for tags in TAGS for t in tags})

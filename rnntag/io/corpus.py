@@ -55,6 +55,9 @@ class InputSentence:
         text: The sentence as it stood in plain-text input.
         offsets: (start, end) character offsets of each token in the whole input, for
             plain-text input.
+        document: The line where the sentence's document begins (a CoNLL `-DOCSTART-`
+            line, a CoNLL-U `# newdoc` comment, a plain-text paragraph), or None when the
+            input marks no documents.
     """
 
     tokens: list[str]
@@ -63,6 +66,7 @@ class InputSentence:
     conllu: TokenList | None = None
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
+    document: int | None = None
 
 
 def guess_format(path: str) -> Format:
@@ -250,16 +254,18 @@ def read_conll(
     tags: list[str] = []
     start = 0
     hint = ""
+    document = None
     for number, line in _lines(stream, path):
         if not hint and _looks_like_conllu(line):
             hint = "; the file looks like CoNLL-U (read it with --format conllu)"
         if not line.strip():
             if tokens:
-                yield InputSentence(tokens, tags if tags else None, start)
+                yield InputSentence(tokens, tags if tags else None, start, document=document)
                 tokens, tags = [], []
             continue
         fields = _split_columns(line)
         if fields[0] == DOCSTART:
+            document = number
             continue
         if width is None:
             width, width_line = len(fields), number
@@ -282,7 +288,7 @@ def read_conll(
             )
         tags.append(fields[tag_column])
     if tokens:
-        yield InputSentence(tokens, tags if tags else None, start)
+        yield InputSentence(tokens, tags if tags else None, start, document=document)
 
 
 def parse_tag_field(tag_field: str) -> tuple[str, str | None]:
@@ -324,14 +330,17 @@ def read_conllu(
     field, key = parse_tag_field(tag_field)
     block: list[str] = []
     start = 0
+    document = None
     for number, line in _lines(stream, path):
         if not line.strip():
             if block:
-                yield _parse_conllu_block(block, path, start, field, key, require_tags)
+                yield _parse_conllu_block(block, path, start, field, key, require_tags, document)
                 block = []
             continue
         if not block:
             start = number
+        if line.startswith("# newdoc"):
+            document = number
         if not line.startswith("#"):
             columns = line.split("\t")
             if len(columns) != CONLLU_FIELDS:
@@ -344,11 +353,17 @@ def read_conllu(
                 raise RnntagError(f"token id {columns[0]!r} is not a number", path, number)
         block.append(line)
     if block:
-        yield _parse_conllu_block(block, path, start, field, key, require_tags)
+        yield _parse_conllu_block(block, path, start, field, key, require_tags, document)
 
 
 def _parse_conllu_block(
-    block: list[str], path: str, start: int, field: str, key: str | None, require_tags: bool
+    block: list[str],
+    path: str,
+    start: int,
+    field: str,
+    key: str | None,
+    require_tags: bool,
+    document: int | None,
 ) -> InputSentence:
     import conllu
 
@@ -373,8 +388,9 @@ def _parse_conllu_block(
         if require_tags:
             number = lines[tags.index(None)]
             raise RnntagError(f"a word has no {field if key is None else key} tag", path, number)
-        return InputSentence(tokens, None, start, sentence)
-    return InputSentence(tokens, [tag for tag in tags if tag is not None], start, sentence)
+        return InputSentence(tokens, None, start, sentence, document=document)
+    known = [tag for tag in tags if tag is not None]
+    return InputSentence(tokens, known, start, sentence, document=document)
 
 
 def read_tokens(stream: Iterable[str], path: str) -> Iterator[InputSentence]:
@@ -483,6 +499,7 @@ def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[InputSen
             line=line,
             text=paragraph[begin:end],
             offsets=[(start + t.start, start + t.end) for t in tokens],
+            document=first_line,
         )
 
 

@@ -33,6 +33,8 @@ class Batch:
         tags: (batch, seq_len) gold tag indices, or None.
         casing: (batch, seq_len) casing pattern of each token (see `casing`), or None.
         padded: False when every sentence is as long as the batch (nothing to mask).
+        groups: (batch, seq_len) group of each token for a document memory (see
+            `document_groups`), numbered from 0 over the batch, or None.
     """
 
     words: Tensor
@@ -43,6 +45,7 @@ class Batch:
     tags: Tensor | None = None
     casing: Tensor | None = None
     padded: bool = True
+    groups: Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device`."""
@@ -55,6 +58,7 @@ class Batch:
             None if self.tags is None else self.tags.to(device),
             None if self.casing is None else self.casing.to(device),
             self.padded,
+            None if self.groups is None else self.groups.to(device),
         )
 
 
@@ -74,6 +78,71 @@ def casing(word: str) -> int:
     if word[0].isupper():
         return 3
     return 4 if any(c.isalpha() for c in word) else 7
+
+
+def document_groups(
+    sentences: Sequence[list[str]], documents: Sequence[int | None] | None = None
+) -> list[int]:
+    """The group of every token, in reading order, for a document memory: a token with an
+    upper-case letter (a name, most often) shares its group with the tokens of the same
+    lower-cased form in the same document; any other token is alone in its group. A
+    sentence with no document is a document of its own.
+
+    Args:
+        sentences: Tokens of each sentence.
+        documents: Each sentence's document (see `InputSentence.document`); None for none.
+
+    Returns:
+        A group number per token: the position of the group's first token.
+    """
+    shared: dict[tuple[object, str], int] = {}
+    numbers: list[int] = []
+    for i, tokens in enumerate(sentences):
+        document: object = documents[i] if documents is not None else None
+        if document is None:
+            document = ("sentence", i)
+        for token in tokens:
+            lowered = token.lower()
+            if lowered == token:
+                numbers.append(len(numbers))
+            else:
+                numbers.append(shared.setdefault((document, lowered), len(numbers)))
+    return numbers
+
+
+def document_batches(
+    documents: Sequence[int | None], batch_size: int, rng: random.Random | None = None
+) -> Iterator[list[int]]:
+    """Group sentence indices into batches of whole documents (consecutive sentences of one
+    document; see `document_groups`), so that a document memory sees every sentence of
+    each: documents in input order without `rng`, shuffled with it. A document of more
+    than `batch_size` sentences is cut into batches of consecutive sentences.
+
+    Args:
+        documents: Each sentence's document.
+        batch_size: Most sentences per batch.
+        rng: Random source for training order.
+
+    Returns:
+        An iterator over lists of sentence indices.
+    """
+    pieces: list[list[int]] = []
+    for i, document in enumerate(documents):
+        same = pieces and document is not None and documents[i - 1] == document
+        if same and len(pieces[-1]) < batch_size:
+            pieces[-1].append(i)
+        else:
+            pieces.append([i])
+    if rng is not None:
+        rng.shuffle(pieces)
+    batch: list[int] = []
+    for piece in pieces:
+        if batch and len(batch) + len(piece) > batch_size:
+            yield batch
+            batch = []
+        batch.extend(piece)
+    if batch:
+        yield batch
 
 
 def clip_word(word: str, max_chars: int) -> str:
@@ -99,6 +168,7 @@ class Encoder:
         self.label_index = {label: i for i, label in enumerate(vocab.labels)}
         self.key = key_function(config)
         self.casing = config.case_dim > 0
+        self.documents = config.doc_memory
         self.max_word_chars = config.max_word_chars
         self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
         # Word forms follow Zipf's law: remembering the indices of the forms seen recently
@@ -137,12 +207,14 @@ class Encoder:
         self,
         sentences: Sequence[list[str]],
         tags: Sequence[list[str]] | None = None,
+        documents: Sequence[int | None] | None = None,
     ) -> Batch:
         """Pad a list of sentences into a `Batch`.
 
         Args:
             sentences: Tokens of each sentence, none empty.
             tags: Gold tags of each sentence, all in the label vocabulary.
+            documents: Each sentence's document, for a model with a document memory.
 
         Returns:
             The batch on the CPU.
@@ -175,7 +247,14 @@ class Encoder:
                 mask, torch.tensor([casing(w) for w in unique])[unique_index], PAD_INDEX
             )
         padded = min(lengths) < max(lengths)
-        return Batch(words, mask, chars, unique_index, pieces, gold, cases, padded)
+        groups = self.groups(sentences, documents) if self.documents else None
+        return Batch(words, mask, chars, unique_index, pieces, gold, cases, padded, groups)
+
+    def groups(
+        self, sentences: Sequence[list[str]], documents: Sequence[int | None] | None
+    ) -> Tensor:
+        """(batch, seq_len) `document_groups` of a batch's sentences, 0 at padding."""
+        return _pad(document_groups(sentences, documents), [len(s) for s in sentences])
 
 
 class EncodedSentences:
@@ -189,9 +268,16 @@ class EncodedSentences:
         encoder: The model's encoder.
         sentences: Tokens of each sentence, none empty.
         tags: Gold tags of each sentence, all in the label vocabulary.
+        documents: Each sentence's document, for a model with a document memory.
     """
 
-    def __init__(self, encoder: Encoder, sentences: Sequence[list[str]], tags: Sequence[list[str]]):
+    def __init__(
+        self,
+        encoder: Encoder,
+        sentences: Sequence[list[str]],
+        tags: Sequence[list[str]],
+        documents: Sequence[int | None] | None = None,
+    ):
         forms: dict[str, int] = {}
         # (sentences,)
         self.lengths = torch.tensor([len(s) for s in sentences])
@@ -204,6 +290,9 @@ class EncodedSentences:
         self.casing = None
         if encoder.casing:
             self.casing = torch.tensor([casing(t) for s in sentences for t in s])
+        self.groups = None
+        if encoder.documents:
+            self.groups = torch.tensor(document_groups(sentences, documents))
         # (forms, longest word) and (forms,)
         self.chars, self.char_lengths = _pad_with_lengths([encoder.char_ids(f) for f in forms])
         self.pieces = self.piece_lengths = None
@@ -241,6 +330,12 @@ class EncodedSentences:
         casings = None
         if self.casing is not None:
             casings = torch.where(mask, self.casing[positions], PAD_INDEX)
+        groups = None
+        if self.groups is not None:
+            # (real tokens,) renumbered from 0 over the batch
+            renumbered = torch.unique(self.groups[positions[mask]], return_inverse=True)[1]
+            # (batch, seq_len)
+            groups = torch.zeros_like(positions).masked_scatter_(mask, renumbered)
         return Batch(
             torch.where(mask, self.words[positions], PAD_INDEX),
             mask,
@@ -250,6 +345,7 @@ class EncodedSentences:
             torch.where(mask, self.tags[positions], PAD_INDEX),
             casings,
             bool(lengths.min() < lengths.max()),
+            groups,
         )
 
 

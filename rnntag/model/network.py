@@ -234,6 +234,34 @@ def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
     return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
+def document_memory(states: Tensor, groups: Tensor, mask: Tensor) -> Tensor:
+    """For each token, the mean state of the other tokens of its group (a name's other
+    occurrences in the document), and whether it has any.
+
+    Args:
+        states: (batch, seq_len, size) RNN states.
+        groups: (batch, seq_len) group numbers; any at padding.
+        mask: (batch, seq_len) boolean.
+
+    Returns:
+        (batch, seq_len, size + 1) the mean (0 without others) and the flag; 0 at padding.
+    """
+    # (tokens, size), (tokens,)
+    flat, group = states[mask], groups[mask]
+    count = int(group.max()) + 1 if group.numel() else 0
+    # (groups, size), (groups,)
+    sums = flat.new_zeros(count, flat.size(1)).index_add_(0, group, flat)
+    members = flat.new_zeros(count).index_add_(0, group, flat.new_ones(group.shape))
+    # (tokens,)
+    others = members[group] - 1
+    # (tokens, size): a lone token's sum minus itself is exactly 0
+    mean = (sums[group] - flat) / others.clamp(min=1).unsqueeze(1)
+    # (batch, seq_len, size + 1)
+    memory = states.new_zeros(*mask.shape, flat.size(1) + 1)
+    memory[mask] = torch.cat([mean, (others > 0).to(flat.dtype).unsqueeze(1)], dim=1)
+    return memory
+
+
 class SequenceTagger(nn.Module):
     """BiRNN tagger with a CRF or softmax output layer.
 
@@ -285,7 +313,10 @@ class SequenceTagger(nn.Module):
             config.dropout,
             config.locked_dropout,
         )
-        self.emissions = nn.Linear(2 * config.hidden_size, num_tags)
+        # With a document memory, each token's state is joined by the mean state of its
+        # group's other tokens and a flag saying whether there are any.
+        memory = 2 * config.hidden_size + 1 if config.doc_memory else 0
+        self.emissions = nn.Linear(2 * config.hidden_size + memory, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
 
     def forward(self, batch: Batch) -> Tensor:
@@ -297,7 +328,9 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
-        return self.score_features(self.token_features(batch), batch.mask, batch.padded)
+        return self.score_features(
+            self.token_features(batch), batch.mask, batch.padded, batch.groups
+        )
 
     def token_features(self, batch: Batch) -> Tensor:
         """Each token's input to the RNN: its word embedding joined with its sub-word and
@@ -325,21 +358,29 @@ class SequenceTagger(nn.Module):
         # (batch, seq_len, input_size)
         return torch.cat(parts, dim=2)
 
-    def score_features(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
+    def score_features(
+        self, features: Tensor, mask: Tensor, padded: bool = True, groups: Tensor | None = None
+    ) -> Tensor:
         """Emission scores from token features (see `token_features`).
 
         Args:
             features: (batch, seq_len, input_size).
             mask: (batch, seq_len) boolean.
             padded: False when every sentence fills the whole batch.
+            groups: (batch, seq_len) document groups (see `Batch.groups`), for a model with
+                a document memory.
 
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
         # (batch, seq_len, 2 * hidden_size)
-        encoded = self.rnn(self.dropout(features), mask, padded)
+        encoded = self.dropout(self.rnn(self.dropout(features), mask, padded))
+        if self.config.doc_memory:
+            assert groups is not None
+            # (batch, seq_len, 4 * hidden_size + 1)
+            encoded = torch.cat([encoded, document_memory(encoded, groups, mask)], dim=2)
         # (batch, seq_len, num_tags)
-        return self.emissions(self.dropout(encoded))
+        return self.emissions(encoded)
 
     def loss(self, batch: Batch) -> Tensor:
         """Negative log-likelihood (CRF) or cross-entropy (softmax), summed over each sentence

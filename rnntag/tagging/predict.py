@@ -11,13 +11,15 @@ from torch import Tensor
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
-from rnntag.model.encode import Encoder, token_batches
+from rnntag.model.encode import Encoder, document_batches, token_batches
 from rnntag.model.network import SequenceTagger
 from rnntag.tagging.tagged import Prediction
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
+# Most sentences in a batch of whole documents, for a model with a document memory.
+DOCUMENT_BATCH = 64
 # Best sequences one may ask for: each costs its share of every Viterbi step's memory.
 MAX_NBEST = 100
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
@@ -34,8 +36,10 @@ def predict(
     stages: dict[str, float] | None = None,
     cache: FeatureCache | None = None,
     scheme: str | None = None,
+    documents: Sequence[int | None] | None = None,
 ) -> list[Prediction]:
-    """Tag sentences with `model`, batching them by length.
+    """Tag sentences with `model`, batching them by length (by document, for a model with a
+    document memory and sentences that have documents).
 
     Args:
         model: The network; it is put in evaluation mode.
@@ -49,6 +53,7 @@ def predict(
             it; with `scores`, the forward-backward pass counts as `decode`.
         cache: Features of the forms seen before, kept between calls; by default a new one.
         scheme: Span scheme of the tags returned, when not the model's.
+        documents: Each sentence's document (see `InputSentence.document`), or None.
 
     Returns:
         A prediction per sentence, in input order.
@@ -63,13 +68,26 @@ def predict(
     results: list[Prediction] = [Prediction([]) for _ in sentences]
     features = cache or FeatureCache(model, encoder)
     clock = _Clock(stages)
+    memory = model.config.doc_memory
+    if not (memory and documents is not None and any(d is not None for d in documents)):
+        documents = None
+    if documents is None:
+        batches = token_batches([len(s) for s in sentences], max_tokens)
+    else:
+        batches = document_batches(documents, DOCUMENT_BATCH)
     with torch.inference_mode():
-        for indices in token_batches([len(s) for s in sentences], max_tokens):
+        for indices in batches:
+            batch = [sentences[i] for i in indices]
             # (batch, seq_len, input_size), (batch, seq_len)
-            inputs, mask, padded = features.batch([sentences[i] for i in indices])
+            inputs, mask, padded = features.batch(batch)
+            groups = None
+            if memory:
+                in_documents = None if documents is None else [documents[i] for i in indices]
+                # (batch, seq_len)
+                groups = features.encoder.groups(batch, in_documents).to(mask.device)
             clock.lap("encode")
             # (batch, seq_len, num_tags)
-            emissions = model.score_features(inputs, mask, padded)
+            emissions = model.score_features(inputs, mask, padded, groups)
             clock.lap("network")
             if nbest > 1:
                 results_of_batch = [results[i] for i in indices]

@@ -67,6 +67,7 @@ class Tagger:
         scores: bool = False,
         nbest: int = 1,
         stages: dict[str, float] | None = None,
+        documents: Sequence[int | None] | None = None,
     ) -> list[Prediction]:
         """Predictions for pre-tokenised sentences, in input order, tags in `output_scheme`.
 
@@ -75,6 +76,7 @@ class Tagger:
             scores: Also compute token and span probabilities.
             nbest: Also give this many best sequences, when more than 1.
             stages: As for `predict`.
+            documents: As for `predict`.
 
         Returns:
             A prediction per sentence.
@@ -89,6 +91,7 @@ class Tagger:
             stages=stages,
             cache=self.cache,
             scheme=scheme if scheme != self.info.scheme else None,
+            documents=documents,
         )
 
     def predict_read(
@@ -114,7 +117,8 @@ class Tagger:
         tokens = [
             joined(s.tokens, g) if g else s.tokens for s, g in zip(sentences, groups, strict=True)
         ]
-        predicted = self.predict(tokens, scores, nbest, stages)
+        documents = [s.document for s in sentences]
+        predicted = self.predict(tokens, scores, nbest, stages, documents)
         return [
             spread(p, g, self.output_scheme) if g else p
             for p, g in zip(predicted, groups, strict=True)

@@ -23,7 +23,8 @@ from rnntag.model.modelfile import read_info, resolve_model
 from rnntag.tagging.tagged import Prediction
 from rnntag.tagging.tagger import Tagger
 
-Job = tuple[list[list[str]] | TextBlock, bool, int]
+# Sentences as (tokens, document), or a block of text; scores; nbest.
+Job = tuple[list[tuple[list[str], int | None]] | TextBlock, bool, int]
 _worker_taggers: list[Tagger] = []  # this worker process's models, loaded once
 
 
@@ -57,8 +58,9 @@ def _work(job: Job) -> tuple[list[InputSentence] | None, list[list[Prediction]]]
     if isinstance(source, TextBlock):
         sentences = source.sentences()
         return sentences, tag_chunk(_worker_taggers, sentences, scores, nbest)
-    # The parent kept the sentences; only their tokens came, and predictions travel back.
-    read = [InputSentence(tokens) for tokens in source]
+    # The parent kept the sentences; only their tokens (and documents) came, and predictions
+    # travel back.
+    read = [InputSentence(tokens, document=document) for tokens, document in source]
     return None, tag_chunk(_worker_taggers, read, scores, nbest)
 
 
@@ -123,7 +125,7 @@ class WorkerPool:
 
         for chunk in chunks:
             job: Job = (
-                chunk if isinstance(chunk, TextBlock) else [s.tokens for s in chunk],
+                chunk if isinstance(chunk, TextBlock) else [(s.tokens, s.document) for s in chunk],
                 scores,
                 nbest,
             )

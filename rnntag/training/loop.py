@@ -31,6 +31,7 @@ from rnntag.model.encode import (
     Encoder,
     build_vocabularies,
     clip_word,
+    document_batches,
     key_function,
     length_batches,
     word_counts,
@@ -223,6 +224,7 @@ class _Run:
     encoded: EncodedSentences
     singletons: torch.Tensor  # (num_words,) True for the words seen once in training
     lengths: list[int]
+    documents: list[int | None]  # each training sentence's document
     rng: random.Random  # the batch order, common to all processes
     digest: str  # what a checkpoint must have been made from
     out: Path
@@ -245,8 +247,7 @@ def _train(
 ) -> ModelInfo:
     bound_kernel_cache()
     run = _build(train_data, out, model_config, train_config, scheme, resume, device, cluster)
-    dev_tokens = [s.tokens for s in dev_data or []]
-    dev_gold = [s.tags or [] for s in dev_data or []]
+    dev = list(dev_data or [])
     release_free_memory()  # the pretrained file's reading, now done
     loop, config = run.loop, run.info.train
     started = time.perf_counter() - loop.seconds
@@ -258,7 +259,7 @@ def _train(
         train_seconds = time.perf_counter() - epoch_start
         # What the epoch's batches left behind makes room for evaluating and saving.
         release_free_memory()
-        metric, score = _evaluate(run, dev_tokens, dev_gold)
+        metric, score = _evaluate(run, dev)
         improved = score is None or loop.best_score is None or score > loop.best_score
         result = EpochResult(
             epoch=loop.epoch,
@@ -270,7 +271,7 @@ def _train(
             tokens_per_second=loop.token_sum / max(train_seconds, 1e-9),
             lr=lr,
         )
-        _end_epoch(run, result, len(train_data), len(dev_tokens))
+        _end_epoch(run, result, len(train_data), len(dev))
         observer.on_epoch(result)
         # Rank 0 alone sees the dev score: its count of stale epochs decides for all.
         loop.stale = share_int(cluster, loop.stale, device)
@@ -378,12 +379,13 @@ def _build(
         average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema))
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler, rng, average)
-    encoded = EncodedSentences(encoder, train_tokens, train_tags)
+    documents = [s.document for s in train_data]
+    encoded = EncodedSentences(encoder, train_tokens, train_tags, documents)
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     lengths = [len(t) for t in train_tokens]
     return _Run(
         info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
-        lengths, rng, digest, out, device, cluster,
+        lengths, documents, rng, digest, out, device, cluster,
     )  # fmt: skip
 
 
@@ -401,7 +403,10 @@ def _one_epoch(
         loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
     run.model.train()
     epoch_start = time.perf_counter() - loop.epoch_seconds
-    batches = list(length_batches(run.lengths, config.batch_size, run.rng))
+    if run.info.model.doc_memory:
+        batches = list(document_batches(run.documents, config.batch_size, run.rng))
+    else:
+        batches = list(length_batches(run.lengths, config.batch_size, run.rng))
     if run.cluster.world > 1:
         # Every rank takes every world-th batch; all take the same number of steps.
         usable = len(batches) // run.cluster.world * run.cluster.world
@@ -460,17 +465,20 @@ def _step(run: _Run, indices: list[int], number: int) -> float:
     return batch_loss
 
 
-def _evaluate(
-    run: _Run, dev_tokens: list[list[str]], dev_gold: list[list[str]]
-) -> tuple[str, float | None]:
+def _evaluate(run: _Run, dev: list[InputSentence]) -> tuple[str, float | None]:
     """The dev score (on the main process only), or ("loss", None) without dev data."""
-    if not (dev_tokens and run.cluster.main):
+    if not (dev and run.cluster.main):
         return "loss", None
     info = run.info
     scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
-    model = _evaluated(run)
-    dev_tags = [p.tags for p in predict(model, run.encoder, dev_tokens, scheme=scheme_out)]
-    return dev_score(dev_gold, dev_tags, info.data_scheme)
+    tagged = predict(
+        _evaluated(run),
+        run.encoder,
+        [s.tokens for s in dev],
+        scheme=scheme_out,
+        documents=[s.document for s in dev],
+    )
+    return dev_score([s.tags or [] for s in dev], [p.tags for p in tagged], info.data_scheme)
 
 
 def _end_epoch(run: _Run, result: EpochResult, train_sentences: int, dev_sentences: int) -> None:

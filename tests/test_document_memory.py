@@ -1,0 +1,172 @@
+"""The document memory: groups of a name's occurrences in a document, batches of whole
+documents, the pooled states against a brute-force mean, and documents as read."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_model import SENTENCES, TAGS, make_model
+
+from rnntag.io.corpus import read_conll, read_conllu, read_text
+from rnntag.model.encode import EncodedSentences, document_batches, document_groups
+from rnntag.model.network import document_memory
+
+# SENTENCES again, with names that recur: 0 and 1 are one document, 2 and 3 another.
+DOCUMENTS = [10, 10, 20, 20]
+RECURRING = [
+    ["Ada", "Lovelace", "met", "ADA", "."],
+    ["ada", "Ada", "Hopper"],
+    ["Hopper", "and", "Ada", "."],
+    ["Oslo", "Ada"],
+]
+
+
+@pytest.mark.parametrize(
+    ("documents", "expected"),
+    [
+        # "ADA" and the second "Ada" join the first; lower-case tokens stay alone.
+        ([1, 1], [0, 1, 2, 0, 4, 5, 0, 7]),
+        # In another document, the second "Ada" starts a group of its own.
+        ([1, 2], [0, 1, 2, 0, 4, 5, 6, 7]),
+        # Without documents, each sentence is one.
+        (None, [0, 1, 2, 0, 4, 5, 6, 7]),
+        ([None, None], [0, 1, 2, 0, 4, 5, 6, 7]),
+    ],
+)
+def test_document_groups(documents, expected):
+    sentences = [["Ada", "Lovelace", "met", "ADA", "."], ["ada", "Ada", "Hopper"]]
+    assert document_groups(sentences, documents) == expected
+
+
+words = st.sampled_from(["Ada", "ADA", "ada", "Oslo", "the", ".", "Hopper"])
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(words, min_size=1, max_size=5), st.one_of(st.none(), st.integers(0, 2))),
+        min_size=1,
+        max_size=6,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_tokens_share_a_group_exactly_when_a_capitalised_form_recurs_in_a_document(read):
+    sentences = [tokens for tokens, _ in read]
+    documents = [document for _, document in read]
+    groups = document_groups(sentences, documents)
+    where = [
+        (i, token, documents[i] if documents[i] is not None else ("alone", i))
+        for i, tokens in enumerate(sentences)
+        for token in tokens
+    ]
+    for a, (_, first, doc_a) in enumerate(where):
+        for b, (_, second, doc_b) in enumerate(where):
+            capitalised = first.lower() != first and second.lower() != second
+            shared = a == b or (capitalised and doc_a == doc_b and first.lower() == second.lower())
+            assert (groups[a] == groups[b]) == shared
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(0, 3)), min_size=1, max_size=40),
+    st.integers(1, 6),
+    st.booleans(),
+)
+@settings(max_examples=100, deadline=None)
+def test_document_batches_hold_whole_documents(documents, batch_size, shuffle):
+    batches = list(document_batches(documents, batch_size, random.Random(1) if shuffle else None))
+    assert sorted(i for b in batches for i in b) == list(range(len(documents)))
+    if not shuffle:
+        assert [i for b in batches for i in b] == list(range(len(documents)))
+    where = {i: n for n, b in enumerate(batches) for i in b}
+    for i in range(1, len(documents)):
+        if documents[i] is not None and documents[i] == documents[i - 1]:
+            # A document is cut only where a piece of it fills a whole batch.
+            assert where[i] == where[i - 1] or len(batches[where[i - 1]]) == batch_size
+    for b in batches:
+        assert len(b) <= batch_size
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
+    generator = torch.Generator().manual_seed(seed)
+    lengths = [4, 2, 3]
+    mask = torch.arange(4) < torch.tensor(lengths)[:, None]
+    states = torch.randn(3, 4, 5, generator=generator)
+    groups = torch.randint(0, 4, (3, 4), generator=generator)
+    memory = document_memory(states, groups, mask)
+    assert memory.shape == (3, 4, 6)
+    tokens = [(b, t) for b in range(3) for t in range(lengths[b])]
+    for b, t in tokens:
+        others = [
+            states[c, u] for c, u in tokens if (c, u) != (b, t) and groups[c, u] == groups[b, t]
+        ]
+        expected = torch.stack(others).mean(0) if others else torch.zeros(5)
+        assert torch.allclose(memory[b, t, :5], expected, atol=1e-6)
+        assert memory[b, t, 5] == float(bool(others))
+    assert not memory[~mask].any()
+
+
+def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
+    mask = torch.ones(2, 3, dtype=torch.bool)
+    states = torch.randn(2, 3, 4, requires_grad=True)
+    groups = torch.tensor([[0, 1, 2], [0, 4, 5]])
+    document_memory(states, groups, mask)[0, 0, :4].sum().backward()
+    assert states.grad is not None
+    reached = states.grad.abs().sum(2) > 0
+    assert reached.tolist() == [[False, False, False], [True, False, False]]
+
+
+def test_a_batch_of_documents_equals_each_document_alone():
+    model, encoder = make_model("cnn", "crf", doc_memory=True)
+    with torch.no_grad():
+        model.emissions.weight.mul_(20)
+        together = model(encoder.batch(RECURRING, documents=DOCUMENTS))
+        for first in (0, 2):
+            alone = model(encoder.batch(RECURRING[first : first + 2], documents=[1, 1]))
+            for row in range(2):
+                n = len(RECURRING[first + row])
+                assert torch.allclose(alone[row, :n], together[first + row, :n], atol=1e-5)
+        # The memory changes the scores of a name that recurs.
+        apart = model(encoder.batch(RECURRING))
+        assert not torch.allclose(apart[0, 0], together[0, 0], atol=1e-4)
+
+
+def test_loss_backward_reaches_every_parameter_with_a_memory():
+    model, encoder = make_model("cnn", "crf", doc_memory=True)
+    model.train()
+    model.loss(encoder.batch(SENTENCES, TAGS, [1, 1, 1, 1])).backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_encoded_sentences_group_tokens_as_the_encoder_does():
+    _, encoder = make_model("cnn", "crf", doc_memory=True)
+    tags = [["O"] * len(s) for s in RECURRING]
+    encoded = EncodedSentences(encoder, RECURRING, tags, DOCUMENTS)
+    for indices in [[0, 1, 2, 3], [2, 3], [1, 0]]:
+        chosen = [RECURRING[i] for i in indices]
+        expected = encoder.batch(chosen, documents=[DOCUMENTS[i] for i in indices]).groups
+        actual = encoded.batch(indices).groups
+        assert expected is not None and actual is not None
+        mask = encoded.batch(indices).mask
+        # The same partition of the tokens, whatever the numbers.
+        pairs = set(zip(expected[mask].tolist(), actual[mask].tolist(), strict=True))
+        assert len(pairs) == len(set(expected[mask].tolist())) == len(set(actual[mask].tolist()))
+
+
+def test_documents_as_read():
+    conll = "-DOCSTART- O\n\nAda B-PER\n\nAda B-PER\n\n-DOCSTART- O\n\nOslo B-LOC\n"
+    assert [s.document for s in read_conll(io.StringIO(conll), "x")] == [1, 1, 7]
+    assert [s.document for s in read_conll(io.StringIO("Ada B-PER\n"), "x")] == [None]
+    conllu = (
+        "# newdoc id = a\n1\tAda\t_\tPROPN\t_\t_\t_\t_\t_\t_\n\n"
+        "1\tAda\t_\tPROPN\t_\t_\t_\t_\t_\t_\n\n"
+        "# newdoc id = b\n1\tOslo\t_\tPROPN\t_\t_\t_\t_\t_\t_\n\n"
+    )
+    assert [s.document for s in read_conllu(io.StringIO(conllu), "x")] == [1, 1, 6]
+    text = "Ada came. Ada left.\n\nOslo is cold.\n"
+    assert [s.document for s in read_text(io.StringIO(text), "x")] == [1, 1, 3]
