@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA, TINY_TRAINING, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_model import SENTENCES, TAGS, make_model
 
+from rnntag.api import score
 from rnntag.io.corpus import read_conll, read_conllu, read_text
 from rnntag.model.encode import EncodedSentences, document_batches, document_groups
 from rnntag.model.network import document_memory
+from rnntag.tagging import workers
+from rnntag.tagging.tagger import Tagger
 
 # SENTENCES again, with names that recur: 0 and 1 are one document, 2 and 3 another.
 DOCUMENTS = [10, 10, 20, 20]
@@ -170,3 +175,30 @@ def test_documents_as_read():
     assert [s.document for s in read_conllu(io.StringIO(conllu), "x")] == [1, 1, 6]
     text = "Ada came. Ada left.\n\nOslo is cold.\n"
     assert [s.document for s in read_text(io.StringIO(text), "x")] == [1, 1, 3]
+
+
+@pytest.fixture(scope="module")
+def document_model(tmp_path_factory) -> Path:
+    """A tiny NER model with a document memory, trained on the samples."""
+    out = tmp_path_factory.mktemp("memory") / "ner"
+    train, dev = DATA / "ner-train.conll", DATA / "ner-dev.conll"
+    assert run("train", train, "--dev", dev, "-o", out, "--doc-memory", *TINY_TRAINING) == 0
+    return out
+
+
+def test_every_tagging_path_gives_a_document_model_its_documents(document_model, monkeypatch):
+    path = DATA / "ner-dev.conll"
+    with path.open(encoding="utf-8") as stream:
+        sentences = list(read_conll(stream, str(path)))
+    tokens = [s.tokens for s in sentences]
+    tagger = Tagger.load(str(document_model))
+    expected = tagger.predict(tokens, True, documents=[s.document for s in sentences])
+    # The sample is one document, whose names recur: without it the scores differ.
+    assert [p.scores for p in tagger.predict(tokens, True)] != [p.scores for p in expected]
+
+    assert tagger.predict_read(sentences, True) == expected
+    monkeypatch.setattr(workers, "_worker_taggers", [tagger])
+    _, predicted = workers._work(([(s.tokens, s.document) for s in sentences], True, 1))
+    assert predicted == [expected]
+    scored = score(str(path), model=str(document_model))
+    assert scored.pred == [p.tags for p in expected]

@@ -99,6 +99,11 @@ class TrainConfig:
         100000, "The vector file's most frequent words added to the vocabulary."
     )
     freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed.")
+    init_from: str | None = setting(
+        None,
+        "Fine-tune: start from this model (a shipped name or a directory), keeping its"
+        " architecture and weights; the data's new words and labels get new rows.",
+    )
 
 
 @dataclass

@@ -56,6 +56,7 @@ from rnntag.training.checkpoint import (
 )
 from rnntag.training.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.training.embeddings import pretrained_vocabulary
+from rnntag.training.finetune import check_parent, extended_info, graft, load_parent
 from rnntag.training.optim import RowAdam, clip_grad_norm
 
 # Batches between returns of freed memory to the system (see `rnntag.model.runtime`): each costs
@@ -296,7 +297,11 @@ def _check_unchanged(
     """Refuse to resume with settings other than those the checkpoint was made with: they
     would be silently ignored. `threads` may differ; the embeddings are compared by file
     name, and `word_dim` not at all with them (the vectors set it)."""
-    for given, saved in ((model_config, info.model), (train_config, info.train)):
+    # A fine-tuned model's architecture is its parent's, whatever the defaults passed.
+    pairs: list[tuple[Any, Any]] = [(train_config, info.train)]
+    if not train_config.init_from:
+        pairs.insert(0, (model_config, info.model))
+    for given, saved in pairs:
         for item in dataclasses.fields(given):
             name = item.name
             now, then = getattr(given, name), getattr(saved, name)
@@ -336,11 +341,22 @@ def _build(
         loop = LoopState()
         data_scheme = scheme or detect_scheme(train_tags)
         internal_scheme = train_config.train_scheme if data_scheme else None
+    parent = None
+    if checkpoint is None and train_config.init_from:
+        parent = load_parent(train_config.init_from)
+        check_parent(parent[0], model_config, data_scheme)
+        internal_scheme = parent[0].scheme
     # Converted once, here: the vocabularies, the fingerprint and the batches all use them.
     if internal_scheme:
         train_tags = [convert(tags, internal_scheme) for tags in train_tags]
     if checkpoint is None:
-        if cluster.main:
+        if cluster.main and parent is not None:
+            hyphens = hyphen_convention(train_tokens)
+            info = extended_info(
+                parent[0], train_tokens, train_tags, data_scheme, hyphens, train_config,
+                train_config.init_from or "",
+            )  # fmt: skip
+        elif cluster.main:
             info, vectors = _prepare(
                 train_tokens, train_tags, (data_scheme, internal_scheme), model_config, train_config
             )
@@ -363,6 +379,9 @@ def _build(
             model.word_embed.weight.copy_(torch.from_numpy(vectors))
         # The model holds them now; a second copy would stay for the whole training.
         vectors = None
+    if parent is not None and cluster.main:
+        found = graft(model, parent[1], info, config.embeddings)
+        info.results["pretrained_vectors_found"] = found
     model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
     # Made first: it decides whether the word table's gradients are sparse, which
     # DistributedDataParallel must know when it wraps the model.
