@@ -19,8 +19,10 @@ from rnntag.io.corpus import read_conll, read_conllu, read_text
 from rnntag.model.encode import EncodedSentences, document_batches, document_groups
 from rnntag.model.network import document_memory
 from rnntag.tagging import workers
+from rnntag.tagging.predict import predict
 from rnntag.tagging.tagger import Tagger
 
+NER_FILES = ["ner-dev.conll", "ner-train.conll"]
 # SENTENCES again, with names that recur: 0 and 1 are one document, 2 and 3 another.
 DOCUMENTS = [10, 10, 20, 20]
 RECURRING = [
@@ -202,3 +204,27 @@ def test_every_tagging_path_gives_a_document_model_its_documents(document_model,
     assert predicted == [expected]
     scored = score(str(path), model=str(document_model))
     assert scored.pred == [p.tags for p in expected]
+
+
+def test_tagging_by_length_within_documents_scores_as_batches_of_whole_documents(
+    document_model,
+):
+    text = "".join((DATA / name).read_text(encoding="utf-8") for name in NER_FILES)
+    sentences = list(read_conll(io.StringIO(text), "two documents"))
+    documents = [s.document for s in sentences]
+    assert len(set(documents)) == 2
+    tagger = Tagger.load(str(document_model))
+    model, encoder = tagger.model, tagger.encoder
+    tokens = [s.tokens for s in sentences]
+    # Small batches by length, so that every document is spread over several.
+    got = predict(model, encoder, tokens, scores=True, max_tokens=64, documents=documents)
+    with torch.no_grad():
+        for document in set(documents):
+            rows = [i for i, d in enumerate(documents) if d == document]
+            batch = encoder.batch([tokens[i] for i in rows], documents=[document] * len(rows))
+            path = model.path_scores(model(batch), batch.mask)
+            for row, i in enumerate(rows):
+                n = len(tokens[i])
+                assert got[i].tags == [encoder.labels[t] for t in path.tags[row, :n].tolist()]
+                expected = path.token_log_p[row, :n].exp()
+                assert torch.allclose(torch.tensor(got[i].scores), expected, atol=1e-5)

@@ -234,9 +234,31 @@ def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
     return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
-def document_memory(states: Tensor, groups: Tensor, mask: Tensor) -> Tensor:
+def pooled_memory(states: Tensor, groups: Tensor) -> Tensor:
     """For each token, the mean state of the other tokens of its group (a name's other
     occurrences in the document), and whether it has any.
+
+    Args:
+        states: (tokens, size) RNN states.
+        groups: (tokens,) group numbers.
+
+    Returns:
+        (tokens, size + 1) the mean (0 without others) and the flag.
+    """
+    count = int(groups.max()) + 1 if groups.numel() else 0
+    # (groups, size), (groups,)
+    sums = states.new_zeros(count, states.size(1)).index_add_(0, groups, states)
+    members = states.new_zeros(count).index_add_(0, groups, states.new_ones(groups.shape))
+    # (tokens,)
+    others = members[groups] - 1
+    # (tokens, size): a lone token's sum minus itself is exactly 0
+    mean = (sums[groups] - states) / others.clamp(min=1).unsqueeze(1)
+    # (tokens, size + 1)
+    return torch.cat([mean, (others > 0).to(states.dtype).unsqueeze(1)], dim=1)
+
+
+def document_memory(states: Tensor, groups: Tensor, mask: Tensor) -> Tensor:
+    """`pooled_memory` of a padded batch.
 
     Args:
         states: (batch, seq_len, size) RNN states.
@@ -244,21 +266,11 @@ def document_memory(states: Tensor, groups: Tensor, mask: Tensor) -> Tensor:
         mask: (batch, seq_len) boolean.
 
     Returns:
-        (batch, seq_len, size + 1) the mean (0 without others) and the flag; 0 at padding.
+        (batch, seq_len, size + 1) the memory of each token, 0 at padding.
     """
-    # (tokens, size), (tokens,)
-    flat, group = states[mask], groups[mask]
-    count = int(group.max()) + 1 if group.numel() else 0
-    # (groups, size), (groups,)
-    sums = flat.new_zeros(count, flat.size(1)).index_add_(0, group, flat)
-    members = flat.new_zeros(count).index_add_(0, group, flat.new_ones(group.shape))
-    # (tokens,)
-    others = members[group] - 1
-    # (tokens, size): a lone token's sum minus itself is exactly 0
-    mean = (sums[group] - flat) / others.clamp(min=1).unsqueeze(1)
     # (batch, seq_len, size + 1)
-    memory = states.new_zeros(*mask.shape, flat.size(1) + 1)
-    memory[mask] = torch.cat([mean, (others > 0).to(flat.dtype).unsqueeze(1)], dim=1)
+    memory = states.new_zeros(*mask.shape, states.size(2) + 1)
+    memory[mask] = pooled_memory(states[mask], groups[mask])
     return memory
 
 
@@ -374,13 +386,28 @@ class SequenceTagger(nn.Module):
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
         # (batch, seq_len, 2 * hidden_size)
-        encoded = self.dropout(self.rnn(self.dropout(features), mask, padded))
+        encoded = self.encode(features, mask, padded)
         if self.config.doc_memory:
             assert groups is not None
             # (batch, seq_len, 4 * hidden_size + 1)
             encoded = torch.cat([encoded, document_memory(encoded, groups, mask)], dim=2)
         # (batch, seq_len, num_tags)
         return self.emissions(encoded)
+
+    def encode(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
+        """The RNN's states over token features, as `score_features` passes them on to the
+        document memory and the output layer.
+
+        Args:
+            features: (batch, seq_len, input_size).
+            mask: (batch, seq_len) boolean.
+            padded: False when every sentence fills the whole batch.
+
+        Returns:
+            (batch, seq_len, 2 * hidden_size) states.
+        """
+        # (batch, seq_len, 2 * hidden_size)
+        return self.dropout(self.rnn(self.dropout(features), mask, padded))
 
     def loss(self, batch: Batch) -> Tensor:
         """Negative log-likelihood (CRF) or cross-entropy (softmax), summed over each sentence

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
-from rnntag.model.encode import Encoder, document_batches, token_batches
-from rnntag.model.network import SequenceTagger
+from rnntag.model.encode import Encoder, document_batches, document_groups, token_batches
+from rnntag.model.network import SequenceTagger, pooled_memory
 from rnntag.tagging.tagged import Prediction
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
-# Most sentences in a batch of whole documents, for a model with a document memory.
-DOCUMENT_BATCH = 64
+# Most sentences of whole documents whose memory is pooled together (see `_emissions`).
+DOCUMENT_GROUP = 512
 # Best sequences one may ask for: each costs its share of every Viterbi step's memory.
 MAX_NBEST = 100
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
@@ -68,26 +68,12 @@ def predict(
     results: list[Prediction] = [Prediction([]) for _ in sentences]
     features = cache or FeatureCache(model, encoder)
     clock = _Clock(stages)
-    memory = model.config.doc_memory
-    if not (memory and documents is not None and any(d is not None for d in documents)):
+    if not (model.config.doc_memory and documents is not None):
         documents = None
-    if documents is None:
-        batches = token_batches([len(s) for s in sentences], max_tokens)
-    else:
-        batches = document_batches(documents, DOCUMENT_BATCH)
     with torch.inference_mode():
-        for indices in batches:
-            batch = [sentences[i] for i in indices]
-            # (batch, seq_len, input_size), (batch, seq_len)
-            inputs, mask, padded = features.batch(batch)
-            groups = None
-            if memory:
-                in_documents = None if documents is None else [documents[i] for i in indices]
-                # (batch, seq_len)
-                groups = features.encoder.groups(batch, in_documents).to(mask.device)
-            clock.lap("encode")
-            # (batch, seq_len, num_tags)
-            emissions = model.score_features(inputs, mask, padded, groups)
+        for indices, emissions, mask in _emissions(
+            model, features, sentences, documents, max_tokens, clock
+        ):
             clock.lap("network")
             if nbest > 1:
                 results_of_batch = [results[i] for i in indices]
@@ -114,6 +100,63 @@ def predict(
                 ]
             clock.lap("tags")
     return results
+
+
+def _emissions(
+    model: SequenceTagger,
+    features: FeatureCache,
+    sentences: Sequence[list[str]],
+    documents: Sequence[int | None] | None,
+    max_tokens: int,
+    clock: _Clock,
+) -> Iterator[tuple[list[int], Tensor, Tensor]]:
+    """The emission scores of every batch of `sentences` (see `token_batches`).
+
+    With documents, for a model with a document memory, the RNN still runs on batches by
+    length, within groups of whole documents; each token's memory is pooled over its whole
+    document before any of the group's scores are given out.
+
+    Returns:
+        An iterator over (sentence indices, (batch, seq_len, num_tags) scores, (batch,
+        seq_len) mask).
+    """
+    memory = model.config.doc_memory
+    if documents is None:
+        for indices in token_batches([len(s) for s in sentences], max_tokens):
+            batch = [sentences[i] for i in indices]
+            # (batch, seq_len, input_size), (batch, seq_len)
+            inputs, mask, padded = features.batch(batch)
+            # (batch, seq_len)
+            groups = features.encoder.groups(batch, None).to(mask.device) if memory else None
+            clock.lap("encode")
+            # (batch, seq_len, num_tags)
+            yield indices, model.score_features(inputs, mask, padded, groups), mask
+        return
+    for group in document_batches(documents, DOCUMENT_GROUP):
+        parts: list[tuple[list[int], Tensor, Tensor]] = []
+        for within in token_batches([len(sentences[i]) for i in group], max_tokens):
+            indices = [group[j] for j in within]
+            # (batch, seq_len, input_size), (batch, seq_len)
+            inputs, mask, padded = features.batch([sentences[i] for i in indices])
+            clock.lap("encode")
+            # (batch, seq_len, 2 * hidden_size)
+            parts.append((indices, mask, model.encode(inputs, mask, padded)))
+        order = [i for indices, _, _ in parts for i in indices]
+        numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
+        # (tokens, 2 * hidden_size + 1), in the order of `parts`
+        pooled = pooled_memory(
+            torch.cat([states[mask] for _, mask, states in parts]),
+            torch.tensor(numbers, device=parts[0][1].device),
+        )
+        start = 0
+        for indices, mask, states in parts:
+            size = sum(len(sentences[i]) for i in indices)
+            # (batch, seq_len, 2 * hidden_size + 1)
+            memory_of_batch = states.new_zeros(*mask.shape, pooled.size(1))
+            memory_of_batch[mask] = pooled[start : start + size]
+            start += size
+            # (batch, seq_len, num_tags)
+            yield indices, model.emissions(torch.cat([states, memory_of_batch], dim=2)), mask
 
 
 def check_nbest(nbest: int) -> None:
