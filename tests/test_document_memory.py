@@ -184,7 +184,8 @@ def document_model(tmp_path_factory) -> Path:
     """A tiny NER model with a document memory, trained on the samples."""
     out = tmp_path_factory.mktemp("memory") / "ner"
     train, dev = DATA / "ner-train.conll", DATA / "ner-dev.conll"
-    assert run("train", train, "--dev", dev, "-o", out, "--doc-memory", *TINY_TRAINING) == 0
+    options = [*TINY_TRAINING, "--epochs", "4"]
+    assert run("train", train, "--dev", dev, "-o", out, "--doc-memory", *options) == 0
     return out
 
 
