@@ -89,14 +89,17 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
     from rnntag.tagging.tagger import Tagger
 
     tagger = Tagger.load(model, torch.device("cpu"))
+    memory = tagger.model.config.doc_memory
     with torch.inference_mode():
-        batches = [
-            tagger.cache.batch([sentences[i] for i in indices])
-            for indices in token_batches([len(s) for s in sentences], BATCH_TOKENS)
-        ]
+        batches = []
+        for indices in token_batches([len(s) for s in sentences], BATCH_TOKENS):
+            batch = [sentences[i] for i in indices]
+            # A model with a document memory: each sentence a document, as for tokens input.
+            groups = tagger.encoder.groups(batch, None) if memory else None
+            batches.append((*tagger.cache.batch(batch), groups))
         start = time.perf_counter()
-        for features, mask, padded in batches:
-            emissions = tagger.model.score_features(features, mask, padded)
+        for features, mask, padded, groups in batches:
+            emissions = tagger.model.score_features(features, mask, padded, groups)
             tagger.model.best_tags(emissions, mask).tolist()
         return time.perf_counter() - start
 
