@@ -34,7 +34,7 @@ class Batch:
         casing: (batch, seq_len) casing pattern of each token (see `casing`), or None.
         padded: False when every sentence is as long as the batch (nothing to mask).
         groups: (batch, seq_len) group of each token for a document memory (see
-            `document_groups`), numbered from 0 over the batch, or None.
+            `document_groups`), numbered within the batch, or None.
     """
 
     words: Tensor
@@ -168,7 +168,7 @@ class Encoder:
         self.label_index = {label: i for i, label in enumerate(vocab.labels)}
         self.key = key_function(config)
         self.casing = config.case_dim > 0
-        self.documents = config.doc_memory
+        self.doc_memory = config.doc_memory
         self.max_word_chars = config.max_word_chars
         self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
         # Word forms follow Zipf's law: remembering the indices of the forms seen recently
@@ -247,7 +247,7 @@ class Encoder:
                 mask, torch.tensor([casing(w) for w in unique])[unique_index], PAD_INDEX
             )
         padded = min(lengths) < max(lengths)
-        groups = self.groups(sentences, documents) if self.documents else None
+        groups = self.groups(sentences, documents) if self.doc_memory else None
         return Batch(words, mask, chars, unique_index, pieces, gold, cases, padded, groups)
 
     def groups(
@@ -291,7 +291,7 @@ class EncodedSentences:
         if encoder.casing:
             self.casing = torch.tensor([casing(t) for s in sentences for t in s])
         self.groups = None
-        if encoder.documents:
+        if encoder.doc_memory:
             self.groups = torch.tensor(document_groups(sentences, documents))
         # (forms, longest word) and (forms,)
         self.chars, self.char_lengths = _pad_with_lengths([encoder.char_ids(f) for f in forms])

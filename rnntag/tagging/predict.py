@@ -38,8 +38,8 @@ def predict(
     scheme: str | None = None,
     documents: Sequence[int | None] | None = None,
 ) -> list[Prediction]:
-    """Tag sentences with `model`, batching them by length (by document, for a model with a
-    document memory and sentences that have documents).
+    """Tag sentences with `model`, batching them by length (within groups of whole
+    documents, for a model with a document memory and sentences that have documents).
 
     Args:
         model: The network; it is put in evaluation mode.

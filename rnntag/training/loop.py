@@ -318,6 +318,51 @@ def _check_unchanged(
                 )
 
 
+def _new_info(
+    train_tokens: list[list[str]],
+    train_tags: list[list[str]],
+    schemes: tuple[str | None, str | None],
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    parent: tuple[ModelInfo, SequenceTagger] | None,
+    cluster: Cluster,
+    device: torch.device,
+) -> tuple[ModelInfo, np.ndarray | None]:
+    """The model description of a new run, from scratch or extended from the parent's when
+    fine-tuning, with the pretrained vectors to start from (on rank 0; see `_prepare`)."""
+    info, vectors = None, None
+    if cluster.main and parent is not None:
+        info = extended_info(
+            parent[0], train_tokens, train_tags, schemes[0], hyphen_convention(train_tokens),
+            train_config, train_config.init_from or "",
+        )  # fmt: skip
+    elif cluster.main:
+        info, vectors = _prepare(train_tokens, train_tags, schemes, model_config, train_config)
+    # Rank 0 alone builds the vocabularies (and the byte-pair model) and sends them on.
+    shared = share_text(cluster, json.dumps(info.to_dict()) if info else "", device)
+    return from_dict(ModelInfo, json.loads(shared), "info"), vectors
+
+
+def _new_network(
+    info: ModelInfo,
+    vectors: np.ndarray | None,
+    parent: SequenceTagger | None,
+    device: torch.device,
+    cluster: Cluster,
+) -> SequenceTagger:
+    """The network to train, started from the pretrained vectors, or from the parent's
+    weights when fine-tuning (on rank 0: DistributedDataParallel copies them to the rest)."""
+    config = info.train
+    model = build_model(info).to(device)
+    if vectors is not None:
+        with torch.no_grad():
+            model.word_embed.weight.copy_(torch.from_numpy(vectors))
+    if parent is not None and cluster.main:
+        info.results["pretrained_vectors_found"] = graft(model, parent, info, config.embeddings)
+    model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
+    return model
+
+
 def _build(
     train_data: Sequence[InputSentence],
     out: Path,
@@ -332,37 +377,27 @@ def _build(
     train_tokens = [s.tokens for s in train_data]
     train_tags = [s.tags or [] for s in train_data]
     checkpoint = load_checkpoint(out) if resume else None
-    vectors = None
+    parent = None
     if checkpoint is not None:
-        info, loop = checkpoint.info, checkpoint.loop
+        info, loop, vectors = checkpoint.info, checkpoint.loop, None
         _check_unchanged(info, model_config, train_config, out)
         data_scheme, internal_scheme = info.data_scheme, info.scheme
     else:
         loop = LoopState()
         data_scheme = scheme or detect_scheme(train_tags)
         internal_scheme = train_config.train_scheme if data_scheme else None
-    parent = None
-    if checkpoint is None and train_config.init_from:
-        parent = load_parent(train_config.init_from)
-        check_parent(parent[0], model_config, data_scheme)
-        internal_scheme = parent[0].scheme
+        if train_config.init_from:
+            parent = load_parent(train_config.init_from)
+            check_parent(parent[0], model_config, data_scheme)
+            internal_scheme = parent[0].scheme
     # Converted once, here: the vocabularies, the fingerprint and the batches all use them.
     if internal_scheme:
         train_tags = [convert(tags, internal_scheme) for tags in train_tags]
     if checkpoint is None:
-        if cluster.main and parent is not None:
-            hyphens = hyphen_convention(train_tokens)
-            info = extended_info(
-                parent[0], train_tokens, train_tags, data_scheme, hyphens, train_config,
-                train_config.init_from or "",
-            )  # fmt: skip
-        elif cluster.main:
-            info, vectors = _prepare(
-                train_tokens, train_tags, (data_scheme, internal_scheme), model_config, train_config
-            )
-        # Rank 0 alone builds the vocabularies (and the byte-pair model) and sends them on.
-        shared = share_text(cluster, json.dumps(info.to_dict()) if cluster.main else "", device)
-        info = from_dict(ModelInfo, json.loads(shared), "info")
+        schemes = (data_scheme, internal_scheme)
+        info, vectors = _new_info(
+            train_tokens, train_tags, schemes, model_config, train_config, parent, cluster, device
+        )
     config = info.train
     if config.threads > 0:
         torch.set_num_threads(config.threads)
@@ -373,16 +408,9 @@ def _build(
     if checkpoint is not None and checkpoint.data_digest != digest:
         raise RnntagError("the checkpoint was made with other training data or settings", str(out))
     encoder = Encoder(info.vocab, info.model)
-    model = build_model(info).to(device)
-    if vectors is not None:
-        with torch.no_grad():
-            model.word_embed.weight.copy_(torch.from_numpy(vectors))
-        # The model holds them now; a second copy would stay for the whole training.
-        vectors = None
-    if parent is not None and cluster.main:
-        found = graft(model, parent[1], info, config.embeddings)
-        info.results["pretrained_vectors_found"] = found
-    model.word_embed.weight.requires_grad_(not (config.embeddings and config.freeze_embeddings))
+    model = _new_network(info, vectors, parent[1] if parent else None, device, cluster)
+    # The model holds the vectors now; a second copy would stay for the whole training.
+    vectors = None
     # Made first: it decides whether the word table's gradients are sparse, which
     # DistributedDataParallel must know when it wraps the model.
     optimizer = _make_optimizer(model, config, device)
