@@ -299,7 +299,8 @@ def bench(
 def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
     """Show a model's configuration, labels, size, training scores and training curve; with
     --json, format 2's config.json, without vocabularies."""
-    from rnntag.model.modelfile import config_json, load_model, resolve_model
+    from rnntag.model.directory import config_json, resolve_model
+    from rnntag.model.modelfile import load_model
     from rnntag.report import print_info
 
     directory = resolve_model(model_dir)
@@ -314,7 +315,7 @@ def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
 def plot(model_dir: opt.ModelName, out: opt.Image) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
-    from rnntag.model.modelfile import resolve_model
+    from rnntag.model.directory import resolve_model
     from rnntag.training.curves import plot_curve, read_curve
 
     plot_curve(read_curve(resolve_model(model_dir)), out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
@@ -272,10 +273,11 @@ def test_a_matrix_of_thousands_of_labels_keeps_the_commonest_and_counts_the_rest
 ):
     # Label k is used about 1 / (k + 1) as often as label 0, so the commonest are known.
     names = [f"L{k}" for k in range(2000)]
-    weights = [1 / (k + 1) for k in range(2000)]
+    # Cumulative, so that each draw does not add up 2000 weights again.
+    cumulative = list(itertools.accumulate(1 / (k + 1) for k in range(2000)))
 
     def draw() -> str:
-        label = rng.choices(names, weights)[0]
+        label = rng.choices(names, cum_weights=cumulative)[0]
         return f"B-{label}" if spans else label
 
     gold = [[draw() for _ in range(10)] for _ in range(2000)]

@@ -17,7 +17,7 @@ from conftest import DATA, run
 from rich.console import Console
 
 from rnntag.errors import RnntagError
-from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, resolve_model
+from rnntag.model.directory import CONFIG_FILE, METRICS_FILE, resolve_model
 from rnntag.report import print_curve
 from rnntag.training.curves import Curve, draw_curve, read_curve
 

@@ -23,20 +23,17 @@ from safetensors.torch import load_file, save_file
 from rnntag.errors import RnntagError
 from rnntag.model import modelfile
 from rnntag.model.config import ModelConfig, ModelInfo, Vocabularies
-from rnntag.model.encode import Encoder
-from rnntag.model.modelfile import (
+from rnntag.model.directory import (
     BPE_FILE,
     CONFIG_FILE,
     VOCABULARY_FILES,
     WEIGHTS_FILE,
-    WORD_TABLE,
-    build_model,
-    load_model,
     read_info,
     resolve_model,
     save_config,
-    save_model,
 )
+from rnntag.model.encode import Encoder
+from rnntag.model.modelfile import WORD_TABLE, build_model, load_model, save_model
 from rnntag.model.subword import learn_bpe
 
 

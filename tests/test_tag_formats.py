@@ -19,7 +19,7 @@ import pytest
 from conftest import DATA, run, run_captured
 
 from rnntag.io.corpus import load_corpus, read_text, text_blocks
-from rnntag.model.modelfile import resolve_model
+from rnntag.model.directory import resolve_model
 from rnntag.tagging.tagger import Tagger
 from rnntag.tagging.workers import WorkerPool, tag_chunk
 
@@ -326,17 +326,19 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc")
 def test_a_worker_that_dies_ends_the_run_with_an_error(tmp_path):
     many = tmp_path / "many.txt"
-    many.write_text("Ada Lovelace met Charles Babbage in London .\n" * 200_000, encoding="utf-8")
+    # Short sentences, so that the first chunks come back soon; many, so that more follow.
+    many.write_text("Ada Lovelace .\n" * 200_000, encoding="utf-8")
     command = [sys.executable, "-m", "rnntag", "tag", "-m", "ner", "--input", "tokens",
                "--workers", "2", str(many)]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
         assert process.stdout is not None and process.stderr is not None
         assert process.stdout.readline()  # the workers are tagging
-        # The spawned workers (the resource tracker is a child too, and holds no model).
+        # The workers are forks of the fork server, a child as the resource tracker is.
         workers = [
-            pid
+            worker
             for pid in _children(process.pid)
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            for worker in _children(pid)
         ]
         assert workers
         os.kill(workers[0], signal.SIGKILL)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,10 @@ from rnntag.training.loop import TrainingInterrupted
 pytestmark = pytest.mark.slow
 
 SMALL = ["--epochs", "2", "--hidden-size", "8", "--char-hidden", "8", "--batch-size", "16"]
-# Epochs of a training that a test interrupts after its second: long enough to be cut.
+# Epochs of a training that a test interrupts after its first: long enough to be cut.
 LONG_RUN = 10
+# What a training prints when its data is read, just before the first batch.
+STARTED = "training on "
 
 
 def conll_tags(text: str) -> list[list[str]]:
@@ -165,7 +168,7 @@ def epochs(model: Path) -> list[dict]:
 def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path):
     arguments = [
         "train", str(DATA / "ner-train.conll"), "--dev", str(DATA / "ner-dev.conll"), *SMALL,
-        "--epochs", str(LONG_RUN), "--patience", str(LONG_RUN), "--threads", "1", "--seed", "3",
+        "--epochs", "3", "--patience", "3", "--threads", "1", "--seed", "3",
     ]  # fmt: skip
     command = [sys.executable, "-m", "rnntag", *arguments]
     out = str(tmp_path / "cut")
@@ -173,11 +176,13 @@ def test_interrupted_and_resumed_training_ends_as_an_uninterrupted_one(tmp_path)
     with subprocess.Popen([*command, "-o", out], stderr=subprocess.PIPE, text=True) as process:
         assert process.stderr is not None
         for line in process.stderr:
-            if line.startswith("epoch 2/"):
+            if line.startswith(STARTED):
                 process.send_signal(signal.SIGINT)
                 break
         message = process.stderr.read()
     assert process.returncode == 130, message
+    # Within the first epoch, so the resumed run starts in the middle of one.
+    assert "training interrupted in epoch 1 after batch" in message
     assert "--resume" in message
     assert (tmp_path / "cut" / "checkpoint" / "state.json").is_file()
 
@@ -224,34 +229,61 @@ def test_resume_without_a_checkpoint_is_an_error(tmp_path, capsys):
     assert "no checkpoint to resume from" in capsys.readouterr().err
 
 
-def torchrun_training(out: Path, *options: object) -> list[str]:
-    """`rnntag train` on the NER samples under torchrun, two CPU processes of one thread."""
+def ddp_training(out: Path, *options: object) -> list[str]:
+    """`rnntag train` arguments for the NER samples in two CPU processes of one thread."""
     return [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "rnntag", "train", str(DATA / "ner-train.conll"),
-        "--dev", str(DATA / "ner-dev.conll"), "-o", str(out), *SMALL, "--threads", "1",
-        *map(str, options),
+        "train", str(DATA / "ner-train.conll"), "--dev", str(DATA / "ner-dev.conll"),
+        "-o", str(out), *SMALL, "--threads", "1", *map(str, options),
     ]  # fmt: skip
+
+
+def as_ranks(arguments: list[str]) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """`rnntag ARGUMENTS` as two ranks, started with the environment that torchrun gives its
+    workers (without the launcher's seconds of start-up), in one process group as a shell
+    runs a pipeline."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ranks: list[subprocess.Popen[str]] = []
+    for rank in range(2):
+        environment = {
+            **os.environ, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
+            "LOCAL_WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+            "OMP_NUM_THREADS": "1",
+        }  # fmt: skip
+        command = [sys.executable, "-m", "rnntag", *arguments]
+        # The first rank leads a new group, and the second joins it.
+        group = ranks[0].pid if ranks else 0
+        process = subprocess.Popen(
+            command, env=environment, stderr=subprocess.PIPE, text=True, process_group=group
+        )
+        ranks.append(process)
+    return ranks[0], ranks[1]
 
 
 @pytest.mark.slow
 def test_torchrun_training_on_two_cpu_processes_resumes_and_gives_a_model_that_tags(tmp_path):
     out = tmp_path / "ddp"
-    command = torchrun_training(out, "--epochs", LONG_RUN, "--patience", LONG_RUN)
-    # Ctrl-C in a terminal signals the launcher and its workers together.
-    with subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, start_new_session=True
-    ) as process:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if line.startswith("epoch 2/"):
-                os.killpg(process.pid, signal.SIGINT)
+    arguments = ddp_training(out, "--epochs", LONG_RUN, "--patience", LONG_RUN)
+    first, second = as_ranks(arguments)
+    with first, second:
+        assert first.stderr is not None and second.stderr is not None
+        # After an epoch, when every rank is surely training (the first rank's report can
+        # come before the second has begun to handle Ctrl-C), Ctrl-C as a terminal sends it:
+        # to every process of the group.
+        for line in first.stderr:
+            if line.startswith("epoch 1/"):
+                os.killpg(first.pid, signal.SIGINT)
                 break
-        message = process.stderr.read()
-    assert process.returncode != 0, message
-    assert (out / "checkpoint" / "state.json").is_file(), message
-    assert 2 <= len(epochs(out)) < LONG_RUN
+        messages = first.stderr.read(), second.stderr.read()
+    assert first.returncode == second.returncode == 130, messages
+    assert (out / "checkpoint" / "state.json").is_file(), messages
+    assert 1 <= len(epochs(out)) < LONG_RUN
 
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "rnntag", *arguments,
+    ]  # fmt: skip
     resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert not (out / "checkpoint").exists()

@@ -9,19 +9,17 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from rnntag.errors import RnntagError, UsageError
+from rnntag.errors import RnntagError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
 from rnntag.model.encode import Encoder, document_batches, document_groups, token_batches
 from rnntag.model.network import SequenceTagger, pooled_memory
-from rnntag.tagging.tagged import Prediction
+from rnntag.tagging.tagged import Prediction, check_nbest
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
 # Most sentences of whole documents whose memory is pooled together (see `_emissions`).
 DOCUMENT_GROUP = 512
-# Best sequences one may ask for: each costs its share of every Viterbi step's memory.
-MAX_NBEST = 100
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
 CACHED_FORMS = 1 << 15
 
@@ -157,12 +155,6 @@ def _emissions(
             start += size
             # (batch, seq_len, num_tags)
             yield indices, model.emissions(torch.cat([states, memory_of_batch], dim=2)), mask
-
-
-def check_nbest(nbest: int) -> None:
-    """Refuse a number of best sequences outside 1..`MAX_NBEST`."""
-    if not 1 <= nbest <= MAX_NBEST:
-        raise UsageError(f"--nbest must be in 1..{MAX_NBEST}")
 
 
 class FeatureCache:

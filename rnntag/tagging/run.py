@@ -9,16 +9,17 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import UsageError
 from rnntag.io.corpus import Format, InputSentence, open_text, read_chunks, text_blocks
 from rnntag.io.schemes import split_tag
-from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column
-from rnntag.tagging.predict import check_nbest
-from rnntag.tagging.tagger import Tagger
+from rnntag.tagging.tagged import check_nbest
 from rnntag.tagging.workers import WorkerPool, tag_chunk
+
+if TYPE_CHECKING:
+    from rnntag.tagging.tagger import Tagger
 
 # What a file is read as when no input format is given.
 SUFFIX_FORMATS: dict[str, Format] = {".conllu": "conllu", ".conll": "conll"}
@@ -69,8 +70,15 @@ class Tagging:
             self.spans = self.pool.spans
             infos = self.pool.infos
         else:
+            # Imported here, so that with workers this process (which only reads and writes)
+            # starts without torch: two seconds sooner.
+            from rnntag.model.runtime import resolve_device
+            from rnntag.tagging.tagger import Tagger
+
             torch_device = resolve_device(device)
-            self.taggers = [Tagger.load(m, torch_device, output_scheme) for m in models]
+            self.taggers: list[Tagger] = [
+                Tagger.load(m, torch_device, output_scheme) for m in models
+            ]
             self.spans = [t.spans for t in self.taggers]
             infos = [t.info for t in self.taggers]
         self.entity_types = sorted(

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rnntag.errors import UsageError
 from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import to_spans
+
+# Best sequences one may ask for: each costs its share of every Viterbi step's memory.
+MAX_NBEST = 100
 
 
 @dataclass
@@ -27,6 +31,12 @@ class Prediction:
     scores: list[float] | None = None
     spans: list[tuple[str, int, int, float]] = field(default_factory=list)
     nbest: list[tuple[list[str], float]] = field(default_factory=list)
+
+
+def check_nbest(nbest: int) -> None:
+    """Refuse a number of best sequences outside 1..`MAX_NBEST`."""
+    if not 1 <= nbest <= MAX_NBEST:
+        raise UsageError(f"--nbest must be in 1..{MAX_NBEST}")
 
 
 @dataclass

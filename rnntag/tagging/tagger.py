@@ -12,8 +12,9 @@ from rnntag.io.corpus import InputSentence, chunks, read_text
 from rnntag.io.schemes import scheme_labels
 from rnntag.io.text import hyphen_groups
 from rnntag.model.config import ModelInfo
+from rnntag.model.directory import resolve_model
 from rnntag.model.encode import Encoder
-from rnntag.model.modelfile import load_model, resolve_model
+from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
 from rnntag.model.runtime import bound_kernel_cache
 from rnntag.tagging import tagged

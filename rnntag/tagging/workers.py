@@ -2,7 +2,11 @@
 in input order and a bounded number of chunks in flight. Plain text travels as raw blocks of
 paragraphs, so that the workers split it into sentences too. A worker that dies (killed by
 the out-of-memory killer, say) ends the run with an error instead of a wait forever: the
-pool is `concurrent.futures`' process pool, which notices."""
+pool is `concurrent.futures`' process pool, which notices.
+
+Where the platform has it (Linux, macOS), the workers are forks of a server process that has
+imported torch and the model code once: they start in a fraction of a second each and share
+those pages, and this process, which only reads and writes, never imports torch."""
 
 from __future__ import annotations
 
@@ -13,15 +17,18 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError
 from rnntag.io.corpus import InputSentence, TextBlock
-from rnntag.model.modelfile import read_info, resolve_model
+from rnntag.model.directory import read_info, resolve_model
 from rnntag.tagging.tagged import Prediction
-from rnntag.tagging.tagger import Tagger
+
+if TYPE_CHECKING:
+    from rnntag.tagging.tagger import Tagger
+
+# What the server that forks the workers imports before it forks any (see `_context`).
+WORKER_MODULES = ["rnntag.tagging.tagger"]
 
 # Sentences as (tokens, document), or a block of text; scores; nbest.
 Job = tuple[list[tuple[list[str], int | None]] | TextBlock, bool, int]
@@ -41,6 +48,10 @@ def tag_chunk(
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
+    import torch
+
+    from rnntag.tagging.tagger import Tagger
+
     # Workers share the cores: one thread each avoids oversubscription.
     torch.set_num_threads(1)
     # The pool's shutdown waits for the worker to exit: spare it the last garbage collection
@@ -78,9 +89,7 @@ class WorkerPool:
         self.infos = [read_info(resolve_model(model)) for model in models]
         """Each model's configuration (its weights stay in the workers)."""
         self.workers = workers
-        self.pool = ProcessPoolExecutor(
-            workers, multiprocessing.get_context("spawn"), _start_worker, (models, output_scheme)
-        )
+        self.pool = ProcessPoolExecutor(workers, _context(), _start_worker, (models, output_scheme))
         self.spans: list[bool] = _result(self.pool.submit(_spans))
         """Whether each model tags spans (entities)."""
 
@@ -134,6 +143,16 @@ class WorkerPool:
                 yield done()
         while in_flight:
             yield done()
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """Forked from a server that has imported `WORKER_MODULES` where the platform can; else
+    each worker a fresh interpreter (Windows)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
+    return context
 
 
 def _submit(pool: ProcessPoolExecutor, job: Job) -> Future[Any]:

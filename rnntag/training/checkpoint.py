@@ -32,7 +32,7 @@ from rnntag.io.files import (
     replace_together,
 )
 from rnntag.model.config import ModelInfo, from_dict
-from rnntag.model.modelfile import check_info
+from rnntag.model.directory import check_info
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "state.json"

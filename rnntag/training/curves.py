@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rnntag.errors import RnntagError, UsageError
 from rnntag.io.files import atomic_write, parse_json, read_small_text
 from rnntag.model.config import ModelInfo
-from rnntag.model.modelfile import CONFIG_FILE, METRICS_FILE, read_info
+from rnntag.model.directory import CONFIG_FILE, METRICS_FILE, read_info
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -16,8 +16,9 @@ import torch
 
 from rnntag.errors import UsageError
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, Vocabularies
+from rnntag.model.directory import resolve_model
 from rnntag.model.encode import build_vocabularies, key_function
-from rnntag.model.modelfile import load_model, resolve_model
+from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
 from rnntag.training.embeddings import load_vectors
 

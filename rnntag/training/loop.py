@@ -24,6 +24,7 @@ from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
 from rnntag.io.text import hyphen_convention
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
+from rnntag.model.directory import save_config, save_metrics
 from rnntag.model.encode import (
     UNK_INDEX,
     Batch,
@@ -36,13 +37,7 @@ from rnntag.model.encode import (
     length_batches,
     word_counts,
 )
-from rnntag.model.modelfile import (
-    build_model,
-    first_not_finite,
-    save_config,
-    save_metrics,
-    save_model,
-)
+from rnntag.model.modelfile import build_model, first_not_finite, save_model
 from rnntag.model.network import SequenceTagger
 from rnntag.model.runtime import bound_kernel_cache, release_free_memory
 from rnntag.model.subword import learn_bpe

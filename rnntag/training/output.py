@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.io.files import current
-from rnntag.model.modelfile import CONFIG_FILE
+from rnntag.model.directory import CONFIG_FILE
 from rnntag.training.checkpoint import CHECKPOINT_DIR, STATE_FILE
 
 try:
