@@ -33,6 +33,18 @@ def pos() -> rnntag.Tagger:
     return rnntag.load("pos", device="cpu")
 
 
+@pytest.mark.parametrize("name", ["pos", "ner"])
+def test_probabilities_of_a_long_sentence_are_probabilities(name, ner, pos):
+    # A few hundred tokens of running text: float32 scoring gave probabilities of 1.0002.
+    tokens = [t for s in load_corpus(str(ROOT / "data" / "ner-dev.conll")) for t in s.tokens]
+    (prediction,) = {"ner": ner, "pos": pos}[name].predict([tokens[:300]], scores=True, nbest=3)
+
+    assert prediction.scores is not None
+    assert all(0 <= p <= 1 for p in prediction.scores)
+    assert all(0 <= p <= 1 for *_, p in prediction.spans)
+    assert sum(p for _, p in prediction.nbest) <= 1
+
+
 @pytest.mark.parametrize("module", [rnntag, rnntag.api, rnntag.tagging.tagger])
 def test_docstring_examples_run(module, monkeypatch):
     # The examples name the sample files relative to the repository root.

@@ -210,3 +210,23 @@ def test_path_stretch_probabilities_match_enumeration(num_tags, lengths, constra
             assert path.stretch_probability(b, start, end) == pytest.approx(expected, abs=1e-5)
             if end == start + 1:
                 assert path.token_log_p[b, start].exp().item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("constrained", [False, True])
+@pytest.mark.parametrize("scale", [1.0, 100.0])
+def test_probabilities_stay_probabilities_when_scores_run_into_the_thousands(
+    scale, constrained, generator
+):
+    # Sentences too long to enumerate, with sums of scores that leave float32 few digits.
+    crf, emissions, mask = make_case(6, [80, 57, 1, 33], generator, constrained)
+    emissions = emissions * scale
+    with torch.no_grad():
+        path = crf.path_scores(emissions, mask)
+        marginals = crf.marginals(emissions.double(), mask)
+    for b, length in enumerate(mask.sum(dim=1).tolist()):
+        assert marginals[b, :length].sum(dim=1).sub(1).abs().max() < 1e-9
+        token = path.token_log_p[b, :length].exp()
+        expected = marginals[b, :length].gather(1, path.tags[b, :length, None]).squeeze(1)
+        assert (token - expected).abs().max() < 1e-9
+        assert bool(((token >= 0) & (token <= 1)).all())
+        assert 0 <= path.stretch_probability(b, 0, length) <= token.min() + 1e-12

@@ -40,7 +40,9 @@ class PathScores:
         tags on the path: the forward score into the first, the path's own score inside,
         and the backward score out of the last."""
         inside = self.cumulative[row, end - 1] - self.cumulative[row, start]
-        return float((self.alpha[row, start] + inside + self.beta[row, end - 1]).exp())
+        # At most 0: above it only by rounding.
+        log_p = self.alpha[row, start] + inside + self.beta[row, end - 1]
+        return float(log_p.clamp(max=0).exp())
 
 
 class CRF(nn.Module):
@@ -85,12 +87,15 @@ class CRF(nn.Module):
         self.register_buffer("allowed", allowed[1], persistent=False)  # (from, to)
         self.register_buffer("allowed_end", allowed[2], persistent=False)  # (num_tags,)
 
-    def constrained_scores(self) -> tuple[Tensor, Tensor, Tensor]:
-        """Start (num_tags,), transition (from, to) and end (num_tags,) scores, constrained."""
+    def constrained_scores(
+        self, dtype: torch.dtype = torch.float32
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Start (num_tags,), transition (from, to) and end (num_tags,) scores, constrained,
+        in `dtype` (that of the emissions they are added to)."""
         return (
-            torch.where(self.allowed_start, self.start_transitions, FORBIDDEN),
-            torch.where(self.allowed, self.transitions, FORBIDDEN),
-            torch.where(self.allowed_end, self.end_transitions, FORBIDDEN),
+            torch.where(self.allowed_start, self.start_transitions, FORBIDDEN).to(dtype),
+            torch.where(self.allowed, self.transitions, FORBIDDEN).to(dtype),
+            torch.where(self.allowed_end, self.end_transitions, FORBIDDEN).to(dtype),
         )
 
     def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
@@ -117,7 +122,7 @@ class CRF(nn.Module):
         Returns:
             (batch,) scores.
         """
-        start, transitions, end = self.constrained_scores()
+        start, transitions, end = self.constrained_scores(emissions.dtype)
         # (batch, seq_len)
         emitted = emissions.gather(2, tags.unsqueeze(2)).squeeze(2)
         # (batch, seq_len - 1)
@@ -143,7 +148,7 @@ class CRF(nn.Module):
         Returns:
             (batch,) log Z.
         """
-        start, transitions, end = self.constrained_scores()
+        start, transitions, end = self.constrained_scores(emissions.dtype)
         # The sum over previous tags is a matrix product in exp space, each side shifted by its
         # maximum: a (batch, num_tags) exp and log per position instead of a logsumexp over
         # (batch, from, to), several times cheaper forwards and backwards. Forbidden moves
@@ -179,7 +184,7 @@ class CRF(nn.Module):
             scores of all suffixes after each tag, the end score included; log Z (batch,).
             The probability that position t has tag j is exp(alpha + beta - log Z).
         """
-        start, transitions, end = self.constrained_scores()
+        start, transitions, end = self.constrained_scores(emissions.dtype)
         seq_len = emissions.size(1)
         # (batch, num_tags)
         alpha = start + emissions[:, 0]
@@ -228,12 +233,15 @@ class CRF(nn.Module):
             mask: (batch, seq_len) boolean.
 
         Returns:
-            The scores along each sentence's best path; log Z is split between `alpha`
-            and `beta`, so that `alpha + beta` is the log-marginal of the path's tag.
+            The scores along each sentence's best path, in float64; log Z is split between
+            `alpha` and `beta`, so that `alpha + beta` is the log-marginal of the path's tag.
         """
-        alpha, beta, log_z = self.forward_backward(emissions, mask)
-        _, transitions, _ = self.constrained_scores()
         best = self.decode(emissions, mask)[1]  # (batch, seq_len)
+        # float32 keeps 7 digits of scores that run into the hundreds, and their differences
+        # came out as probabilities of 1.0002; the path stays the one decoded without scores.
+        emissions = emissions.double()  # (batch, seq_len, num_tags)
+        alpha, beta, log_z = self.forward_backward(emissions, mask)
+        _, transitions, _ = self.constrained_scores(emissions.dtype)
         index = best.unsqueeze(2)  # (batch, seq_len, 1)
         # (batch, seq_len) each
         alpha_path = alpha.gather(2, index).squeeze(2) - log_z.unsqueeze(1) / 2
@@ -241,7 +249,9 @@ class CRF(nn.Module):
         # (batch, seq_len): score of stepping into each position along the path
         steps = emissions.gather(2, index).squeeze(2)
         steps[:, 1:] += transitions[best[:, :-1], best[:, 1:]]
-        return PathScores(best, alpha_path + beta_path, steps.cumsum(dim=1), alpha_path, beta_path)
+        # (batch, seq_len): a log-probability, above 0 only by rounding
+        token_log_p = (alpha_path + beta_path).clamp(max=0)
+        return PathScores(best, token_log_p, steps.cumsum(dim=1), alpha_path, beta_path)
 
     def decode(self, emissions: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Best tag sequence of each sentence (Viterbi algorithm).

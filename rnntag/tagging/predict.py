@@ -280,10 +280,16 @@ def _add_nbest(
         raise RnntagError("n-best sequences need a model with a CRF decoder")
     # (batch, k), (batch, k, seq_len)
     scores, paths = model.crf.decode_nbest(emissions, mask, k)
-    # (batch, k, seq_len)
-    paths = _converted(paths.flatten(0, 1), mask.repeat_interleave(k, dim=0), table).view_as(paths)
+    # (batch * k, seq_len)
+    repeated = mask.repeat_interleave(k, dim=0)
+    # Each path's score and log Z again in float64, as `CRF.path_scores` explains.
+    wide = emissions.double()  # (batch, seq_len, num_tags)
     # (batch, k)
-    probabilities = (scores - model.crf.log_partition(emissions, mask).unsqueeze(1)).exp()
+    exact = model.crf.score(wide.repeat_interleave(k, dim=0), paths.flatten(0, 1), repeated)
+    log_z = model.crf.log_partition(wide, mask)
+    probabilities = (exact.view_as(scores) - log_z.unsqueeze(1)).clamp(max=0).exp()
+    # (batch, k, seq_len)
+    paths = _converted(paths.flatten(0, 1), repeated, table).view_as(paths)
     for row, result in enumerate(results):
         n = int(mask[row].sum())
         result.nbest = [
