@@ -228,4 +228,6 @@ def test_tagging_by_length_within_documents_scores_as_batches_of_whole_documents
                 n = len(tokens[i])
                 assert got[i].tags == [encoder.labels[t] for t in path.tags[row, :n].tolist()]
                 expected = path.token_log_p[row, :n].exp()
-                assert torch.allclose(torch.tensor(got[i].scores), expected, atol=1e-5)
+                assert torch.allclose(
+                    torch.tensor(got[i].scores, dtype=expected.dtype), expected, atol=1e-5
+                )
