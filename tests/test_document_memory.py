@@ -17,7 +17,7 @@ from test_model import SENTENCES, TAGS, make_model
 from rnntag.api import score
 from rnntag.io.corpus import read_conll, read_conllu, read_text
 from rnntag.model.encode import EncodedSentences, document_batches, document_groups
-from rnntag.model.network import document_memory
+from rnntag.model.network import pooled_memory
 from rnntag.tagging import workers
 from rnntag.tagging.predict import predict
 from rnntag.tagging.tagger import Tagger
@@ -100,31 +100,53 @@ def test_document_batches_hold_whole_documents(documents, batch_size, shuffle):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
     generator = torch.Generator().manual_seed(seed)
-    lengths = [4, 2, 3]
-    mask = torch.arange(4) < torch.tensor(lengths)[:, None]
-    states = torch.randn(3, 4, 5, generator=generator)
-    groups = torch.randint(0, 4, (3, 4), generator=generator)
-    memory = document_memory(states, groups, mask)
-    assert memory.shape == (3, 4, 6)
-    tokens = [(b, t) for b in range(3) for t in range(lengths[b])]
-    for b, t in tokens:
-        others = [
-            states[c, u] for c, u in tokens if (c, u) != (b, t) and groups[c, u] == groups[b, t]
-        ]
-        expected = torch.stack(others).mean(0) if others else torch.zeros(5)
-        assert torch.allclose(memory[b, t, :5], expected, atol=1e-6)
-        assert memory[b, t, 5] == float(bool(others))
-    assert not memory[~mask].any()
+    states = torch.randn(9, 5, generator=generator)
+    groups = torch.randint(0, 6, (9,), generator=generator)
+
+    shared, mean = pooled_memory(states, groups)
+
+    expected = {}
+    for i in range(9):
+        others = [states[j] for j in range(9) if j != i and groups[j] == groups[i]]
+        if others:
+            expected[i] = torch.stack(others).mean(0)
+    assert shared.tolist() == sorted(expected)
+    for row, i in enumerate(shared.tolist()):
+        assert torch.allclose(mean[row], expected[i], atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(seed):
+    # The definition: each real token's state, its memory (0 when alone) and the flag, joined.
+    generator = torch.Generator().manual_seed(seed)
+    model, _ = make_model("cnn", "crf", doc_memory=True)
+    size = 2 * model.config.hidden_size
+    mask = torch.arange(4) < torch.tensor([4, 2, 3])[:, None]
+    states = torch.randn(3, 4, size, generator=generator)
+    groups = torch.randint(0, 5, (3, 4), generator=generator)
+    shared, mean = pooled_memory(states[mask], groups[mask])
+    memory = torch.zeros(int(mask.sum()), size + 1)
+    memory[shared] = torch.cat([mean, torch.ones(len(shared), 1)], dim=1)
+    joined = torch.zeros(3, 4, 2 * size + 1)
+    joined[mask] = torch.cat([states[mask], memory], dim=1)
+
+    with torch.no_grad():
+        got = model.scores_with_memory(states, mask, shared, mean)
+        expected = model.emissions(joined)
+
+    assert len(shared) > 0
+    assert torch.allclose(got[mask], expected[mask], atol=1e-5)
 
 
 def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
-    mask = torch.ones(2, 3, dtype=torch.bool)
-    states = torch.randn(2, 3, 4, requires_grad=True)
-    groups = torch.tensor([[0, 1, 2], [0, 4, 5]])
-    document_memory(states, groups, mask)[0, 0, :4].sum().backward()
+    states = torch.randn(6, 4, requires_grad=True)
+    groups = torch.tensor([0, 1, 2, 0, 4, 5])
+    shared, mean = pooled_memory(states, groups)
+    assert shared.tolist() == [0, 3]
+    mean[0].sum().backward()
     assert states.grad is not None
-    reached = states.grad.abs().sum(2) > 0
-    assert reached.tolist() == [[False, False, False], [True, False, False]]
+    reached = states.grad.abs().sum(1) > 0
+    assert reached.tolist() == [False, False, False, True, False, False]
 
 
 def test_a_batch_of_documents_equals_each_document_alone():

@@ -234,44 +234,30 @@ def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
     return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
-def pooled_memory(states: Tensor, groups: Tensor) -> Tensor:
-    """For each token, the mean state of the other tokens of its group (a name's other
-    occurrences in the document), and whether it has any.
+def pooled_memory(states: Tensor, groups: Tensor) -> tuple[Tensor, Tensor]:
+    """The tokens whose group has other tokens (a name's other occurrences in the document),
+    with the mean state of those others; every other token's memory is 0.
 
     Args:
         states: (tokens, size) RNN states.
         groups: (tokens,) group numbers.
 
     Returns:
-        (tokens, size + 1) the mean (0 without others) and the flag.
+        (shared,) the positions of those tokens among `states`, and (shared, size) the means.
     """
     count = int(groups.max()) + 1 if groups.numel() else 0
-    # (groups, size), (groups,)
-    sums = states.new_zeros(count, states.size(1)).index_add_(0, groups, states)
-    members = states.new_zeros(count).index_add_(0, groups, states.new_ones(groups.shape))
-    # (tokens,)
-    others = members[groups] - 1
-    # (tokens, size): a lone token's sum minus itself is exactly 0
-    mean = (sums[groups] - states) / others.clamp(min=1).unsqueeze(1)
-    # (tokens, size + 1)
-    return torch.cat([mean, (others > 0).to(states.dtype).unsqueeze(1)], dim=1)
-
-
-def document_memory(states: Tensor, groups: Tensor, mask: Tensor) -> Tensor:
-    """`pooled_memory` of a padded batch.
-
-    Args:
-        states: (batch, seq_len, size) RNN states.
-        groups: (batch, seq_len) group numbers; any at padding.
-        mask: (batch, seq_len) boolean.
-
-    Returns:
-        (batch, seq_len, size + 1) the memory of each token, 0 at padding.
-    """
-    # (batch, seq_len, size + 1)
-    memory = states.new_zeros(*mask.shape, states.size(2) + 1)
-    memory[mask] = pooled_memory(states[mask], groups[mask])
-    return memory
+    # (groups,)
+    members = torch.zeros(count, dtype=torch.long, device=groups.device)
+    members.index_add_(0, groups, torch.ones_like(groups))
+    # (shared,): most tokens are alone (a name recurs; lower-case words never share)
+    shared = (members[groups] > 1).nonzero().squeeze(1)
+    # (shared,), (shared, size)
+    mine, their_states = groups[shared], states[shared]
+    # (groups, size): sums over whole groups, as every member of a shared group is shared
+    sums = states.new_zeros(count, states.size(1)).index_add_(0, mine, their_states)
+    # (shared, size)
+    others = (members[mine] - 1).unsqueeze(1).to(states.dtype)
+    return shared, (sums[mine] - their_states) / others
 
 
 class SequenceTagger(nn.Module):
@@ -325,8 +311,8 @@ class SequenceTagger(nn.Module):
             config.dropout,
             config.locked_dropout,
         )
-        # With a document memory, each token's state is joined by the mean state of its
-        # group's other tokens and a flag saying whether there are any.
+        # With a document memory, each token's state is joined by its memory (see
+        # `scores_with_memory`).
         memory = 2 * config.hidden_size + 1 if config.doc_memory else 0
         self.emissions = nn.Linear(2 * config.hidden_size + memory, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
@@ -387,12 +373,44 @@ class SequenceTagger(nn.Module):
         """
         # (batch, seq_len, 2 * hidden_size)
         encoded = self.encode(features, mask, padded)
-        if self.config.doc_memory:
-            assert groups is not None
-            # (batch, seq_len, 4 * hidden_size + 1)
-            encoded = torch.cat([encoded, document_memory(encoded, groups, mask)], dim=2)
+        if not self.config.doc_memory:
+            # (batch, seq_len, num_tags)
+            return self.emissions(encoded)
+        assert groups is not None
+        # (shared,), (shared, 2 * hidden_size)
+        shared, mean = pooled_memory(encoded[mask], groups[mask])
         # (batch, seq_len, num_tags)
-        return self.emissions(encoded)
+        return self.scores_with_memory(encoded, mask, shared, mean)
+
+    def scores_with_memory(
+        self, states: Tensor, mask: Tensor, shared: Tensor, mean: Tensor
+    ) -> Tensor:
+        """Emission scores with a document memory. The output layer reads each token's state
+        joined by its memory: the mean state of its group's other tokens and a flag saying
+        whether there are any, both 0 for a token alone; so the memory's share is added only
+        where it is not 0.
+
+        Args:
+            states: (batch, seq_len, 2 * hidden_size) RNN states.
+            mask: (batch, seq_len) boolean.
+            shared: (shared,) positions among the real tokens (in `mask` order) of the tokens
+                whose group has others (see `pooled_memory`).
+            mean: (shared, 2 * hidden_size) the mean state of those others.
+
+        Returns:
+            (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
+        """
+        size = states.size(2)
+        # (num_tags, 2 * size + 1): state, mean, flag
+        weight = self.emissions.weight
+        # (batch, seq_len, num_tags)
+        scores = nn.functional.linear(states, weight[:, :size], self.emissions.bias)
+        # (shared, num_tags): the flag is 1
+        extra = nn.functional.linear(mean, weight[:, size:-1], weight[:, -1])
+        # (shared,) each
+        rows, columns = mask.nonzero()[shared].unbind(1)
+        # (batch, seq_len, num_tags)
+        return scores.index_put((rows, columns), extra, accumulate=True)
 
     def encode(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
         """The RNN's states over token features, as `score_features` passes them on to the

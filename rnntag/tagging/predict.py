@@ -141,20 +141,23 @@ def _emissions(
             parts.append((indices, mask, model.encode(inputs, mask, padded)))
         order = [i for indices, _, _ in parts for i in indices]
         numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
-        # (tokens, 2 * hidden_size + 1), in the order of `parts`
-        pooled = pooled_memory(
+        # (shared,), (shared, 2 * hidden_size): positions among all tokens of `parts`
+        shared, mean = pooled_memory(
             torch.cat([states[mask] for _, mask, states in parts]),
             torch.tensor(numbers, device=parts[0][1].device),
         )
         start = 0
         for indices, mask, states in parts:
-            size = sum(len(sentences[i]) for i in indices)
-            # (batch, seq_len, 2 * hidden_size + 1)
-            memory_of_batch = states.new_zeros(*mask.shape, pooled.size(1))
-            memory_of_batch[mask] = pooled[start : start + size]
-            start += size
+            end = start + sum(len(sentences[i]) for i in indices)
+            # (shared,)
+            mine = (shared >= start) & (shared < end)
             # (batch, seq_len, num_tags)
-            yield indices, model.emissions(torch.cat([states, memory_of_batch], dim=2)), mask
+            yield (
+                indices,
+                model.scores_with_memory(states, mask, shared[mine] - start, mean[mine]),
+                mask,
+            )
+            start = end
 
 
 class FeatureCache:
