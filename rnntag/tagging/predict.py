@@ -110,54 +110,76 @@ def _emissions(
 ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
     """The emission scores of every batch of `sentences` (see `token_batches`).
 
-    With documents, for a model with a document memory, the RNN still runs on batches by
-    length, within groups of whole documents; each token's memory is pooled over its whole
-    document before any of the group's scores are given out.
+    For a model with a document memory, a sentence without a document is a document of its
+    own, and is batched by length with all the others; the sentences of documents are batched
+    by length within groups of whole documents, and each token's memory is pooled over its
+    whole document before any of the group's scores are given out.
 
     Returns:
         An iterator over (sentence indices, (batch, seq_len, num_tags) scores, (batch,
-        seq_len) mask).
+        seq_len) mask), in no particular order.
     """
     memory = model.config.doc_memory
+    alone = list(range(len(sentences)))
+    if documents is not None:
+        alone = [i for i in alone if documents[i] is None]
+    for within in token_batches([len(sentences[i]) for i in alone], max_tokens):
+        indices = [alone[j] for j in within]
+        batch = [sentences[i] for i in indices]
+        # (batch, seq_len, input_size), (batch, seq_len)
+        inputs, mask, padded = features.batch(batch)
+        # (batch, seq_len)
+        groups = features.encoder.groups(batch, None).to(mask.device) if memory else None
+        clock.lap("encode")
+        # (batch, seq_len, num_tags)
+        yield indices, model.score_features(inputs, mask, padded, groups), mask
     if documents is None:
-        for indices in token_batches([len(s) for s in sentences], max_tokens):
-            batch = [sentences[i] for i in indices]
-            # (batch, seq_len, input_size), (batch, seq_len)
-            inputs, mask, padded = features.batch(batch)
-            # (batch, seq_len)
-            groups = features.encoder.groups(batch, None).to(mask.device) if memory else None
-            clock.lap("encode")
-            # (batch, seq_len, num_tags)
-            yield indices, model.score_features(inputs, mask, padded, groups), mask
         return
-    for group in document_batches(documents, DOCUMENT_GROUP):
-        parts: list[tuple[list[int], Tensor, Tensor]] = []
-        for within in token_batches([len(sentences[i]) for i in group], max_tokens):
-            indices = [group[j] for j in within]
-            # (batch, seq_len, input_size), (batch, seq_len)
-            inputs, mask, padded = features.batch([sentences[i] for i in indices])
-            clock.lap("encode")
-            # (batch, seq_len, 2 * hidden_size)
-            parts.append((indices, mask, model.encode(inputs, mask, padded)))
-        order = [i for indices, _, _ in parts for i in indices]
-        numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
-        # (shared,), (shared, 2 * hidden_size): positions among all tokens of `parts`
-        shared, mean = pooled_memory(
-            torch.cat([states[mask] for _, mask, states in parts]),
-            torch.tensor(numbers, device=parts[0][1].device),
+    documented = [i for i in range(len(sentences)) if documents[i] is not None]
+    for group in document_batches([documents[i] for i in documented], DOCUMENT_GROUP):
+        indices = [documented[j] for j in group]
+        yield from _document_emissions(
+            model, features, sentences, documents, indices, max_tokens, clock
         )
-        start = 0
-        for indices, mask, states in parts:
-            end = start + sum(len(sentences[i]) for i in indices)
-            # (shared,)
-            mine = (shared >= start) & (shared < end)
-            # (batch, seq_len, num_tags)
-            yield (
-                indices,
-                model.scores_with_memory(states, mask, shared[mine] - start, mean[mine]),
-                mask,
-            )
-            start = end
+
+
+def _document_emissions(
+    model: SequenceTagger,
+    features: FeatureCache,
+    sentences: Sequence[list[str]],
+    documents: Sequence[int | None],
+    group: list[int],
+    max_tokens: int,
+    clock: _Clock,
+) -> Iterator[tuple[list[int], Tensor, Tensor]]:
+    """`_emissions` of a group of whole documents."""
+    parts: list[tuple[list[int], Tensor, Tensor]] = []
+    for within in token_batches([len(sentences[i]) for i in group], max_tokens):
+        indices = [group[j] for j in within]
+        # (batch, seq_len, input_size), (batch, seq_len)
+        inputs, mask, padded = features.batch([sentences[i] for i in indices])
+        clock.lap("encode")
+        # (batch, seq_len, 2 * hidden_size)
+        parts.append((indices, mask, model.encode(inputs, mask, padded)))
+    order = [i for indices, _, _ in parts for i in indices]
+    numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
+    # (shared,), (shared, 2 * hidden_size): positions among all tokens of `parts`
+    shared, mean = pooled_memory(
+        torch.cat([states[mask] for _, mask, states in parts]),
+        torch.tensor(numbers, device=parts[0][1].device),
+    )
+    start = 0
+    for indices, mask, states in parts:
+        end = start + sum(len(sentences[i]) for i in indices)
+        # (shared,)
+        mine = (shared >= start) & (shared < end)
+        # (batch, seq_len, num_tags)
+        yield (
+            indices,
+            model.scores_with_memory(states, mask, shared[mine] - start, mean[mine]),
+            mask,
+        )
+        start = end
 
 
 class FeatureCache:
