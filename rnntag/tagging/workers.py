@@ -48,6 +48,7 @@ def tag_chunk(
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
+    # Imported in the worker only: the parent imports this module too, and stays without torch.
     import torch
 
     from rnntag.tagging.tagger import Tagger
