@@ -296,6 +296,35 @@ def bench(
 
 
 @command()
+def serve(
+    model: opt.Models = None,
+    host: opt.Host = "127.0.0.1",
+    port: opt.Port = 8000,
+    device: opt.Device = "auto",
+) -> None:
+    """Serve the models over HTTP: POST /tag, GET /models, GET /health, and a page at /; needs
+    the serve extra of rnntag."""
+    try:
+        from rnntag.serving.app import create_app, serve
+        from rnntag.serving.service import TaggingService
+    except ImportError:
+        raise UsageError(
+            "rnntag serve needs Starlette and uvicorn: pip install 'rnntag[serve]'"
+        ) from None
+
+    with long_lived():
+        service = TaggingService(model or ["pos", "ner"], device)
+    names = ", ".join(service.names)
+    try:
+        serve(
+            create_app(service), host, port, lambda url: _say(f"rnntag: serving {names} on {url}")
+        )
+    except KeyboardInterrupt:
+        # Ctrl-C: the requests in flight have been answered by now.
+        raise typer.Exit(130) from None
+
+
+@command()
 def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
     """Show a model's configuration, labels, size, training scores and training curve; with
     --json, format 2's config.json, without vocabularies."""

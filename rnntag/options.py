@@ -109,6 +109,10 @@ Mode = Annotated[
         help="Span scoring: conlleval (as papers report) or strict.",
     ),
 ]
+Host = Annotated[
+    str, typer.Option(help="Address to listen on; 0.0.0.0 or :: opens the server to the network.")
+]
+Port = Annotated[int, typer.Option(help="Port to listen on; 0 for a free one.", min=0, max=65535)]
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto, cpu or cuda.")]
 Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", callback=_encoding)]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -387,7 +387,7 @@ def test_version_and_short_help(capsys):
     assert "[model] and [train]" in " ".join(words)
 
 
-@pytest.mark.parametrize("command", ["train", "tag", "eval", "bench", "info", "plot"])
+@pytest.mark.parametrize("command", ["train", "tag", "eval", "bench", "info", "plot", "serve"])
 def test_every_option_explains_itself(command):
     import typer.main
 

@@ -239,6 +239,12 @@ def test_the_wheel_carries_the_shipped_models(tmp_path):
     for model in ("en-ner-conll03", "en-pos-ewt"):
         for file in ("config.json", "words.txt", "chars.txt", "model.safetensors", "MODEL_CARD.md"):
             assert f"rnntag/models/{model}/{file}" in names
+    # Every package of the source tree, the optional ones too.
+    packages = {
+        p.parent.relative_to(DATA.parent).as_posix()
+        for p in (DATA.parent / "rnntag").rglob("__init__.py")
+    }
+    assert packages <= {name.rsplit("/", 1)[0] for name in names}
 
 
 @pytest.mark.slow

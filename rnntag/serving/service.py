@@ -1,0 +1,336 @@
+"""Tagging requests for `rnntag serve`, without HTTP: a request body is checked and read as
+`rnntag tag` would read the same text, requests that arrive together are tagged in one batch,
+and each gets back exactly the objects `rnntag tag --output jsonl` writes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from rnntag.errors import RnntagError
+from rnntag.io.corpus import CHUNK_SIZE, InputSentence, read_text
+from rnntag.io.schemes import SCHEMES
+from rnntag.model.runtime import resolve_device
+from rnntag.tagging.output import Column, to_json
+from rnntag.tagging.run import column_names
+from rnntag.tagging.tagged import MAX_NBEST
+from rnntag.tagging.tagger import Tagger
+
+# A request's body, and the text or tokens in it: a larger job belongs to `rnntag tag`.
+MAX_BODY_BYTES = 1_000_000
+MAX_CHARACTERS = 100_000
+MAX_TOKENS = 20_000
+OPTIONS = frozenset({"text", "tokens", "models", "scores", "nbest", "scheme"})
+
+
+class RequestError(Exception):
+    """A request that cannot be tagged, with the HTTP status that says why.
+
+    Args:
+        status: 400 (not JSON), 413 (too large) or 422 (JSON that is no valid request).
+        message: What is wrong, in one line.
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class Busy(Exception):
+    """The queue of waiting requests is full."""
+
+
+@dataclass
+class Request:
+    """One checked request.
+
+    Attributes:
+        sentences: The sentences, as `rnntag tag` reads the same input.
+        models: The column names of the models to tag with, in output order.
+        scores: Whether to add probabilities.
+        nbest: Best sequences per sentence.
+        scheme: Span scheme of the span models' tags; None for the data's.
+    """
+
+    sentences: list[InputSentence]
+    models: list[str]
+    scores: bool = False
+    nbest: int = 1
+    scheme: str | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Its number of tokens: what a batch's size is counted in."""
+        return sum(len(s.tokens) for s in self.sentences)
+
+
+class TaggingService:
+    """The models a server loaded at start, and tagging with them.
+
+    Args:
+        models: Model names or directories; each is asked for by its column name (the last
+            part, as in `rnntag tag --output jsonl`).
+        device: Where the networks run: auto, cpu or cuda.
+    """
+
+    def __init__(self, models: list[str], device: str = "auto"):
+        self.names = column_names(models)
+        torch_device = resolve_device(device)
+        self.taggers = {
+            name: Tagger.load(model, torch_device)
+            for name, model in zip(self.names, models, strict=True)
+        }
+        # One tagger per output scheme, all sharing the loaded network.
+        self._schemed: dict[tuple[str, str | None], Tagger] = {}
+
+    def describe(self) -> list[dict[str, Any]]:
+        """What `GET /models` lists: each model's name, labels, schemes and versions."""
+        return [
+            {
+                "name": name,
+                "spans": tagger.spans,
+                "labels": tagger.labels,
+                "scheme": tagger.output_scheme,
+                "schemes": list(SCHEMES) if tagger.spans else [],
+                "rnntag_version": tagger.info.rnntag_version,
+                "format_version": tagger.info.format_version,
+                "dev": {
+                    key: tagger.info.results[key]
+                    for key in ("dev_metric", "dev_score")
+                    if key in tagger.info.results
+                },
+            }
+            for name, tagger in self.taggers.items()
+        ]
+
+    def parse(self, body: bytes) -> Request:
+        """Check a request body and read its text or tokens.
+
+        Args:
+            body: The raw body: a JSON object with `text` (plain text) or `tokens` (a list of
+                sentences, each a list of tokens), and optionally `models` (names of loaded
+                models), `scores`, `nbest` and `scheme`.
+
+        Returns:
+            The request.
+
+        Raises:
+            RequestError: The body is too large, not JSON, or not a valid request.
+        """
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise RequestError(400, f"the body is not JSON ({exc})") from None
+        if not isinstance(payload, dict):
+            raise RequestError(422, "the body must be a JSON object")
+        unknown = sorted(set(payload) - OPTIONS)
+        if unknown:
+            raise RequestError(
+                422, f"unknown field {unknown[0]!r}; known: {', '.join(sorted(OPTIONS))}"
+            )
+        if ("text" in payload) == ("tokens" in payload):
+            raise RequestError(422, "give either 'text' or 'tokens'")
+        sentences = _text(payload["text"]) if "text" in payload else _tokens(payload["tokens"])
+        if sum(len(s.tokens) for s in sentences) > MAX_TOKENS:
+            raise RequestError(413, f"more than {MAX_TOKENS:,} tokens")
+        models = payload.get("models", self.names)
+        if (
+            not isinstance(models, list)
+            or not models
+            or not all(isinstance(m, str) for m in models)
+        ):
+            raise RequestError(422, "'models' must be a non-empty list of model names")
+        for model in models:
+            if model not in self.taggers:
+                raise RequestError(
+                    422, f"model {model!r} is not loaded; loaded: {', '.join(self.names)}"
+                )
+        if len(set(models)) < len(models):
+            raise RequestError(422, "'models' names a model twice")
+        scores, nbest = payload.get("scores", False), payload.get("nbest", 1)
+        if not isinstance(scores, bool):
+            raise RequestError(422, "'scores' must be true or false")
+        if isinstance(nbest, bool) or not isinstance(nbest, int) or not 1 <= nbest <= MAX_NBEST:
+            raise RequestError(422, f"'nbest' must be a whole number in 1..{MAX_NBEST}")
+        scheme = payload.get("scheme")
+        if scheme is not None and scheme not in SCHEMES:
+            raise RequestError(422, f"'scheme' must be one of {', '.join(SCHEMES)}")
+        return Request(sentences, models, scores, nbest, scheme)
+
+    def tag(self, requests: list[Request]) -> list[list[dict[str, Any]]]:
+        """Tag requests together: each model runs once over the sentences of all the requests
+        that ask for it with the same options.
+
+        Args:
+            requests: The requests.
+
+        Returns:
+            For each request, the JSON object of each sentence.
+        """
+        predicted: list[dict[str, list[Any]]] = [{} for _ in requests]
+        jobs: dict[tuple[str, bool, int, str | None], list[int]] = {}
+        for i, request in enumerate(requests):
+            for name in request.models:
+                key = (name, request.scores, request.nbest, request.scheme)
+                jobs.setdefault(key, []).append(i)
+        documents: dict[tuple[int, int, int], int] = {}
+        for (name, scores, nbest, scheme), members in jobs.items():
+            sentences = [
+                sentence
+                for i in members
+                for sentence in _own_documents(requests[i].sentences, i, documents)
+            ]
+            predictions = self._tagger(name, scheme).predict_read(sentences, scores, nbest)
+            start = 0
+            for i in members:
+                end = start + len(requests[i].sentences)
+                predicted[i][name] = predictions[start:end]
+                start = end
+        return [
+            [
+                to_json(
+                    sentence,
+                    [
+                        Column(name, predicted[i][name][k], self.taggers[name].spans)
+                        for name in request.models
+                    ],
+                )
+                for k, sentence in enumerate(request.sentences)
+            ]
+            for i, request in enumerate(requests)
+        ]
+
+    def _tagger(self, name: str, scheme: str | None) -> Tagger:
+        base = self.taggers[name]
+        if scheme is None or not base.spans:
+            return base
+        if (name, scheme) not in self._schemed:
+            self._schemed[name, scheme] = Tagger(base.info, base.model, scheme)
+        return self._schemed[name, scheme]
+
+
+def _text(text: Any) -> list[InputSentence]:
+    if not isinstance(text, str):
+        raise RequestError(422, "'text' must be a string")
+    if len(text) > MAX_CHARACTERS:
+        raise RequestError(413, f"the text is over {MAX_CHARACTERS:,} characters")
+    try:
+        return list(read_text(text.splitlines(keepends=True), "text"))
+    except RnntagError as exc:
+        raise RequestError(422, str(exc)) from None
+
+
+def _tokens(sentences: Any) -> list[InputSentence]:
+    """Sentences given as tokens, read as `rnntag tag --input tokens` reads a line each."""
+    if not isinstance(sentences, list) or not all(isinstance(s, list) for s in sentences):
+        raise RequestError(422, "'tokens' must be a list of sentences, each a list of tokens")
+    read = []
+    for number, tokens in enumerate(sentences, 1):
+        for token in tokens:
+            if not isinstance(token, str) or not token or token != "".join(token.split()):
+                raise RequestError(
+                    422, f"sentence {number}: {token!r} is no token (a string without spaces)"
+                )
+        if not tokens:
+            raise RequestError(422, f"sentence {number} has no tokens")
+        read.append(InputSentence(list(tokens), None, number))
+    return read
+
+
+def _own_documents(
+    sentences: list[InputSentence], request: int, numbers: dict[tuple[int, int, int], int]
+) -> list[InputSentence]:
+    """The sentences with document numbers of their own (from `numbers`, which it extends),
+    so that a document memory never joins the documents of two requests; cut at every
+    `CHUNK_SIZE` sentences, as `rnntag tag` reads its input in chunks of that many."""
+    return [
+        sentence
+        if sentence.document is None
+        else dataclasses.replace(
+            sentence,
+            document=numbers.setdefault(
+                (request, k // CHUNK_SIZE, sentence.document), len(numbers)
+            ),
+        )
+        for k, sentence in enumerate(sentences)
+    ]
+
+
+class Batcher:
+    """Gathers the requests that arrive within a few milliseconds and tags them together in a
+    thread, so the server goes on taking requests meanwhile. Start `run` as a task.
+
+    Args:
+        service: What tags.
+        wait: Seconds to wait for more requests once one has come.
+        batch_tokens: Tokens after which a batch takes no more requests.
+        queue_size: Requests that may wait; `submit` refuses more.
+    """
+
+    def __init__(
+        self,
+        service: TaggingService,
+        wait: float = 0.002,
+        batch_tokens: int = 4096,
+        queue_size: int = 256,
+    ):
+        self.service = service
+        self.wait = wait
+        self.batch_tokens = batch_tokens
+        self._queue: asyncio.Queue[tuple[Request, asyncio.Future[Any]]] = asyncio.Queue(queue_size)
+        self.requests = 0
+        """Requests taken so far."""
+        self.batches = 0
+        """Batches tagged (or failed) so far."""
+
+    @property
+    def waiting(self) -> int:
+        """Requests in the queue now."""
+        return self._queue.qsize()
+
+    async def submit(self, request: Request) -> list[dict[str, Any]]:
+        """Tag one request in the next batch.
+
+        Raises:
+            Busy: The queue is full.
+        """
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        try:
+            self._queue.put_nowait((request, future))
+        except asyncio.QueueFull:
+            raise Busy from None
+        self.requests += 1
+        result: list[dict[str, Any]] = await future
+        return result
+
+    async def run(self) -> None:
+        """Tag batches until cancelled."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await self._queue.get()]
+            tokens = batch[0][0].tokens
+            deadline = loop.time() + self.wait
+            while tokens < self.batch_tokens:
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), deadline - loop.time())
+                except TimeoutError:
+                    break
+                batch.append(item)
+                tokens += item[0].tokens
+            self.batches += 1
+            try:
+                results = await asyncio.to_thread(self.service.tag, [r for r, _ in batch])
+            except Exception as exc:  # every waiting request must hear of it
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
