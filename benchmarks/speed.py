@@ -175,6 +175,9 @@ def main() -> None:
     parser.add_argument("--train", help="also time one epoch of `rnntag train` on this file")
     parser.add_argument("--dev", help="dev file for --train")
     parser.add_argument("--embeddings", help="vectors for --train")
+    parser.add_argument(
+        "--onnx", action="store_true", help="also time the NER model in onnxruntime"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
     results: dict[str, object] = {"threads": torch.get_num_threads()}
@@ -199,6 +202,13 @@ def main() -> None:
     with open(conll_out, encoding="utf-8") as stream:
         text_tokens = sum(1 for line in stream if line.strip())
     pretokenised_args = ["-m", "ner", "--input", "tokens", str(tokens_file)]
+    onnx_tagger = None
+    if options.onnx:
+        from rnntag.exporting.onnx import export_onnx
+        from rnntag.exporting.runtime import OnnxTagger
+
+        export_onnx("ner", work / "ner.onnx")
+        onnx_tagger = OnnxTagger(work / "ner.onnx")
     # Every round times each subject once, back to back, so that a slow spell of this shared
     # machine slows the floor and rnntag alike; the ratios are taken within each round.
     rounds = []
@@ -206,8 +216,13 @@ def main() -> None:
         floor = floor_seconds(word_ids, len(ner.encoder.words), len(ner.labels))
         torch_start, ner_start = startup(["ner"], 3)
         _, both_start = startup(["pos", "ner"], 3)
+        if onnx_tagger is not None:
+            start = time.perf_counter()
+            onnx_tagger.tag(sentences)
+            onnx_speed = tokens / (time.perf_counter() - start)
         rounds.append(
             {
+                **({"onnx": onnx_speed} if onnx_tagger is not None else {}),
                 "floor": tokens / floor,
                 "network": tokens / network_seconds("ner", sentences),
                 "pretokenised": tokens / (tag_seconds(pretokenised_args, 1, "")[0] - ner_start),
@@ -229,8 +244,11 @@ def main() -> None:
         "network": "rnntag ner network: BiLSTM, emissions, Viterbi",
         "pretokenised": "rnntag tag -m ner --input tokens (start-up subtracted)",
         "plain": "rnntag tag (pos + ner) plain text (start-up subtracted)",
+        "onnx": "onnxruntime: the exported ner model from tokens (OnnxTagger.tag)",
     }
     for key, name in names.items():
+        if key not in rounds[0]:
+            continue
         results[name] = {
             "tokens": text_tokens if key == "plain" else tokens,
             "tokens_per_second": round(median(key)),

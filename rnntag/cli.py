@@ -296,6 +296,19 @@ def bench(
 
 
 @command()
+def export(model_dir: opt.ModelName, onnx: opt.OnnxFile) -> None:
+    """Export a model's network as ONNX, to tag with onnxruntime and numpy alone (see
+    rnntag.exporting.runtime); needs the onnx extra of rnntag."""
+    try:
+        from rnntag.exporting.onnx import export_onnx
+    except ImportError:
+        raise UsageError("rnntag export needs onnx: pip install 'rnntag[onnx]'") from None
+
+    export_onnx(model_dir, onnx)
+    _say(f"ONNX model written to {onnx}")
+
+
+@command()
 def serve(
     model: opt.Models = None,
     host: opt.Host = "127.0.0.1",

@@ -109,6 +109,7 @@ Mode = Annotated[
         help="Span scoring: conlleval (as papers report) or strict.",
     ),
 ]
+OnnxFile = Annotated[Path, typer.Option("--onnx", help="ONNX file to write.")]
 Host = Annotated[
     str, typer.Option(help="Address to listen on; 0.0.0.0 or :: opens the server to the network.")
 ]

@@ -387,7 +387,9 @@ def test_version_and_short_help(capsys):
     assert "[model] and [train]" in " ".join(words)
 
 
-@pytest.mark.parametrize("command", ["train", "tag", "eval", "bench", "info", "plot", "serve"])
+@pytest.mark.parametrize(
+    "command", ["train", "tag", "eval", "bench", "info", "plot", "serve", "export"]
+)
 def test_every_option_explains_itself(command):
     import typer.main
 

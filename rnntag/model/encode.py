@@ -12,7 +12,7 @@ from torch import Tensor
 
 from rnntag.model.config import ModelConfig, Vocabularies
 from rnntag.model.subword import PieceCache, load_bpe
-from rnntag.model.vocab import Vocab, ranked, word_key
+from rnntag.model.vocab import Vocab, casing, clip_word, ranked, word_key
 
 PAD_INDEX = 0
 UNK_INDEX = 1
@@ -60,24 +60,6 @@ class Batch:
             self.padded,
             None if self.groups is None else self.groups.to(device),
         )
-
-
-CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "number", "has digit", "other")
-
-
-def casing(word: str) -> int:
-    """Index in `CASINGS` of the word's casing pattern (Reimers & Gurevych 2017)."""
-    if word.isdigit():
-        return 5
-    if any(c.isdigit() for c in word):
-        return 6
-    if word.islower():
-        return 1
-    if word.isupper():
-        return 2
-    if word[0].isupper():
-        return 3
-    return 4 if any(c.isalpha() for c in word) else 7
 
 
 def document_groups(
@@ -143,14 +125,6 @@ def document_batches(
         batch.extend(piece)
     if batch:
         yield batch
-
-
-def clip_word(word: str, max_chars: int) -> str:
-    """Keep the first and last characters of an over-long word, where prefixes and suffixes are."""
-    if len(word) <= max_chars:
-        return word
-    head = (max_chars + 1) // 2
-    return word[:head] + word[len(word) - (max_chars - head) :]
 
 
 class Encoder:

@@ -16,7 +16,8 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from rnntag.model.config import ModelConfig
 from rnntag.model.crf import CRF, PathScores
-from rnntag.model.encode import CASINGS, PAD_INDEX, Batch
+from rnntag.model.encode import PAD_INDEX, Batch
+from rnntag.model.vocab import CASINGS
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 

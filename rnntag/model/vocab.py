@@ -1,4 +1,5 @@
-"""String-to-index vocabularies, stored as plain lists in `config.json`."""
+"""String-to-index vocabularies, stored as plain lists in `config.json`, and the other
+features of a word form: its casing pattern, its characters clipped to a length."""
 
 from __future__ import annotations
 
@@ -65,3 +66,29 @@ def ranked(counts: dict[str, int]) -> list[str]:
     """Vocabulary entries by falling count (ties alphabetical), `PAD` and `UNK` first."""
     kept = sorted((k for k in counts if k not in (PAD, UNK)), key=lambda k: (-counts[k], k))
     return [PAD, UNK, *kept]
+
+
+CASINGS = ("<pad>", "lower", "upper", "title", "mixed", "number", "has digit", "other")
+
+
+def casing(word: str) -> int:
+    """Index in `CASINGS` of the word's casing pattern (Reimers & Gurevych 2017)."""
+    if word.isdigit():
+        return 5
+    if any(c.isdigit() for c in word):
+        return 6
+    if word.islower():
+        return 1
+    if word.isupper():
+        return 2
+    if word[0].isupper():
+        return 3
+    return 4 if any(c.isalpha() for c in word) else 7
+
+
+def clip_word(word: str, max_chars: int) -> str:
+    """Keep the first and last characters of an over-long word, where prefixes and suffixes are."""
+    if len(word) <= max_chars:
+        return word
+    head = (max_chars + 1) // 2
+    return word[:head] + word[len(word) - (max_chars - head) :]

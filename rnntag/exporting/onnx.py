@@ -1,0 +1,185 @@
+"""`rnntag export --onnx`: a model's network, up to its emission scores, as an ONNX graph with
+dynamic batch and length, and everything else a tagger needs (vocabularies, settings, the
+CRF's scores) in the file's metadata, so `rnntag.exporting.runtime` can tag with onnxruntime
+and numpy alone."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rnntag.errors import RnntagError
+from rnntag.io.files import atomic_write
+from rnntag.model.config import ModelInfo
+from rnntag.model.directory import resolve_model
+from rnntag.model.modelfile import load_model
+from rnntag.model.network import SequenceTagger, SymbolBiLSTM
+from rnntag.version import __version__
+
+OPSET = 17
+# The metadata keys, each a JSON text.
+METADATA = ("rnntag", "settings", "labels", "words", "chars", "crf")
+
+
+class _FinalStates(nn.Module):
+    """A `SymbolBiLSTM` without packed sequences, which ONNX cannot hold: the forward and the
+    backward direction each run over the padded symbols, the backward one over each word
+    reversed within its length, and each word's state is taken at its last symbol. The same
+    numbers as the packed original."""
+
+    def __init__(self, original: SymbolBiLSTM):
+        super().__init__()
+        self.embed = original.embed
+        size = original.lstm.hidden_size
+        self.ahead = nn.LSTM(original.lstm.input_size, size, batch_first=True)
+        self.back = nn.LSTM(original.lstm.input_size, size, batch_first=True)
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(self.ahead, f"{name}_l0").data = getattr(original.lstm, f"{name}_l0").data
+            getattr(self.back, f"{name}_l0").data = getattr(
+                original.lstm, f"{name}_l0_reverse"
+            ).data
+
+    def forward(self, symbols: Tensor) -> Tensor:
+        """Args: symbols (words, word_len). Returns: (words, 2 * hidden)."""
+        words, width = symbols.shape
+        # (words, 1)
+        lengths = (symbols != 0).sum(dim=1, keepdim=True).clamp(min=1)
+        # (words, word_len)
+        positions = torch.arange(width, device=symbols.device).expand(words, width)
+        reverse = torch.where(positions < lengths, lengths - 1 - positions, positions)
+        # (words, word_len, symbol_dim) each
+        embedded = self.embed(symbols)
+        flipped = embedded.gather(1, reverse.unsqueeze(2).expand_as(embedded))
+        # (words, 1, hidden): index of each word's last symbol
+        last = (lengths - 1).unsqueeze(2).expand(words, 1, self.ahead.hidden_size)
+        # (words, hidden) each
+        forward_final = self.ahead(embedded)[0].gather(1, last).squeeze(1)
+        backward_final = self.back(flipped)[0].gather(1, last).squeeze(1)
+        # (words, 2 * hidden)
+        return torch.cat([forward_final, backward_final], dim=1)
+
+
+class _Emissions(nn.Module):
+    """The exported function: word and character indices to emission scores."""
+
+    def __init__(self, model: SequenceTagger):
+        super().__init__()
+        self.model = model
+        self.chars = (
+            _FinalStates(model.chars) if isinstance(model.chars, SymbolBiLSTM) else model.chars
+        )
+
+    def forward(self, words: Tensor, chars: Tensor, mask: Tensor, casing: Tensor) -> Tensor:
+        """Args: words, casing (batch, seq_len); chars (batch, seq_len, word_len); mask
+        (batch, seq_len) boolean. Returns: (batch, seq_len, num_tags)."""
+        batch, seq_len = words.shape
+        # (batch, seq_len, word_dim)
+        parts = [self.model.word_embed(words)]
+        if self.chars is not None:
+            # (batch, seq_len, char_size)
+            parts.append(self.chars(chars.flatten(0, 1)).view(batch, seq_len, -1))
+        if self.model.case_embed is not None:
+            # (batch, seq_len, case_dim)
+            parts.append(self.model.case_embed(casing))
+        # (batch, seq_len, input_size)
+        features = torch.cat(parts, dim=2)
+        # (batch, seq_len, num_tags)
+        return self.model.emissions(self.model.rnn(features, mask, True))
+
+
+def _unsupported(info: ModelInfo) -> str | None:
+    if info.model.doc_memory:
+        return "a model with a document memory (--doc-memory)"
+    if info.model.subword != "none":
+        return "a model with byte-pair pieces (--subword bpe)"
+    return None
+
+
+def export_onnx(model: str | Path, out: Path) -> None:
+    """Write a model as ONNX (see the module's docstring), replacing `out` only once written.
+
+    Args:
+        model: A shipped model's name or a model directory.
+        out: The ONNX file.
+
+    Raises:
+        RnntagError: The model has a part the export does not cover.
+    """
+    directory = resolve_model(model)
+    info, network = load_model(directory, torch.device("cpu"))
+    unsupported = _unsupported(info)
+    if unsupported is not None:
+        raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
+    network.eval()
+    wrapper = _Emissions(network)
+    # (2, 3) and (2, 3, 4) indices, one sentence padded: any shape traces the same graph.
+    words = torch.full((2, 3), 2, dtype=torch.long)
+    chars = torch.full((2, 3, 4), 2, dtype=torch.long)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    sizes = {0: "batch", 1: "seq_len"}
+    import onnx  # part of torch.onnx's own requirements, installed by the onnx extra
+
+    with warnings.catch_warnings():
+        # The tracer warns of Python values it fixes in the graph; none depends on the shapes.
+        warnings.simplefilter("ignore")
+        graph = onnx.load_model_from_string(
+            _trace(wrapper, (words, chars, mask, torch.ones_like(words)), sizes)
+        )
+    crf = network.crf
+    scores = crf.constrained_scores() if crf is not None else None
+    metadata = {
+        "rnntag": {"rnntag_version": __version__, "format_version": 1},
+        "settings": {
+            "scheme": info.scheme,
+            "data_scheme": info.data_scheme,
+            "normalize_digits": info.model.normalize_digits,
+            "lowercase": info.model.lowercase,
+            "max_word_chars": info.model.max_word_chars,
+            "casing": info.model.case_dim > 0,
+            "decoder": info.model.decoder,
+        },
+        "labels": info.vocab.labels,
+        "words": info.vocab.words,
+        "chars": info.vocab.chars,
+        "crf": None
+        if scores is None
+        else dict(zip(("start", "transitions", "end"), (s.tolist() for s in scores), strict=True)),
+    }
+    for key in METADATA:
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(metadata[key], ensure_ascii=False)
+    atomic_write(out, lambda path: onnx.save_model(graph, path))
+
+
+def _trace(wrapper: nn.Module, example: tuple[Tensor, ...], sizes: dict[int, str]) -> bytes:
+    """The ONNX program of `wrapper`, traced on `example` with dynamic batch and lengths."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "model.onnx")
+        _export(wrapper, example, path, sizes)
+        return path.read_bytes()
+
+
+def _export(
+    wrapper: nn.Module, example: tuple[Tensor, ...], path: Path, sizes: dict[int, str]
+) -> None:
+    torch.onnx.export(
+        wrapper,
+        example,
+        path,
+        input_names=["words", "chars", "mask", "casing"],
+        output_names=["emissions"],
+        dynamic_axes={
+            "words": sizes,
+            "chars": {**sizes, 2: "word_len"},
+            "mask": sizes,
+            "casing": sizes,
+            "emissions": sizes,
+        },
+        opset_version=OPSET,
+        dynamo=False,
+    )

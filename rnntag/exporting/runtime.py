@@ -1,0 +1,169 @@
+"""Tagging with an exported ONNX model (`rnntag export --onnx`) through onnxruntime and numpy
+alone, without torch: the file's metadata gives the vocabularies and settings, onnxruntime
+the emission scores, and `viterbi` here the best tag sequences.
+
+After `rnntag export ner --onnx ner.onnx`:
+
+    from rnntag.exporting.runtime import OnnxTagger
+    OnnxTagger("ner.onnx").tag([["Ada", "Lovelace", "was", "born", "in", "London", "."]])
+    # [['I-PER', 'I-PER', 'O', 'O', 'O', 'I-LOC', 'O']]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnntag.errors import RnntagError
+from rnntag.io.schemes import convert
+from rnntag.model.vocab import Vocab, casing, clip_word, word_key
+
+# Sentences run through the network at once.
+BATCH_SENTENCES = 64
+
+
+def viterbi(
+    emissions: np.ndarray,
+    mask: np.ndarray,
+    start: np.ndarray,
+    transitions: np.ndarray,
+    end: np.ndarray,
+) -> np.ndarray:
+    """Best tag sequence of each sentence, in the same float32 steps as the torch CRF's
+    `decode`, so ties break the same way (the first best tag).
+
+    Args:
+        emissions: (batch, seq_len, num_tags) float32 scores.
+        mask: (batch, seq_len) boolean; each sentence's tokens come first.
+        start: (num_tags,) start scores.
+        transitions: (from, to) transition scores.
+        end: (num_tags,) end scores.
+
+    Returns:
+        (batch, seq_len) tag indices, 0 at padded positions.
+    """
+    seq_len, num_tags = emissions.shape[1:]
+    identity = np.arange(num_tags)
+    # (batch, num_tags): best score of a prefix ending in each tag
+    best = start + emissions[:, 0]
+    pointers = []
+    for t in range(1, seq_len):
+        # (batch, from, to)
+        step = best[:, :, None] + transitions
+        # (batch, num_tags) each
+        step_from = step.argmax(axis=1)
+        step_best = np.take_along_axis(step, step_from[:, None, :], axis=1)[:, 0] + emissions[:, t]
+        keep = mask[:, t, None]
+        best = np.where(keep, step_best, best)
+        pointers.append(np.where(keep, step_from, identity))
+    # (batch,)
+    current = (best + end).argmax(axis=1)
+    path = [current]
+    for step_from in reversed(pointers):
+        current = np.take_along_axis(step_from, current[:, None], axis=1)[:, 0]
+        path.append(current)
+    # (batch, seq_len)
+    return np.where(mask, np.stack(path[::-1], axis=1), 0)
+
+
+class OnnxTagger:
+    """An exported model, loaded into onnxruntime.
+
+    Args:
+        path: The `.onnx` file.
+        output_scheme: Span scheme of the tags returned; by default the training data's.
+        providers: onnxruntime execution providers; by default the CPU.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        output_scheme: str | None = None,
+        providers: Sequence[str] = ("CPUExecutionProvider",),
+    ):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(path), providers=list(providers))
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            fields = {
+                key: json.loads(meta[key])
+                for key in ("settings", "labels", "words", "chars", "crf")
+            }
+        except (KeyError, ValueError):
+            raise RnntagError("not an ONNX file written by rnntag export", str(path)) from None
+        self.settings: dict[str, Any] = fields["settings"]
+        self.labels: list[str] = fields["labels"]
+        self.words, self.chars = Vocab(fields["words"]), Vocab(fields["chars"])
+        crf = fields["crf"]
+        self.crf = (
+            None
+            if crf is None
+            else [np.asarray(crf[k], dtype=np.float32) for k in ("start", "transitions", "end")]
+        )
+        scheme = self.settings["scheme"]
+        self.output_scheme = (
+            None if scheme is None else output_scheme or self.settings["data_scheme"] or scheme
+        )
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def emissions(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """The network's scores for a batch of sentences.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+
+        Returns:
+            (batch, seq_len, num_tags) scores and the (batch, seq_len) boolean mask.
+        """
+        settings = self.settings
+        seq_len = max(len(s) for s in sentences)
+        clipped = [[clip_word(t, settings["max_word_chars"]) for t in s] for s in sentences]
+        word_len = max(len(t) for s in clipped for t in s) or 1
+        shape = (len(sentences), seq_len)
+        words, cases = np.zeros(shape, np.int64), np.zeros(shape, np.int64)
+        chars, mask = np.zeros((*shape, word_len), np.int64), np.zeros(shape, bool)
+        for i, (tokens, clips) in enumerate(zip(sentences, clipped, strict=True)):
+            mask[i, : len(tokens)] = True
+            for j, (token, clip) in enumerate(zip(tokens, clips, strict=True)):
+                words[i, j] = self.words.lookup(
+                    word_key(token, settings["normalize_digits"], settings["lowercase"])
+                )
+                cases[i, j] = casing(token)
+                chars[i, j, : len(clip)] = self.chars.lookup_all(clip)
+        feed = {"words": words, "chars": chars, "mask": mask, "casing": cases}
+        (scores,) = self.session.run(
+            ["emissions"], {k: v for k, v in feed.items() if k in self.inputs}
+        )
+        return scores, mask
+
+    def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+        """Tag pre-tokenised sentences.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+
+        Returns:
+            The tags of each sentence, in `output_scheme` for a span model.
+        """
+        tagged: list[list[str]] = []
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        found: dict[int, list[str]] = {}
+        for first in range(0, len(order), BATCH_SENTENCES):
+            chunk = order[first : first + BATCH_SENTENCES]
+            scores, mask = self.emissions([sentences[i] for i in chunk])
+            if self.crf is None:
+                best = np.where(mask, scores.argmax(axis=2), 0)
+            else:
+                best = viterbi(scores, mask, *self.crf)
+            for row, i in enumerate(chunk):
+                tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
+                if self.output_scheme is not None and self.output_scheme != self.settings["scheme"]:
+                    tags = convert(tags, self.output_scheme)
+                found[i] = tags
+        tagged.extend(found[i] for i in range(len(sentences)))
+        return tagged
