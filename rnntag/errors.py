@@ -18,6 +18,10 @@ class RnntagError(Exception):
         self.path = path
         self.line = line
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None, int | None]]:
+        # So that an error raised in another process (a worker) arrives whole.
+        return type(self), (self.message, self.path, self.line)
+
     def __str__(self) -> str:
         where = ""
         if self.path is not None:

@@ -97,7 +97,8 @@ def atomic_write(path: Path, write: Callable[[str], object]) -> None:
         os.replace(tmp, path)
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, Exception):
+        # An error of the content's own (bad input, say) is no failure to write.
+        if isinstance(exc, Exception) and not isinstance(exc, RnntagError):
             raise _cannot("write", exc, path) from exc
         raise
 
