@@ -13,17 +13,15 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from rnntag.model.config import ModelConfig
 from rnntag.model.encode import (
-    CASINGS,
     EncodedSentences,
     Encoder,
     build_vocabularies,
-    casing,
-    clip_word,
     length_batches,
     token_batches,
 )
 from rnntag.model.network import BiRNN, SequenceDropout, SequenceTagger
 from rnntag.model.subword import learn_bpe
+from rnntag.model.vocab import CASINGS, casing, clip_word
 
 CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 SENTENCES = [
