@@ -115,21 +115,9 @@ def export_onnx(model: str | Path, out: Path) -> None:
     unsupported = _unsupported(info)
     if unsupported is not None:
         raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
-    network.eval()
-    wrapper = _Emissions(network)
-    # (2, 3) and (2, 3, 4) indices, one sentence padded: any shape traces the same graph.
-    words = torch.full((2, 3), 2, dtype=torch.long)
-    chars = torch.full((2, 3, 4), 2, dtype=torch.long)
-    mask = torch.tensor([[True, True, True], [True, True, False]])
-    sizes = {0: "batch", 1: "seq_len"}
-    import onnx  # part of torch.onnx's own requirements, installed by the onnx extra
+    import onnx  # which torch's exporter needs too; the onnx extra installs it
 
-    with warnings.catch_warnings():
-        # The tracer warns of Python values it fixes in the graph; none depends on the shapes.
-        warnings.simplefilter("ignore")
-        graph = onnx.load_model_from_string(
-            _trace(wrapper, (words, chars, mask, torch.ones_like(words)), sizes)
-        )
+    graph = onnx.load_model_from_string(_trace(_Emissions(network.eval())))
     crf = network.crf
     scores = crf.constrained_scores() if crf is not None else None
     metadata = {
@@ -156,30 +144,31 @@ def export_onnx(model: str | Path, out: Path) -> None:
     atomic_write(out, lambda path: onnx.save_model(graph, path))
 
 
-def _trace(wrapper: nn.Module, example: tuple[Tensor, ...], sizes: dict[int, str]) -> bytes:
-    """The ONNX program of `wrapper`, traced on `example` with dynamic batch and lengths."""
-    with tempfile.TemporaryDirectory() as folder:
+def _trace(wrapper: nn.Module) -> bytes:
+    """The ONNX program of `wrapper`, with dynamic batch size and lengths."""
+    # Indices of two sentences, one padded: any shape traces the same graph.
+    words = torch.full((2, 3), 2, dtype=torch.long)
+    chars = torch.full((2, 3, 4), 2, dtype=torch.long)
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    sizes = {0: "batch", 1: "seq_len"}
+    with tempfile.TemporaryDirectory() as folder, warnings.catch_warnings():
+        # The tracer warns of the Python values it fixes in the graph; none is a shape.
+        warnings.simplefilter("ignore")
         path = Path(folder, "model.onnx")
-        _export(wrapper, example, path, sizes)
+        torch.onnx.export(
+            wrapper,
+            (words, chars, mask, torch.ones_like(words)),
+            path,
+            input_names=["words", "chars", "mask", "casing"],
+            output_names=["emissions"],
+            dynamic_axes={
+                "words": sizes,
+                "chars": {**sizes, 2: "word_len"},
+                "mask": sizes,
+                "casing": sizes,
+                "emissions": sizes,
+            },
+            opset_version=OPSET,
+            dynamo=False,
+        )
         return path.read_bytes()
-
-
-def _export(
-    wrapper: nn.Module, example: tuple[Tensor, ...], path: Path, sizes: dict[int, str]
-) -> None:
-    torch.onnx.export(
-        wrapper,
-        example,
-        path,
-        input_names=["words", "chars", "mask", "casing"],
-        output_names=["emissions"],
-        dynamic_axes={
-            "words": sizes,
-            "chars": {**sizes, 2: "word_len"},
-            "mask": sizes,
-            "casing": sizes,
-            "emissions": sizes,
-        },
-        opset_version=OPSET,
-        dynamo=False,
-    )

@@ -150,7 +150,8 @@ class OnnxTagger:
         Returns:
             The tags of each sentence, in `output_scheme` for a span model.
         """
-        tagged: list[list[str]] = []
+        convert_to = self.output_scheme if self.output_scheme != self.settings["scheme"] else None
+        # Sentences of similar length together, as `rnntag tag` batches them: less padding.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         found: dict[int, list[str]] = {}
         for first in range(0, len(order), BATCH_SENTENCES):
@@ -162,8 +163,5 @@ class OnnxTagger:
                 best = viterbi(scores, mask, *self.crf)
             for row, i in enumerate(chunk):
                 tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
-                if self.output_scheme is not None and self.output_scheme != self.settings["scheme"]:
-                    tags = convert(tags, self.output_scheme)
-                found[i] = tags
-        tagged.extend(found[i] for i in range(len(sentences)))
-        return tagged
+                found[i] = convert(tags, convert_to) if convert_to else tags
+        return [found[i] for i in range(len(sentences))]
