@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -399,3 +400,23 @@ def test_every_option_explains_itself(command):
     params = group.commands[command].params  # type: ignore[attr-defined]
     undocumented = [p.name for p in params if not getattr(p, "help", None)]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("args", "missing", "extra"),
+    [
+        (["export", "ner", "--onnx", "ner.onnx"], "onnx", "onnx"),
+        (["serve", "--port", "0"], "uvicorn", "serve"),
+    ],
+)
+def test_a_command_without_its_extra_says_how_to_install_it(
+    monkeypatch, tmp_path, args, missing, extra
+):
+    monkeypatch.chdir(tmp_path)
+    for name in [m for m in sys.modules if m.startswith(("rnntag.exporting", "rnntag.serving"))]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, missing, None)  # import fails as if not installed
+    result = run_captured(*args)
+    assert result.returncode == 2
+    assert f"pip install 'rnntag[{extra}]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []

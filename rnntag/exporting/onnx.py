@@ -10,6 +10,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import onnx
 import torch
 from torch import Tensor, nn
 
@@ -115,8 +116,6 @@ def export_onnx(model: str | Path, out: Path) -> None:
     unsupported = _unsupported(info)
     if unsupported is not None:
         raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
-    import onnx  # which torch's exporter needs too; the onnx extra installs it
-
     graph = onnx.load_model_from_string(_trace(_Emissions(network.eval())))
     crf = network.crf
     scores = crf.constrained_scores() if crf is not None else None
