@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -75,7 +76,8 @@ class _Command(TyperCommand):
             if isinstance(exc, OSError):
                 # Output that cannot be written: /dev/full, a full disk, a closed descriptor.
                 exc = RnntagError(exc.strerror or str(exc), exc.filename or "standard output")
-            _say(f"rnntag: error: {exc}")
+            # One line, even where the message quotes another library's of several.
+            _say("rnntag: error: " + re.sub(r"\s*\n\s*", " ", str(exc)))
             raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
 
 

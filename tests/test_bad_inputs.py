@@ -380,6 +380,35 @@ def test_a_hand_edited_checkpoint_resumes_or_is_refused_in_one_line(
         assert err.splitlines()[-1].startswith("rnntag: error: "), err
 
 
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        # The weights no longer fit: torch's message has a line per tensor.
+        (lambda labels: labels[:-1], "size mismatch for emissions.weight"),
+        (lambda labels: ["", *labels[1:]], "a label is the empty string"),
+    ],
+)
+def test_a_checkpoint_whose_labels_were_edited_is_refused_in_one_line(
+    interrupted, tmp_path, capsys, labels, says
+):
+    out = tmp_path / "model"
+    shutil.copytree(interrupted, out)
+    state_file = out / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["info"]["vocab"]["labels"] = labels(state["info"]["vocab"]["labels"])
+    state_file.write_text(json.dumps(state), encoding="utf-8")
+    capsys.readouterr()
+
+    code = run(
+        "train", DATA / "ner-train.conll", "-o", out, "--resume", "--epochs", "2",
+        "--hidden-size", "8", "--char-hidden", "8", "--word-dim", "8", "--threads", "1",
+    )  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines()[-1].startswith("rnntag: error: ") and says in err.splitlines()[-1]
+
+
 def test_a_bad_line_late_in_a_stream_ends_output_after_whole_correct_sentences(tmp_path, capsys):
     good = "".join(f"{i}\tO\n\n" for i in range(9_000))
     whole, cut = tmp_path / "whole.conll", tmp_path / "cut.conll"

@@ -159,6 +159,14 @@ def _number_in_labels(directory: Path) -> Path:
     return directory
 
 
+def _relabel(label: str) -> Callable[[Path], Path]:
+    def tamper(directory: Path) -> Path:
+        edit_config(directory, lambda data: data["labels"].__setitem__(0, label))
+        return directory
+
+    return tamper
+
+
 def _edit_config_text(directory: Path, old: str, new: str) -> Path:
     path = directory / CONFIG_FILE
     text = path.read_text(encoding="utf-8")
@@ -265,6 +273,10 @@ def _add_tensor(directory: Path) -> Path:
             _number_in_labels,
             ["invalid model config: config.vocab.labels: expected str, found int"],
             id="number-in-labels",
+        ),
+        pytest.param(_relabel(""), ["a label is the empty string"], id="empty-label"),
+        pytest.param(
+            _relabel("NOUN"), ["label 'NOUN' is no span tag, but the scheme is"], id="plain-label"
         ),
         pytest.param(
             _huge_integer,

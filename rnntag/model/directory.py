@@ -21,7 +21,7 @@ from typing import Any
 
 from rnntag.errors import RnntagError
 from rnntag.io.files import atomic_write, current, parse_json, read_small_text, replace_together
-from rnntag.io.schemes import SCHEMES
+from rnntag.io.schemes import SCHEMES, is_span_tag
 from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.model.subword import load_bpe
 from rnntag.model.vocab import check_entries
@@ -211,6 +211,11 @@ def check_info(info: ModelInfo) -> None:
     if len(vocab.labels) > MAX_LABELS:
         # The CRF's transitions grow with the square of the labels.
         raise RnntagError(f"{len(vocab.labels)} labels is more than {MAX_LABELS}")
+    if not all(vocab.labels):
+        raise RnntagError("a label is the empty string")
+    bad = next((tag for tag in vocab.labels if not is_span_tag(tag)), None)
+    if info.scheme is not None and bad is not None:
+        raise RnntagError(f"label {bad!r} is no span tag, but the scheme is {info.scheme}")
     for name in ("scheme", "data_scheme"):
         if getattr(info, name) not in (None, *SCHEMES):
             raise RnntagError(f"{name} must be one of {', '.join(SCHEMES)} or null")
