@@ -31,7 +31,7 @@ TEXTS = [
     "The cat sleeps.\n\nMarie Curie moved to Paris in 1891 and won two Nobel prizes.",
     "Nothing to see here!",
 ]
-REQUESTS, CLIENTS = 240, 8
+REQUESTS, CLIENTS = 160, 8
 # Seconds any one step may take before the test fails rather than hangs.
 TIMEOUT = 60
 
@@ -97,15 +97,14 @@ def jsonl(tmp_path: Path, text: str, *options: str) -> list[Any]:
 
 def cases(tmp_path: Path) -> list[tuple[dict[str, Any], list[Any]]]:
     """Requests of every kind, each with the answer `rnntag tag` gives for the same input."""
-    found = []
-    for text in TEXTS:
-        found.append(({"text": text}, jsonl(tmp_path, text)))
-        found.append(
-            (
-                {"text": text, "models": ["ner"], "scheme": "IOBES"},
-                jsonl(tmp_path, text, "-m", "ner", "--output-scheme", "IOBES"),
-            )
+    found = [({"text": text}, jsonl(tmp_path, text)) for text in TEXTS]
+    text = TEXTS[1]
+    found.append(
+        (
+            {"text": text, "models": ["ner"], "scheme": "IOBES"},
+            jsonl(tmp_path, text, "-m", "ner", "--output-scheme", "IOBES"),
         )
+    )
     lines = [line.split() for line in (DATA / "sentences.txt").read_text().splitlines()]
     sentences = [tokens for tokens in lines if tokens] + [text.split() for text in TEXTS]
     for models in (["pos", "ner"], ["ner"]):
