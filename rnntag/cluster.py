@@ -63,9 +63,6 @@ class ModelsPlugin(WorkerPlugin):
             _loaded[self.key] = Tagging(list(self.key[0]), self.key[1], device="cpu")
             _loads[self.key] = _loads.get(self.key, 0) + 1
 
-    def teardown(self, worker: Any) -> None:
-        """Nothing to release: the models go with the process."""
-
 
 def _tag_file(
     key: tuple[tuple[str, ...], str | None],

@@ -346,6 +346,14 @@ def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _resume(out: Path) -> int:
+    """Resume the small training of the `interrupted` fixture in `out`."""
+    return run(
+        "train", DATA / "ner-train.conll", "-o", out, "--resume", "--epochs", "2",
+        "--hidden-size", "8", "--char-hidden", "8", "--word-dim", "8", "--threads", "1",
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -369,10 +377,7 @@ def test_a_hand_edited_checkpoint_resumes_or_is_refused_in_one_line(
     state_file.write_text(json.dumps(state), encoding="utf-8")
     capsys.readouterr()
 
-    code = run(
-        "train", DATA / "ner-train.conll", "-o", out, "--resume", "--epochs", "2",
-        "--hidden-size", "8", "--char-hidden", "8", "--word-dim", "8", "--threads", "1",
-    )  # fmt: skip
+    code = _resume(out)
 
     err = capsys.readouterr().err
     assert code in (0, 1, 2), err
@@ -399,10 +404,7 @@ def test_a_checkpoint_whose_labels_were_edited_is_refused_in_one_line(
     state_file.write_text(json.dumps(state), encoding="utf-8")
     capsys.readouterr()
 
-    code = run(
-        "train", DATA / "ner-train.conll", "-o", out, "--resume", "--epochs", "2",
-        "--hidden-size", "8", "--char-hidden", "8", "--word-dim", "8", "--threads", "1",
-    )  # fmt: skip
+    code = _resume(out)
 
     err = capsys.readouterr().err
     assert code == 1

@@ -123,8 +123,9 @@ def chromium() -> str:
     return found
 
 
-def render(page: Path, profile: Path) -> tuple[Node, list[str]]:
-    """Open a page in headless Chromium: its rendered DOM and its console messages."""
+def render(page: Path | str, profile: Path, *options: str) -> tuple[Node, list[str]]:
+    """Open a page (a file or a URL) in headless Chromium, with more `options`: its rendered
+    DOM and its console messages."""
     result = subprocess.run(
         [
             chromium(),
@@ -135,8 +136,9 @@ def render(page: Path, profile: Path) -> tuple[Node, list[str]]:
             "--enable-logging=stderr",
             "--v=0",
             f"--user-data-dir={profile}",
+            *options,
             "--dump-dom",
-            page.resolve().as_uri(),
+            page if isinstance(page, str) else page.resolve().as_uri(),
         ],
         capture_output=True,
         text=True,

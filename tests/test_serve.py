@@ -21,7 +21,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from conftest import DATA, run_captured
-from test_html_report import CONSOLE_LINE, chromium, parse
+from test_html_report import render
 
 from rnntag.serving.service import MAX_BODY_BYTES, MAX_CHARACTERS
 
@@ -179,28 +179,13 @@ def test_bad_requests_are_refused_in_one_line(server, method, path, body, status
 
 def test_the_page_tags_what_is_typed_in_headless_chromium(server, tmp_path):
     text = "Ada Lovelace met Charles Babbage in London."
-    result = subprocess.run(
-        [
-            chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--enable-logging=stderr",
-            "--v=0",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            # Virtual time runs until the page's request to the server is answered.
-            "--virtual-time-budget=20000",
-            "--dump-dom",
-            f"{server.url}?text={quote(text)}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
+    page, console = render(
+        f"{server.url}?text={quote(text)}",
+        tmp_path / "profile",
+        # Virtual time runs until the page's request to the server is answered.
+        "--virtual-time-budget=20000",
     )
-    assert result.returncode == 0, result.stderr
-    assert CONSOLE_LINE.findall(result.stderr) == []
-    page = parse(result.stdout)
+    assert console == []
     marks = page.find("div", id="out").find_all("mark")
     assert [(m.attrs["data-type"], m.text()) for m in marks] == [
         ("PER", "Ada Lovelace PER"),
