@@ -23,7 +23,7 @@ from distributed import WorkerPlugin
 from rnntag.errors import UsageError
 from rnntag.io.corpus import Format
 from rnntag.io.files import atomic_write
-from rnntag.tagging.output import FORMATS
+from rnntag.tagging.output import render
 from rnntag.tagging.tagged import check_nbest
 
 # The suffix of each output format's files.
@@ -72,8 +72,6 @@ def _tag_file(
 ) -> str:
     """One task: tag `source` into `target` with the worker's models, `target` replaced
     only once whole."""
-    from rnntag.tagging.output import render
-
     tagging = _loaded[key]
 
     def write(path: str) -> None:
@@ -143,7 +141,7 @@ def tag_files(
             worker); the outputs of the others are written.
     """
     if output not in SUFFIXES:
-        raise UsageError(f"output must be one of {', '.join(f for f in FORMATS if f in SUFFIXES)}")
+        raise UsageError(f"output must be one of {', '.join(SUFFIXES)}")
     check_nbest(nbest)
     if nbest > 1 and output != "jsonl":
         raise UsageError("nbest above 1 needs jsonl output")
