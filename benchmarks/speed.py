@@ -11,7 +11,9 @@ sentences, encoded beforehand.
 
 measures tagging (end to end in a subprocess with start-up subtracted, and the network
 alone), start-up, and, with `--workers 2`, `--train` or `--memory-text-mb`, tagging with
-worker processes, a training epoch, and peak memory. Not run by CI.
+worker processes, a training epoch, and peak memory. `--against MODEL` times another NER
+model in every round right after `--ner`, and gives its ratio to `--ner` round by round as
+well as to the floor. Not run by CI.
 """
 
 from __future__ import annotations
@@ -132,15 +134,17 @@ def run_command(
     return seconds, usage.ru_maxrss / 1024
 
 
-def startup(models: list[str], repeat: int) -> tuple[float, float]:
-    """Medians of `repeat` runs: `python -c "import torch"` and `echo "Hello world." | rnntag
-    tag` with `models`."""
+def startup(models: list[str], repeat: int) -> float:
+    """Median of `repeat` runs of `echo "Hello world." | rnntag tag` with `models`."""
     flags = [flag for m in models for flag in ("-m", m)]
-    torch_times, tag_times = [], []
-    for _ in range(repeat):
-        torch_times.append(run_command([sys.executable, "-c", "import torch"])[0])
-        tag_times.append(run_command([*RNNTAG, "tag", *flags], "Hello world.\n")[0])
-    return statistics.median(torch_times), statistics.median(tag_times)
+    return statistics.median(
+        run_command([*RNNTAG, "tag", *flags], "Hello world.\n")[0] for _ in range(repeat)
+    )
+
+
+def python_seconds(code: str, repeat: int) -> float:
+    """Median of `repeat` runs of `python -c CODE`."""
+    return statistics.median(run_command([sys.executable, "-c", code])[0] for _ in range(repeat))
 
 
 def tag_seconds(args: list[str], repeat: int, stdin: str) -> tuple[float, float]:
@@ -178,6 +182,10 @@ def main() -> None:
     parser.add_argument(
         "--onnx", action="store_true", help="also time the NER model in onnxruntime"
     )
+    parser.add_argument("--ner", default="ner", help="the NER model timed (a name or a directory)")
+    parser.add_argument(
+        "--against", help="another NER model, timed right after --ner in every round"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
     results: dict[str, object] = {"threads": torch.get_num_threads()}
@@ -195,46 +203,49 @@ def main() -> None:
 
     from rnntag.tagging.tagger import Tagger
 
-    ner = Tagger.load("ner", torch.device("cpu"))
+    ner = Tagger.load(options.ner, torch.device("cpu"))
     word_ids = [ner.encoder.word_ids(s) for s in sentences]
     conll_out = work / "out.conll"
     run_command([*RNNTAG, "tag", "--input", "text", str(text_file)], stdout=str(conll_out))
     with open(conll_out, encoding="utf-8") as stream:
         text_tokens = sum(1 for line in stream if line.strip())
-    pretokenised_args = ["-m", "ner", "--input", "tokens", str(tokens_file)]
+    # Each NER model timed, by the prefix of its keys in a round.
+    subjects = {"": options.ner, **({"against ": options.against} if options.against else {})}
     onnx_tagger = None
     if options.onnx:
         from rnntag.exporting.onnx import export_onnx
         from rnntag.exporting.runtime import OnnxTagger
 
-        export_onnx("ner", work / "ner.onnx")
+        export_onnx(options.ner, work / "ner.onnx")
         onnx_tagger = OnnxTagger(work / "ner.onnx")
     # Every round times each subject once, back to back, so that a slow spell of this shared
     # machine slows the floor and rnntag alike; the ratios are taken within each round.
     rounds = []
     for _ in range(options.repeat):
         floor = floor_seconds(word_ids, len(ner.encoder.words), len(ner.labels))
-        torch_start, ner_start = startup(["ner"], 3)
-        _, both_start = startup(["pos", "ner"], 3)
         if onnx_tagger is not None:
             start = time.perf_counter()
             onnx_tagger.tag(sentences)
             onnx_speed = tokens / (time.perf_counter() - start)
-        rounds.append(
-            {
-                **({"onnx": onnx_speed} if onnx_tagger is not None else {}),
-                "floor": tokens / floor,
-                "network": tokens / network_seconds("ner", sentences),
-                "pretokenised": tokens / (tag_seconds(pretokenised_args, 1, "")[0] - ner_start),
-                "plain": text_tokens / (tag_seconds([str(text_file)], 1, "")[0] - both_start),
-                "torch_start": torch_start,
-                "ner_start": ner_start,
-                "both_start": both_start,
-                "gc_free_torch_start": statistics.median(
-                    run_command([sys.executable, "-c", GC_FREE_TORCH])[0] for _ in range(3)
-                ),
+        found = {
+            **({"onnx": onnx_speed} if onnx_tagger is not None else {}),
+            "floor": tokens / floor,
+            "torch_start": python_seconds("import torch", 3),
+            "gc_free_torch_start": python_seconds(GC_FREE_TORCH, 3),
+        }
+        for prefix, model in subjects.items():
+            ner_start = startup([model], 3)
+            both_start = startup(["pos", model], 3)
+            pretokenised = ["-m", model, "--input", "tokens", str(tokens_file)]
+            plain = ["-m", "pos", "-m", model, str(text_file)]
+            found |= {
+                f"{prefix}network": tokens / network_seconds(model, sentences),
+                f"{prefix}pretokenised": tokens / (tag_seconds(pretokenised, 1, "")[0] - ner_start),
+                f"{prefix}plain": text_tokens / (tag_seconds(plain, 1, "")[0] - both_start),
+                f"{prefix}ner_start": ner_start,
+                f"{prefix}both_start": both_start,
             }
-        )
+        rounds.append(found)
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
@@ -246,15 +257,23 @@ def main() -> None:
         "plain": "rnntag tag (pos + ner) plain text (start-up subtracted)",
         "onnx": "onnxruntime: the exported ner model from tokens (OnnxTagger.tag)",
     }
+    if options.against:
+        names |= {f"against {k}": f"{v}, {options.against}" for k, v in list(names.items())[1:4]}
     for key, name in names.items():
         if key not in rounds[0]:
             continue
-        results[name] = {
-            "tokens": text_tokens if key == "plain" else tokens,
+        entry: dict[str, object] = {
+            "tokens": text_tokens if key.endswith("plain") else tokens,
             "tokens_per_second": round(median(key)),
             "ratio_to_floor": round(statistics.median(r[key] / r["floor"] for r in rounds), 3),
             "ratios_by_round": [round(r[key] / r["floor"], 3) for r in rounds],
         }
+        if key.startswith("against "):
+            # The paired comparison: both models timed in the same round.
+            by_round = [r[key] / r[key.removeprefix("against ")] for r in rounds]
+            entry["ratio_to_--ner"] = round(statistics.median(by_round), 3)
+            entry["ratio_to_--ner_by_round"] = [round(x, 3) for x in by_round]
+        results[name] = entry
     results["start-up"] = {
         "python -c 'import torch'": round(median("torch_start"), 3),
         "the same with the garbage collector off": round(median("gc_free_torch_start"), 3),

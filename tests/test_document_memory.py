@@ -16,8 +16,9 @@ from test_model import SENTENCES, TAGS, make_model
 
 from rnntag.api import score
 from rnntag.io.corpus import read_conll, read_conllu, read_text
-from rnntag.model.encode import EncodedSentences, document_batches, document_groups
-from rnntag.model.network import pooled_memory
+from rnntag.model.documents import document_batches, document_groups
+from rnntag.model.encode import EncodedSentences
+from rnntag.model.network import others_mean, shared_tokens
 from rnntag.tagging import workers
 from rnntag.tagging.predict import predict
 from rnntag.tagging.tagger import Tagger
@@ -103,7 +104,8 @@ def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
     states = torch.randn(9, 5, generator=generator)
     groups = torch.randint(0, 6, (9,), generator=generator)
 
-    shared, mean = pooled_memory(states, groups)
+    shared = shared_tokens(groups)
+    mean = others_mean(states[shared], groups[shared])
 
     expected = {}
     for i in range(9):
@@ -124,14 +126,16 @@ def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(s
     mask = torch.arange(4) < torch.tensor([4, 2, 3])[:, None]
     states = torch.randn(3, 4, size, generator=generator)
     groups = torch.randint(0, 5, (3, 4), generator=generator)
-    shared, mean = pooled_memory(states[mask], groups[mask])
+    shared = shared_tokens(groups[mask])
+    mean = others_mean(states[mask][shared], groups[mask][shared])
+    rows, columns = mask.nonzero()[shared].unbind(1)
     memory = torch.zeros(int(mask.sum()), size + 1)
     memory[shared] = torch.cat([mean, torch.ones(len(shared), 1)], dim=1)
     joined = torch.zeros(3, 4, 2 * size + 1)
     joined[mask] = torch.cat([states[mask], memory], dim=1)
 
     with torch.no_grad():
-        got = model.scores_with_memory(states, mask, shared, mean)
+        got = model.scores_with_memory(states, rows, columns, mean)
         expected = model.emissions(joined)
 
     assert len(shared) > 0
@@ -141,8 +145,9 @@ def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(s
 def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
     states = torch.randn(6, 4, requires_grad=True)
     groups = torch.tensor([0, 1, 2, 0, 4, 5])
-    shared, mean = pooled_memory(states, groups)
+    shared = shared_tokens(groups)
     assert shared.tolist() == [0, 3]
+    mean = others_mean(states[shared], groups[shared])
     mean[0].sum().backward()
     assert states.grad is not None
     reached = states.grad.abs().sum(1) > 0

@@ -8,11 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import DATA, TINY_TRAINING, run, run_captured
 
 import rnntag
+from rnntag.exporting import runtime
 from rnntag.exporting.onnx import _FinalStates
 from rnntag.exporting.runtime import OnnxTagger, viterbi
 from rnntag.io.corpus import load_corpus
@@ -25,12 +27,18 @@ VARIANTS = {
         "--char-encoder", "lstm", "--rnn", "gru", "--decoder", "softmax", "--case-dim", "4",
         "--num-layers", "2", "--lowercase", "--max-word-chars", "6",
     ],
+    "char-CNN, CRF, document memory": ["--doc-memory"],
 }  # fmt: skip
 SAMPLES = [DATA / "ner-dev.conll", DATA / "tricky.conll"]
 
 
 def sentences() -> list[list[str]]:
     return [s.tokens for path in SAMPLES for s in load_corpus(str(path), "conll")]
+
+
+def documents() -> list[int | None]:
+    """The document of each of `sentences()`: the NER sample is one, whose names recur."""
+    return [s.document for path in SAMPLES for s in load_corpus(str(path), "conll")]
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +96,38 @@ def exported(models, tmp_path_factory) -> dict[str, Path]:
 def test_onnx_emissions_equal_torch_emissions(models, exported, name):
     # The variants barely trained, so their tags say little: their scores must agree.
     inputs = sentences()
-    scores, mask = OnnxTagger(exported[name]).emissions(inputs)
+    scores, mask = OnnxTagger(exported[name]).emissions(inputs, documents())
     tagger = rnntag.load(models[name], "cpu")
     with torch.inference_mode():
-        batch = tagger.encoder.batch(inputs)
+        batch = tagger.encoder.batch(inputs, documents=documents())
         expected = tagger.model(batch)
     assert mask.tolist() == batch.mask.tolist()
     torch.testing.assert_close(
         torch.from_numpy(scores)[batch.mask], expected[batch.mask], atol=1e-5, rtol=1e-5
     )
+
+
+def test_onnx_memory_pools_over_every_batch_of_a_document(exported, monkeypatch):
+    # In batches of 3 sentences by length, each sentence must get the scores it gets when
+    # the whole sample is one batch: the memory pooled over its whole document.
+    inputs, tagger = sentences(), OnnxTagger(exported["char-CNN, CRF, document memory"])
+    whole, mask = tagger.emissions(inputs, documents())
+    alone, _ = tagger.emissions(inputs)
+    assert not np.allclose(whole[mask], alone[mask], atol=1e-4)
+    seen: list[np.ndarray] = []
+    decode = runtime.viterbi
+
+    def recording(scores: np.ndarray, mask: np.ndarray, *crf: np.ndarray) -> np.ndarray:
+        seen.extend(scores[row, : mask[row].sum()] for row in range(len(scores)))
+        return decode(scores, mask, *crf)
+
+    monkeypatch.setattr(runtime, "BATCH_SENTENCES", 3)
+    monkeypatch.setattr(runtime, "viterbi", recording)
+    tagger.tag(inputs, documents())
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+    assert len(seen) == len(inputs) > 3
+    for scores, i in zip(seen, order, strict=True):
+        np.testing.assert_allclose(scores, whole[i, : len(inputs[i])], atol=1e-5)
 
 
 def test_onnx_tags_equal_torch_tags_without_torch(models, exported):
@@ -106,14 +137,14 @@ def test_onnx_tags_equal_torch_tags_without_torch(models, exported):
     script = (
         "import json, sys\n"
         "from rnntag.exporting.runtime import OnnxTagger\n"
-        "files, inputs = json.loads(sys.stdin.read())\n"
-        "tags = {name: OnnxTagger(path).tag(inputs) for name, path in files.items()}\n"
+        "files, inputs, documents = json.loads(sys.stdin.read())\n"
+        "tags = {name: OnnxTagger(path).tag(inputs, documents) for name, path in files.items()}\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "print(json.dumps(tags))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script],
-        input=json.dumps([{k: str(v) for k, v in files.items()}, inputs]),
+        input=json.dumps([{k: str(v) for k, v in files.items()}, inputs, documents()]),
         capture_output=True,
         text=True,
         timeout=300,
@@ -121,32 +152,24 @@ def test_onnx_tags_equal_torch_tags_without_torch(models, exported):
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     for name, model in models.items():
-        expected = [p.tags for p in rnntag.load(model, "cpu").predict(inputs)]
+        tagger = rnntag.load(model, "cpu")
+        expected = [p.tags for p in tagger.predict(inputs, documents=documents())]
         assert got[name] == expected, name
     # The trained models tag more than O, so the comparison above means something.
     for name in ("char-CNN, CRF (NER)", "char-CNN, CRF (POS)"):
         assert len({tag for tags in got[name] for tag in tags}) > 3
 
 
-@pytest.mark.parametrize(
-    ("options", "refused"),
-    [
-        (["--doc-memory"], "document memory"),
-        (["--subword", "bpe", "--bpe-vocab-size", "60"], "byte-pair"),
-    ],
-)
-def test_what_the_export_does_not_cover_is_refused_and_nothing_is_written(
-    tmp_path, options, refused
-):
+def test_what_the_export_does_not_cover_is_refused_and_nothing_is_written(tmp_path):
     model = tmp_path / "model"
     train, dev = DATA / "ner-train.conll", DATA / "ner-dev.conll"
+    bpe = ["--subword", "bpe", "--bpe-vocab-size", "60"]
     assert (
-        run("train", train, "--dev", dev, "-o", model, *TINY_TRAINING, *options, "--epochs", "1")
-        == 0
+        run("train", train, "--dev", dev, "-o", model, *TINY_TRAINING, *bpe, "--epochs", "1") == 0
     )
     out = tmp_path / "model.onnx"
     out.write_text("an earlier export")
     result = run_captured("export", model, "--onnx", out)
     assert result.returncode == 1
-    assert refused in result.stderr and "Traceback" not in result.stderr
+    assert "byte-pair" in result.stderr and "Traceback" not in result.stderr
     assert out.read_text() == "an earlier export"

@@ -9,6 +9,7 @@ import json
 import tempfile
 import warnings
 from pathlib import Path
+from typing import Any
 
 import onnx
 import torch
@@ -24,7 +25,7 @@ from rnntag.version import __version__
 
 OPSET = 17
 # The metadata keys, each a JSON text.
-METADATA = ("rnntag", "settings", "labels", "words", "chars", "crf")
+METADATA = ("rnntag", "settings", "labels", "words", "chars", "crf", "memory")
 
 
 class _FinalStates(nn.Module):
@@ -66,7 +67,10 @@ class _FinalStates(nn.Module):
 
 
 class _Emissions(nn.Module):
-    """The exported function: word and character indices to emission scores."""
+    """The exported function: word and character indices to emission scores; for a model with
+    a document memory, to the scores of the states alone and the states, which the runtime
+    pools over documents and adds the memory's scores to (see `SequenceTagger.
+    scores_with_memory`)."""
 
     def __init__(self, model: SequenceTagger):
         super().__init__()
@@ -75,9 +79,12 @@ class _Emissions(nn.Module):
             _FinalStates(model.chars) if isinstance(model.chars, SymbolBiLSTM) else model.chars
         )
 
-    def forward(self, words: Tensor, chars: Tensor, mask: Tensor, casing: Tensor) -> Tensor:
+    def forward(
+        self, words: Tensor, chars: Tensor, mask: Tensor, casing: Tensor
+    ) -> Tensor | tuple[Tensor, Tensor]:
         """Args: words, casing (batch, seq_len); chars (batch, seq_len, word_len); mask
-        (batch, seq_len) boolean. Returns: (batch, seq_len, num_tags)."""
+        (batch, seq_len) boolean. Returns: (batch, seq_len, num_tags), and with a memory
+        (batch, seq_len, 2 * hidden_size)."""
         batch, seq_len = words.shape
         # (batch, seq_len, word_dim)
         parts = [self.model.word_embed(words)]
@@ -89,13 +96,18 @@ class _Emissions(nn.Module):
             parts.append(self.model.case_embed(casing))
         # (batch, seq_len, input_size)
         features = torch.cat(parts, dim=2)
+        # (batch, seq_len, 2 * hidden_size)
+        states = self.model.rnn(features, mask, True)
+        if not self.model.config.doc_memory:
+            # (batch, seq_len, num_tags)
+            return self.model.emissions(states)
+        # (num_tags, 2 * hidden_size): the columns that read the states
+        weight = self.model.emissions.weight[:, : states.size(2)]
         # (batch, seq_len, num_tags)
-        return self.model.emissions(self.model.rnn(features, mask, True))
+        return nn.functional.linear(states, weight, self.model.emissions.bias), states
 
 
 def _unsupported(info: ModelInfo) -> str | None:
-    if info.model.doc_memory:
-        return "a model with a document memory (--doc-memory)"
     if info.model.subword != "none":
         return "a model with byte-pair pieces (--subword bpe)"
     return None
@@ -116,7 +128,8 @@ def export_onnx(model: str | Path, out: Path) -> None:
     unsupported = _unsupported(info)
     if unsupported is not None:
         raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
-    graph = onnx.load_model_from_string(_trace(_Emissions(network.eval())))
+    memory = info.model.doc_memory
+    graph = onnx.load_model_from_string(_trace(_Emissions(network.eval()), memory))
     crf = network.crf
     scores = crf.constrained_scores() if crf is not None else None
     metadata = {
@@ -136,6 +149,7 @@ def export_onnx(model: str | Path, out: Path) -> None:
         "crf": None
         if scores is None
         else dict(zip(("start", "transitions", "end"), (s.tolist() for s in scores), strict=True)),
+        "memory": _memory_weights(network) if memory else None,
     }
     for key in METADATA:
         entry = graph.metadata_props.add()
@@ -143,8 +157,16 @@ def export_onnx(model: str | Path, out: Path) -> None:
     atomic_write(out, lambda path: onnx.save_model(graph, path))
 
 
-def _trace(wrapper: nn.Module) -> bytes:
-    """The ONNX program of `wrapper`, with dynamic batch size and lengths."""
+def _memory_weights(network: SequenceTagger) -> dict[str, list[Any]]:
+    """The output layer's columns that read a document memory: its mean and its flag."""
+    size = 2 * network.config.hidden_size
+    weight = network.emissions.weight.detach()
+    return {"weight": weight[:, size:-1].tolist(), "flag": weight[:, -1].tolist()}
+
+
+def _trace(wrapper: nn.Module, memory: bool) -> bytes:
+    """The ONNX program of `wrapper`, with dynamic batch size and lengths; with `memory`, the
+    states are a second output."""
     # Indices of two sentences, one padded: any shape traces the same graph.
     words = torch.full((2, 3), 2, dtype=torch.long)
     chars = torch.full((2, 3, 4), 2, dtype=torch.long)
@@ -159,13 +181,14 @@ def _trace(wrapper: nn.Module) -> bytes:
             (words, chars, mask, torch.ones_like(words)),
             path,
             input_names=["words", "chars", "mask", "casing"],
-            output_names=["emissions"],
+            output_names=["emissions", "states"] if memory else ["emissions"],
             dynamic_axes={
                 "words": sizes,
                 "chars": {**sizes, 2: "word_len"},
                 "mask": sizes,
                 "casing": sizes,
                 "emissions": sizes,
+                **({"states": sizes} if memory else {}),
             },
             opset_version=OPSET,
             dynamo=False,

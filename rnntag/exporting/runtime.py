@@ -12,7 +12,7 @@ After `rnntag export ner --onnx ner.onnx`:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,13 @@ import numpy as np
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import convert
+from rnntag.model.documents import document_batches, document_groups
 from rnntag.model.vocab import Vocab, casing, clip_word, word_key
 
 # Sentences run through the network at once.
 BATCH_SENTENCES = 64
+# Most sentences of whole documents whose memory is pooled together, as `rnntag tag` does.
+DOCUMENT_GROUP = 512
 
 
 def viterbi(
@@ -94,6 +97,8 @@ class OnnxTagger:
                 key: json.loads(meta[key])
                 for key in ("settings", "labels", "words", "chars", "crf")
             }
+            # Absent from files exported before models with a memory could be.
+            memory = json.loads(meta.get("memory", "null"))
         except (KeyError, ValueError):
             raise RnntagError("not an ONNX file written by rnntag export", str(path)) from None
         self.settings: dict[str, Any] = fields["settings"]
@@ -105,21 +110,85 @@ class OnnxTagger:
             if crf is None
             else [np.asarray(crf[k], dtype=np.float32) for k in ("start", "transitions", "end")]
         )
+        self.memory = (
+            None
+            if memory is None
+            else [np.asarray(memory[k], dtype=np.float32) for k in ("weight", "flag")]
+        )
         scheme = self.settings["scheme"]
         self.output_scheme = (
             None if scheme is None else output_scheme or self.settings["data_scheme"] or scheme
         )
         self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def emissions(self, sentences: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """The network's scores for a batch of sentences.
+    def emissions(
+        self, sentences: Sequence[Sequence[str]], documents: Sequence[int | None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The network's scores for a batch of sentences, with a document memory pooled over
+        the batch.
 
         Args:
             sentences: Tokens of each sentence, none empty.
+            documents: Each sentence's document (see `tag`), or None.
 
         Returns:
             (batch, seq_len, num_tags) scores and the (batch, seq_len) boolean mask.
         """
+        part = self._network(sentences)
+        if self.memory is not None:
+            self._add_memory([part], document_groups(sentences, documents))
+        return part[0], part[1]
+
+    def tag(
+        self, sentences: Sequence[Sequence[str]], documents: Sequence[int | None] | None = None
+    ) -> list[list[str]]:
+        """Tag pre-tokenised sentences.
+
+        Args:
+            sentences: Tokens of each sentence, none empty.
+            documents: Each sentence's document, for a model with a document memory: a
+                number shared by the consecutive sentences of one document, or None for a
+                sentence of its own (see `InputSentence.document`).
+
+        Returns:
+            The tags of each sentence, in `output_scheme` for a span model.
+        """
+        convert_to = self.output_scheme if self.output_scheme != self.settings["scheme"] else None
+        chunks: Iterable[list[int]] = [list(range(len(sentences)))]
+        if self.memory is not None:
+            chunks = document_batches(documents or [None] * len(sentences), DOCUMENT_GROUP)
+        found: dict[int, list[str]] = {}
+        for chunk in chunks:
+            # Sentences of similar length together, as `rnntag tag` batches them: less padding.
+            order = sorted(chunk, key=lambda i: len(sentences[i]))
+            batches = [
+                order[i : i + BATCH_SENTENCES] for i in range(0, len(order), BATCH_SENTENCES)
+            ]
+            parts = [self._network([sentences[i] for i in batch]) for batch in batches]
+            if self.memory is not None:
+                ordered = [i for batch in batches for i in batch]
+                self._add_memory(
+                    parts,
+                    document_groups(
+                        [sentences[i] for i in ordered],
+                        None if documents is None else [documents[i] for i in ordered],
+                    ),
+                )
+            for batch, (scores, mask, _) in zip(batches, parts, strict=True):
+                if self.crf is None:
+                    best = np.where(mask, scores.argmax(axis=2), 0)
+                else:
+                    best = viterbi(scores, mask, *self.crf)
+                for row, i in enumerate(batch):
+                    tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
+                    found[i] = convert(tags, convert_to) if convert_to else tags
+        return [found[i] for i in range(len(sentences))]
+
+    def _network(
+        self, sentences: Sequence[Sequence[str]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Scores, mask and, for a model with a memory, states (see `rnntag.exporting.onnx`)
+        of one batch."""
         settings = self.settings
         seq_len = max(len(s) for s in sentences)
         clipped = [[clip_word(t, settings["max_word_chars"]) for t in s] for s in sentences]
@@ -136,32 +205,33 @@ class OnnxTagger:
                 cases[i, j] = casing(token)
                 chars[i, j, : len(clip)] = self.chars.lookup_all(clip)
         feed = {"words": words, "chars": chars, "mask": mask, "casing": cases}
-        (scores,) = self.session.run(
-            ["emissions"], {k: v for k, v in feed.items() if k in self.inputs}
-        )
-        return scores, mask
+        outputs = ["emissions"] if self.memory is None else ["emissions", "states"]
+        found = self.session.run(outputs, {k: v for k, v in feed.items() if k in self.inputs})
+        return found[0], mask, found[1] if self.memory is not None else None
 
-    def tag(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
-        """Tag pre-tokenised sentences.
-
-        Args:
-            sentences: Tokens of each sentence, none empty.
-
-        Returns:
-            The tags of each sentence, in `output_scheme` for a span model.
-        """
-        convert_to = self.output_scheme if self.output_scheme != self.settings["scheme"] else None
-        # Sentences of similar length together, as `rnntag tag` batches them: less padding.
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        found: dict[int, list[str]] = {}
-        for first in range(0, len(order), BATCH_SENTENCES):
-            chunk = order[first : first + BATCH_SENTENCES]
-            scores, mask = self.emissions([sentences[i] for i in chunk])
-            if self.crf is None:
-                best = np.where(mask, scores.argmax(axis=2), 0)
-            else:
-                best = viterbi(scores, mask, *self.crf)
-            for row, i in enumerate(chunk):
-                tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
-                found[i] = convert(tags, convert_to) if convert_to else tags
-        return [found[i] for i in range(len(sentences))]
+    def _add_memory(
+        self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], groups: list[int]
+    ) -> None:
+        """Add the memory's scores to the scores of `parts` in place: each token whose group
+        (see `document_groups`, numbered over the real tokens of `parts` in order) has others
+        gets the output layer's memory columns applied to their mean state."""
+        assert self.memory is not None
+        weight, flag = self.memory
+        # (tokens,) and (tokens, 2 * hidden_size)
+        numbers = np.asarray(groups)
+        states = np.concatenate([s[m] for _, m, s in parts if s is not None])
+        # (shared,): the tokens whose group has others
+        shared = np.flatnonzero(np.bincount(numbers)[numbers] > 1)
+        _, dense, members = np.unique(numbers[shared], return_inverse=True, return_counts=True)
+        sums = np.zeros((len(members), states.shape[1]), states.dtype)
+        np.add.at(sums, dense, states[shared])
+        # (shared, 2 * hidden_size)
+        mean = (sums[dense] - states[shared]) / (members[dense] - 1)[:, None]
+        # (tokens, num_tags)
+        scores = np.concatenate([s[m] for s, m, _ in parts])
+        scores[shared] += mean @ weight.T + flag
+        start = 0
+        for part_scores, mask, _ in parts:
+            end = start + int(mask.sum())
+            part_scores[mask] = scores[start:end]
+            start = end

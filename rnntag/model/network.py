@@ -235,30 +235,40 @@ def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
     return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
-def pooled_memory(states: Tensor, groups: Tensor) -> tuple[Tensor, Tensor]:
-    """The tokens whose group has other tokens (a name's other occurrences in the document),
-    with the mean state of those others; every other token's memory is 0.
+def shared_tokens(groups: Tensor) -> Tensor:
+    """The tokens whose group has other tokens (a name's other occurrences in the document).
 
     Args:
-        states: (tokens, size) RNN states.
-        groups: (tokens,) group numbers.
+        groups: (tokens,) group numbers, none negative.
 
     Returns:
-        (shared,) the positions of those tokens among `states`, and (shared, size) the means.
+        (shared,) their positions in `groups`, in order.
     """
-    count = int(groups.max()) + 1 if groups.numel() else 0
-    # (groups,)
-    members = torch.zeros(count, dtype=torch.long, device=groups.device)
-    members.index_add_(0, groups, torch.ones_like(groups))
-    # (shared,): most tokens are alone (a name recurs; lower-case words never share)
-    shared = (members[groups] > 1).nonzero().squeeze(1)
-    # (shared,), (shared, size)
-    mine, their_states = groups[shared], states[shared]
-    # (groups, size): sums over whole groups, as every member of a shared group is shared
-    sums = states.new_zeros(count, states.size(1)).index_add_(0, mine, their_states)
+    # (groups,): most tokens are alone (a name recurs; lower-case words never share)
+    members = torch.bincount(groups)
+    # (shared,)
+    return (members[groups] > 1).nonzero().squeeze(1)
+
+
+def others_mean(states: Tensor, groups: Tensor) -> Tensor:
+    """Each token's memory: the mean state of the other tokens of its group.
+
+    Args:
+        states: (shared, size) states of every member of some groups of more than one
+            token (see `shared_tokens`).
+        groups: (shared,) their group numbers.
+
+    Returns:
+        (shared, size) the means.
+    """
+    # (shared,), (groups,): numbered from 0, so that the sums take no more rows than needed
+    _, dense, members = torch.unique(groups, return_inverse=True, return_counts=True)
+    # (groups, size)
+    sums = states.new_zeros(members.numel(), states.size(1)).index_add_(0, dense, states)
+    # (shared, 1)
+    others = (members[dense] - 1).unsqueeze(1).to(states.dtype)
     # (shared, size)
-    others = (members[mine] - 1).unsqueeze(1).to(states.dtype)
-    return shared, (sums[mine] - their_states) / others
+    return (sums[dense] - states) / others
 
 
 class SequenceTagger(nn.Module):
@@ -378,13 +388,17 @@ class SequenceTagger(nn.Module):
             # (batch, seq_len, num_tags)
             return self.emissions(encoded)
         assert groups is not None
-        # (shared,), (shared, 2 * hidden_size)
-        shared, mean = pooled_memory(encoded[mask], groups[mask])
+        # (shared,): positions among the real tokens, in `mask` order
+        shared = shared_tokens(groups[mask])
+        # (shared,) each
+        rows, columns = mask.nonzero()[shared].unbind(1)
+        # (shared, 2 * hidden_size)
+        mean = others_mean(encoded[rows, columns], groups[rows, columns])
         # (batch, seq_len, num_tags)
-        return self.scores_with_memory(encoded, mask, shared, mean)
+        return self.scores_with_memory(encoded, rows, columns, mean)
 
     def scores_with_memory(
-        self, states: Tensor, mask: Tensor, shared: Tensor, mean: Tensor
+        self, states: Tensor, rows: Tensor, columns: Tensor, mean: Tensor
     ) -> Tensor:
         """Emission scores with a document memory. The output layer reads each token's state
         joined by its memory: the mean state of its group's other tokens and a flag saying
@@ -393,10 +407,10 @@ class SequenceTagger(nn.Module):
 
         Args:
             states: (batch, seq_len, 2 * hidden_size) RNN states.
-            mask: (batch, seq_len) boolean.
-            shared: (shared,) positions among the real tokens (in `mask` order) of the tokens
-                whose group has others (see `pooled_memory`).
-            mean: (shared, 2 * hidden_size) the mean state of those others.
+            rows: (shared,) batch rows of the tokens whose group has others.
+            columns: (shared,) their positions in those rows.
+            mean: (shared, 2 * hidden_size) the mean state of those others (see
+                `others_mean`).
 
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
@@ -404,12 +418,10 @@ class SequenceTagger(nn.Module):
         size = states.size(2)
         # (num_tags, 2 * size + 1): state, mean, flag
         weight = self.emissions.weight
-        # (batch, seq_len, num_tags)
-        scores = nn.functional.linear(states, weight[:, :size], self.emissions.bias)
+        # (batch, seq_len, num_tags); a contiguous copy of the slice multiplies faster
+        scores = nn.functional.linear(states, weight[:, :size].contiguous(), self.emissions.bias)
         # (shared, num_tags): the flag is 1
         extra = nn.functional.linear(mean, weight[:, size:-1], weight[:, -1])
-        # (shared,) each
-        rows, columns = mask.nonzero()[shared].unbind(1)
         # (batch, seq_len, num_tags)
         return scores.index_put((rows, columns), extra, accumulate=True)
 

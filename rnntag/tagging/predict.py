@@ -11,8 +11,9 @@ from torch import Tensor
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
-from rnntag.model.encode import Encoder, document_batches, document_groups, token_batches
-from rnntag.model.network import SequenceTagger, pooled_memory
+from rnntag.model.documents import document_batches, document_groups
+from rnntag.model.encode import Encoder, token_batches
+from rnntag.model.network import SequenceTagger, others_mean, shared_tokens
 from rnntag.tagging.tagged import Prediction, check_nbest
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
@@ -163,23 +164,23 @@ def _document_emissions(
         parts.append((indices, mask, model.encode(inputs, mask, padded)))
     order = [i for indices, _, _ in parts for i in indices]
     numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
-    # (shared,), (shared, 2 * hidden_size): positions among all tokens of `parts`
-    shared, mean = pooled_memory(
-        torch.cat([states[mask] for _, mask, states in parts]),
-        torch.tensor(numbers, device=parts[0][1].device),
-    )
-    start = 0
-    for indices, mask, states in parts:
-        end = start + sum(len(sentences[i]) for i in indices)
-        # (shared,)
-        mine = (shared >= start) & (shared < end)
-        # (batch, seq_len, num_tags)
-        yield (
-            indices,
-            model.scores_with_memory(states, mask, shared[mine] - start, mean[mine]),
-            mask,
-        )
+    # (tokens of the group,)
+    groups = torch.tensor(numbers, device=parts[0][1].device)
+    # (shared,): positions among all tokens of `parts`
+    shared = shared_tokens(groups)
+    located, gathered, start = [], [], 0
+    for _, mask, states in parts:
+        end = start + int(mask.sum())
+        # (shared in this part,) each
+        rows, columns = mask.nonzero()[shared[(shared >= start) & (shared < end)] - start].unbind(1)
+        located.append((rows, columns))
+        gathered.append(states[rows, columns])
         start = end
+    # (shared, 2 * hidden_size)
+    means = others_mean(torch.cat(gathered), groups[shared]).split([len(r) for r, _ in located])
+    for (indices, mask, states), (rows, columns), mean in zip(parts, located, means, strict=True):
+        # (batch, seq_len, num_tags)
+        yield indices, model.scores_with_memory(states, rows, columns, mean), mask
 
 
 class FeatureCache:

@@ -25,6 +25,7 @@ from rnntag.io.schemes import convert, detect_scheme
 from rnntag.io.text import hyphen_convention
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
 from rnntag.model.directory import save_config, save_metrics
+from rnntag.model.documents import document_batches
 from rnntag.model.encode import (
     UNK_INDEX,
     Batch,
@@ -32,7 +33,6 @@ from rnntag.model.encode import (
     Encoder,
     build_vocabularies,
     clip_word,
-    document_batches,
     key_function,
     length_batches,
     word_counts,
