@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import DATA, TINY_TRAINING, run
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_model import SENTENCES, TAGS, make_model
 
@@ -18,7 +18,7 @@ from rnntag.api import score
 from rnntag.io.corpus import read_conll, read_conllu, read_text
 from rnntag.model.documents import document_batches, document_groups
 from rnntag.model.encode import EncodedSentences
-from rnntag.model.network import others_mean, shared_tokens
+from rnntag.model.network import in_shared_group, others_mean
 from rnntag.tagging import workers
 from rnntag.tagging.predict import predict
 from rnntag.tagging.tagger import Tagger
@@ -104,7 +104,7 @@ def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
     states = torch.randn(9, 5, generator=generator)
     groups = torch.randint(0, 6, (9,), generator=generator)
 
-    shared = shared_tokens(groups)
+    shared = in_shared_group(groups).nonzero().squeeze(1)
     mean = others_mean(states[shared], groups[shared])
 
     expected = {}
@@ -126,7 +126,7 @@ def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(s
     mask = torch.arange(4) < torch.tensor([4, 2, 3])[:, None]
     states = torch.randn(3, 4, size, generator=generator)
     groups = torch.randint(0, 5, (3, 4), generator=generator)
-    shared = shared_tokens(groups[mask])
+    shared = in_shared_group(groups[mask]).nonzero().squeeze(1)
     mean = others_mean(states[mask][shared], groups[mask][shared])
     rows, columns = mask.nonzero()[shared].unbind(1)
     memory = torch.zeros(int(mask.sum()), size + 1)
@@ -145,7 +145,7 @@ def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(s
 def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
     states = torch.randn(6, 4, requires_grad=True)
     groups = torch.tensor([0, 1, 2, 0, 4, 5])
-    shared = shared_tokens(groups)
+    shared = in_shared_group(groups).nonzero().squeeze(1)
     assert shared.tolist() == [0, 3]
     mean = others_mean(states[shared], groups[shared])
     mean[0].sum().backward()
@@ -258,3 +258,32 @@ def test_tagging_by_length_within_documents_scores_as_batches_of_whole_documents
                 assert torch.allclose(
                     torch.tensor(got[i].scores, dtype=expected.dtype), expected, atol=1e-5
                 )
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(words, min_size=1, max_size=6), st.one_of(st.none(), st.integers(0, 2))),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from([4, 16, 2048]),
+)
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_tagging_in_any_batches_equals_each_document_as_one_batch(document_model, read, max_tokens):
+    tokens = [t for t, _ in read]
+    documents = [d for _, d in read]
+    tagger = Tagger.load(str(document_model))
+    model, encoder = tagger.model, tagger.encoder
+    got = predict(model, encoder, tokens, scores=True, max_tokens=max_tokens, documents=documents)
+    # Each document's sentences in one batch, and a sentence without one alone.
+    batches = [[i] for i, d in enumerate(documents) if d is None]
+    batches += [[i for i, d in enumerate(documents) if d == k] for k in set(documents) - {None}]
+    with torch.no_grad():
+        for rows in batches:
+            batch = encoder.batch([tokens[i] for i in rows], documents=[documents[i] for i in rows])
+            path = model.path_scores(model(batch), batch.mask)
+            for row, i in enumerate(rows):
+                expected = path.token_log_p[row, : len(tokens[i])].exp()
+                assert torch.allclose(torch.tensor(got[i].scores), expected.float(), atol=1e-5)

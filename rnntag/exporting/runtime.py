@@ -12,7 +12,7 @@ After `rnntag export ner --onnx ner.onnx`:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,11 @@ import numpy as np
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import convert
-from rnntag.model.documents import document_batches, document_groups
+from rnntag.model.documents import document_groups
 from rnntag.model.vocab import Vocab, casing, clip_word, word_key
 
 # Sentences run through the network at once.
 BATCH_SENTENCES = 64
-# Most sentences of whole documents whose memory is pooled together, as `rnntag tag` does.
-DOCUMENT_GROUP = 512
 
 
 def viterbi(
@@ -124,8 +122,7 @@ class OnnxTagger:
     def emissions(
         self, sentences: Sequence[Sequence[str]], documents: Sequence[int | None] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The network's scores for a batch of sentences, with a document memory pooled over
-        the batch.
+        """The network's scores for a batch of sentences.
 
         Args:
             sentences: Tokens of each sentence, none empty.
@@ -134,10 +131,8 @@ class OnnxTagger:
         Returns:
             (batch, seq_len, num_tags) scores and the (batch, seq_len) boolean mask.
         """
-        part = self._network(sentences)
-        if self.memory is not None:
-            self._add_memory([part], document_groups(sentences, documents))
-        return part[0], part[1]
+        ((scores, mask),) = self._scores(sentences, documents, [list(range(len(sentences)))])
+        return scores, mask
 
     def tag(
         self, sentences: Sequence[Sequence[str]], documents: Sequence[int | None] | None = None
@@ -154,35 +149,61 @@ class OnnxTagger:
             The tags of each sentence, in `output_scheme` for a span model.
         """
         convert_to = self.output_scheme if self.output_scheme != self.settings["scheme"] else None
-        chunks: Iterable[list[int]] = [list(range(len(sentences)))]
-        if self.memory is not None:
-            chunks = document_batches(documents or [None] * len(sentences), DOCUMENT_GROUP)
+        # Sentences of similar length together, as `rnntag tag` batches them: less padding.
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        batches = [order[i : i + BATCH_SENTENCES] for i in range(0, len(order), BATCH_SENTENCES)]
         found: dict[int, list[str]] = {}
-        for chunk in chunks:
-            # Sentences of similar length together, as `rnntag tag` batches them: less padding.
-            order = sorted(chunk, key=lambda i: len(sentences[i]))
-            batches = [
-                order[i : i + BATCH_SENTENCES] for i in range(0, len(order), BATCH_SENTENCES)
-            ]
-            parts = [self._network([sentences[i] for i in batch]) for batch in batches]
-            if self.memory is not None:
-                ordered = [i for batch in batches for i in batch]
-                self._add_memory(
-                    parts,
-                    document_groups(
-                        [sentences[i] for i in ordered],
-                        None if documents is None else [documents[i] for i in ordered],
-                    ),
-                )
-            for batch, (scores, mask, _) in zip(batches, parts, strict=True):
-                if self.crf is None:
-                    best = np.where(mask, scores.argmax(axis=2), 0)
-                else:
-                    best = viterbi(scores, mask, *self.crf)
-                for row, i in enumerate(batch):
-                    tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
-                    found[i] = convert(tags, convert_to) if convert_to else tags
+        for batch, (scores, mask) in zip(
+            batches, self._scores(sentences, documents, batches), strict=True
+        ):
+            if self.crf is None:
+                best = np.where(mask, scores.argmax(axis=2), 0)
+            else:
+                best = viterbi(scores, mask, *self.crf)
+            for row, i in enumerate(batch):
+                tags = [self.labels[k] for k in best[row, : len(sentences[i])]]
+                found[i] = convert(tags, convert_to) if convert_to else tags
         return [found[i] for i in range(len(sentences))]
+
+    def _scores(
+        self,
+        sentences: Sequence[Sequence[str]],
+        documents: Sequence[int | None] | None,
+        batches: list[list[int]],
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The scores and mask of each batch of sentence indices. With a document memory,
+        as `rnntag.tagging.predict` gives it: each batch keeps the states of the tokens whose
+        group has others, and once all have run, those tokens get the output layer's memory
+        columns applied to the mean state of their group's other tokens."""
+        if self.memory is None or not batches:
+            return [self._network([sentences[i] for i in batch])[:2] for batch in batches]
+        weight, flag = self.memory
+        # (tokens,) each, in input order
+        groups = np.asarray(document_groups(sentences, documents))
+        shared = np.bincount(groups)[groups] > 1
+        # (sentences,): where each sentence starts among the tokens
+        lengths = np.asarray([len(s) for s in sentences])
+        starts = np.cumsum(lengths) - lengths
+        parts, gathered, numbers = [], [], []
+        for batch in batches:
+            scores, mask, states = self._network([sentences[i] for i in batch])
+            assert states is not None
+            # (batch, seq_len): each token's position among all, 0 at padding
+            where = np.where(mask, starts[batch][:, None] + np.arange(mask.shape[1]), 0)
+            rows, columns = np.nonzero(mask & shared[where])
+            gathered.append(states[rows, columns])
+            numbers.append(groups[where[rows, columns]])
+            parts.append((scores, mask, rows, columns))
+        states, mine = np.concatenate(gathered), np.concatenate(numbers)
+        _, dense, members = np.unique(mine, return_inverse=True, return_counts=True)
+        sums = np.zeros((len(members), states.shape[1]), states.dtype)
+        np.add.at(sums, dense, states)
+        # (shared, 2 * hidden_size): the mean state of each token's group's others
+        mean = (sums[dense] - states) / (members[dense] - 1)[:, None]
+        extra = np.split(mean @ weight.T + flag, np.cumsum([len(p[2]) for p in parts])[:-1])
+        for (scores, _, rows, columns), add in zip(parts, extra, strict=True):
+            scores[rows, columns] += add
+        return [(scores, mask) for scores, mask, _, _ in parts]
 
     def _network(
         self, sentences: Sequence[Sequence[str]]
@@ -208,30 +229,3 @@ class OnnxTagger:
         outputs = ["emissions"] if self.memory is None else ["emissions", "states"]
         found = self.session.run(outputs, {k: v for k, v in feed.items() if k in self.inputs})
         return found[0], mask, found[1] if self.memory is not None else None
-
-    def _add_memory(
-        self, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], groups: list[int]
-    ) -> None:
-        """Add the memory's scores to the scores of `parts` in place: each token whose group
-        (see `document_groups`, numbered over the real tokens of `parts` in order) has others
-        gets the output layer's memory columns applied to their mean state."""
-        assert self.memory is not None
-        weight, flag = self.memory
-        # (tokens,) and (tokens, 2 * hidden_size)
-        numbers = np.asarray(groups)
-        states = np.concatenate([s[m] for _, m, s in parts if s is not None])
-        # (shared,): the tokens whose group has others
-        shared = np.flatnonzero(np.bincount(numbers)[numbers] > 1)
-        _, dense, members = np.unique(numbers[shared], return_inverse=True, return_counts=True)
-        sums = np.zeros((len(members), states.shape[1]), states.dtype)
-        np.add.at(sums, dense, states[shared])
-        # (shared, 2 * hidden_size)
-        mean = (sums[dense] - states[shared]) / (members[dense] - 1)[:, None]
-        # (tokens, num_tags)
-        scores = np.concatenate([s[m] for s, m, _ in parts])
-        scores[shared] += mean @ weight.T + flag
-        start = 0
-        for part_scores, mask, _ in parts:
-            end = start + int(mask.sum())
-            part_scores[mask] = scores[start:end]
-            start = end

@@ -235,19 +235,20 @@ def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
     return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
 
 
-def shared_tokens(groups: Tensor) -> Tensor:
-    """The tokens whose group has other tokens (a name's other occurrences in the document).
+def in_shared_group(groups: Tensor) -> Tensor:
+    """Whether each token's group has other tokens (a name's other occurrences in the
+    document).
 
     Args:
         groups: (tokens,) group numbers, none negative.
 
     Returns:
-        (shared,) their positions in `groups`, in order.
+        (tokens,) boolean.
     """
     # (groups,): most tokens are alone (a name recurs; lower-case words never share)
     members = torch.bincount(groups)
-    # (shared,)
-    return (members[groups] > 1).nonzero().squeeze(1)
+    # (tokens,)
+    return members[groups] > 1
 
 
 def others_mean(states: Tensor, groups: Tensor) -> Tensor:
@@ -255,7 +256,7 @@ def others_mean(states: Tensor, groups: Tensor) -> Tensor:
 
     Args:
         states: (shared, size) states of every member of some groups of more than one
-            token (see `shared_tokens`).
+            token (see `in_shared_group`).
         groups: (shared,) their group numbers.
 
     Returns:
@@ -388,10 +389,8 @@ class SequenceTagger(nn.Module):
             # (batch, seq_len, num_tags)
             return self.emissions(encoded)
         assert groups is not None
-        # (shared,): positions among the real tokens, in `mask` order
-        shared = shared_tokens(groups[mask])
-        # (shared,) each
-        rows, columns = mask.nonzero()[shared].unbind(1)
+        # (shared,) each: the tokens whose group has others
+        rows, columns = mask.nonzero()[in_shared_group(groups[mask])].unbind(1)
         # (shared, 2 * hidden_size)
         mean = others_mean(encoded[rows, columns], groups[rows, columns])
         # (batch, seq_len, num_tags)
@@ -402,8 +401,8 @@ class SequenceTagger(nn.Module):
     ) -> Tensor:
         """Emission scores with a document memory. The output layer reads each token's state
         joined by its memory: the mean state of its group's other tokens and a flag saying
-        whether there are any, both 0 for a token alone; so the memory's share is added only
-        where it is not 0.
+        whether there are any, both 0 for a token alone; so the memory's share
+        (`memory_scores`) is added to the states' (`state_scores`) only where it is not 0.
 
         Args:
             states: (batch, seq_len, 2 * hidden_size) RNN states.
@@ -415,15 +414,40 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
-        size = states.size(2)
+        # (batch, seq_len, num_tags)
+        scores = self.state_scores(states)
+        return scores.index_put((rows, columns), self.memory_scores(mean), accumulate=True)
+
+    def state_scores(self, states: Tensor) -> Tensor:
+        """The share of a memory model's emission scores that reads the states (see
+        `scores_with_memory`): the scores of a token alone.
+
+        Args:
+            states: (batch, seq_len, 2 * hidden_size) RNN states.
+
+        Returns:
+            (batch, seq_len, num_tags) scores.
+        """
+        # (num_tags, 2 * hidden_size); a contiguous copy of the slice multiplies faster
+        weight = self.emissions.weight[:, : states.size(-1)].contiguous()
+        # (batch, seq_len, num_tags)
+        return nn.functional.linear(states, weight, self.emissions.bias)
+
+    def memory_scores(self, mean: Tensor) -> Tensor:
+        """The share of a memory model's emission scores that reads the memory (see
+        `scores_with_memory`), its flag 1.
+
+        Args:
+            mean: (shared, 2 * hidden_size) memories.
+
+        Returns:
+            (shared, num_tags) scores.
+        """
+        size = mean.size(1)
         # (num_tags, 2 * size + 1): state, mean, flag
         weight = self.emissions.weight
-        # (batch, seq_len, num_tags); a contiguous copy of the slice multiplies faster
-        scores = nn.functional.linear(states, weight[:, :size].contiguous(), self.emissions.bias)
-        # (shared, num_tags): the flag is 1
-        extra = nn.functional.linear(mean, weight[:, size:-1], weight[:, -1])
-        # (batch, seq_len, num_tags)
-        return scores.index_put((rows, columns), extra, accumulate=True)
+        # (shared, num_tags)
+        return nn.functional.linear(mean, weight[:, size:-1], weight[:, -1])
 
     def encode(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
         """The RNN's states over token features, as `score_features` passes them on to the

@@ -11,16 +11,14 @@ from torch import Tensor
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
-from rnntag.model.documents import document_batches, document_groups
+from rnntag.model.documents import document_groups
 from rnntag.model.encode import Encoder, token_batches
-from rnntag.model.network import SequenceTagger, others_mean, shared_tokens
+from rnntag.model.network import SequenceTagger, in_shared_group, others_mean
 from rnntag.tagging.tagged import Prediction, check_nbest
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
 # busy in the RNN's matrix products; much larger ones fall out of the cache.
 BATCH_TOKENS = 2048
-# Most sentences of whole documents whose memory is pooled together (see `_emissions`).
-DOCUMENT_GROUP = 512
 # Word forms whose features a tagger keeps (a few MB per model; see `FeatureCache`).
 CACHED_FORMS = 1 << 15
 
@@ -37,8 +35,8 @@ def predict(
     scheme: str | None = None,
     documents: Sequence[int | None] | None = None,
 ) -> list[Prediction]:
-    """Tag sentences with `model`, batching them by length (within groups of whole
-    documents, for a model with a document memory and sentences that have documents).
+    """Tag sentences with `model`, batching them by length; a model with a document memory
+    pools each token's memory over its whole document among `sentences`.
 
     Args:
         model: The network; it is put in evaluation mode.
@@ -111,76 +109,65 @@ def _emissions(
 ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
     """The emission scores of every batch of `sentences` (see `token_batches`).
 
-    For a model with a document memory, a sentence without a document is a document of its
-    own, and is batched by length with all the others; the sentences of documents are batched
-    by length within groups of whole documents, and each token's memory is pooled over its
-    whole document before any of the group's scores are given out.
-
     Returns:
         An iterator over (sentence indices, (batch, seq_len, num_tags) scores, (batch,
         seq_len) mask), in no particular order.
     """
-    memory = model.config.doc_memory
-    alone = list(range(len(sentences)))
-    if documents is not None:
-        alone = [i for i in alone if documents[i] is None]
-    for within in token_batches([len(sentences[i]) for i in alone], max_tokens):
-        indices = [alone[j] for j in within]
-        batch = [sentences[i] for i in indices]
+    if model.config.doc_memory:
+        yield from _memory_emissions(model, features, sentences, documents, max_tokens, clock)
+        return
+    for indices in token_batches([len(s) for s in sentences], max_tokens):
         # (batch, seq_len, input_size), (batch, seq_len)
-        inputs, mask, padded = features.batch(batch)
-        # (batch, seq_len)
-        groups = features.encoder.groups(batch, None).to(mask.device) if memory else None
+        inputs, mask, padded = features.batch([sentences[i] for i in indices])
         clock.lap("encode")
         # (batch, seq_len, num_tags)
-        yield indices, model.score_features(inputs, mask, padded, groups), mask
-    if documents is None:
-        return
-    documented = [i for i in range(len(sentences)) if documents[i] is not None]
-    for group in document_batches([documents[i] for i in documented], DOCUMENT_GROUP):
-        indices = [documented[j] for j in group]
-        yield from _document_emissions(
-            model, features, sentences, documents, indices, max_tokens, clock
-        )
+        yield indices, model.score_features(inputs, mask, padded), mask
 
 
-def _document_emissions(
+def _memory_emissions(
     model: SequenceTagger,
     features: FeatureCache,
     sentences: Sequence[list[str]],
-    documents: Sequence[int | None],
-    group: list[int],
+    documents: Sequence[int | None] | None,
     max_tokens: int,
     clock: _Clock,
 ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
-    """`_emissions` of a group of whole documents."""
-    parts: list[tuple[list[int], Tensor, Tensor]] = []
-    for within in token_batches([len(sentences[i]) for i in group], max_tokens):
-        indices = [group[j] for j in within]
+    """`_emissions` of a model with a document memory, each token's memory pooled over its
+    whole document (a sentence without one is its own). The sentences are batched by length
+    as for any model; each batch keeps its scores without the memory and the states of the
+    tokens whose group has others (a name's other occurrences), and once every batch has run,
+    those tokens get their memory's share."""
+    if not sentences:
+        return
+    device = next(model.parameters()).device
+    # (tokens,) each, in input order
+    groups = torch.tensor(document_groups(sentences, documents), device=device)
+    shared = in_shared_group(groups)
+    # (sentences,): where each sentence starts among the tokens
+    lengths = torch.tensor([len(s) for s in sentences], device=device)
+    starts = lengths.cumsum(0) - lengths
+    parts, gathered, numbers = [], [], []
+    for indices in token_batches([len(s) for s in sentences], max_tokens):
         # (batch, seq_len, input_size), (batch, seq_len)
         inputs, mask, padded = features.batch([sentences[i] for i in indices])
         clock.lap("encode")
         # (batch, seq_len, 2 * hidden_size)
-        parts.append((indices, mask, model.encode(inputs, mask, padded)))
-    order = [i for indices, _, _ in parts for i in indices]
-    numbers = document_groups([sentences[i] for i in order], [documents[i] for i in order])
-    # (tokens of the group,)
-    groups = torch.tensor(numbers, device=parts[0][1].device)
-    # (shared,): positions among all tokens of `parts`
-    shared = shared_tokens(groups)
-    located, gathered, start = [], [], 0
-    for _, mask, states in parts:
-        end = start + int(mask.sum())
-        # (shared in this part,) each
-        rows, columns = mask.nonzero()[shared[(shared >= start) & (shared < end)] - start].unbind(1)
-        located.append((rows, columns))
+        states = model.encode(inputs, mask, padded)
+        # (batch, seq_len): each token's position among all, 0 at padding
+        where = starts[indices].unsqueeze(1) + torch.arange(mask.size(1), device=device)
+        where = torch.where(mask, where, 0)
+        # (shared in the batch,) each
+        rows, columns = (mask & shared[where]).nonzero().unbind(1)
         gathered.append(states[rows, columns])
-        start = end
-    # (shared, 2 * hidden_size)
-    means = others_mean(torch.cat(gathered), groups[shared]).split([len(r) for r, _ in located])
-    for (indices, mask, states), (rows, columns), mean in zip(parts, located, means, strict=True):
+        numbers.append(groups[where[rows, columns]])
         # (batch, seq_len, num_tags)
-        yield indices, model.scores_with_memory(states, rows, columns, mean), mask
+        parts.append((indices, mask, model.state_scores(states), rows, columns))
+    # (shared, num_tags)
+    extra = model.memory_scores(others_mean(torch.cat(gathered), torch.cat(numbers)))
+    for (indices, mask, scores, rows, columns), mine in zip(
+        parts, extra.split([len(r) for _, _, _, r, _ in parts]), strict=True
+    ):
+        yield indices, scores.index_put_((rows, columns), mine, accumulate=True), mask
 
 
 class FeatureCache:
