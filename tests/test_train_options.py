@@ -299,3 +299,27 @@ def test_torchrun_training_on_two_cpu_processes_resumes_and_gives_a_model_that_t
     rows = [line.split("\t") for line in tagged.stdout.splitlines() if line]
     assert [row[0] for row in rows] == "Ada Lovelace was born in London .".split()
     assert is_well_formed([row[1] for row in rows], "IOB2")
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "memory"),
+    [
+        ("ner-train.conll", [], True),  # span tags in -DOCSTART- documents
+        ("ner-train.conll", ["--no-doc-memory"], False),
+        ("tricky.conllu", [], False),  # a # newdoc document, but plain tags
+        ("ner-train.conll without -DOCSTART-", [], False),
+    ],
+)
+def test_document_memory_is_on_by_default_for_span_tags_in_documents(
+    tmp_path, data, options, memory
+):
+    name, _, without = data.partition(" without ")
+    path = DATA / name
+    if without:
+        path = tmp_path / name
+        lines = (DATA / name).read_text(encoding="utf-8").splitlines(keepends=True)
+        path.write_text("".join(x for x in lines if not x.startswith(without)), encoding="utf-8")
+    out = tmp_path / "model"
+    assert run("train", path, "-o", out, *SMALL, "--epochs", "1", *options) == 0
+    info, _ = load_model(out, torch.device("cpu"))
+    assert info.model.doc_memory is memory

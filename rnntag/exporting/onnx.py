@@ -128,7 +128,7 @@ def export_onnx(model: str | Path, out: Path) -> None:
     unsupported = _unsupported(info)
     if unsupported is not None:
         raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
-    memory = info.model.doc_memory
+    memory = bool(info.model.doc_memory)
     graph = onnx.load_model_from_string(_trace(_Emissions(network.eval()), memory))
     crf = network.crf
     scores = crf.constrained_scores() if crf is not None else None

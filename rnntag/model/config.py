@@ -63,10 +63,11 @@ class ModelConfig:
     lowercase: bool = setting(False, "Look words up lowercased (--case-dim adds casing back).")
     case_dim: int = setting(0, "Size of a casing-pattern embedding; 0 for none.")
     locked_dropout: bool = setting(False, "Drop the same features at every position of a sentence.")
-    doc_memory: bool = setting(
-        False,
+    doc_memory: bool | None = setting(
+        None,
         "Give each capitalised token the mean RNN state of its other occurrences in the"
-        " document (sentences between -DOCSTART- lines, # newdoc, or a paragraph).",
+        " document (sentences between -DOCSTART- lines, # newdoc, or a paragraph); by"
+        " default on for span tags in training data with documents.",
     )
 
 

@@ -371,6 +371,11 @@ def _build(
     """Prepare the data and the model, new or from the checkpoint in `out`."""
     train_tokens = [s.tokens for s in train_data]
     train_tags = [s.tags or [] for s in train_data]
+    if model_config.doc_memory is None and not train_config.init_from:
+        # The recipe that measured best for entities; names recur only within documents.
+        spans = (scheme or detect_scheme(train_tags)) is not None
+        documented = any(s.document is not None for s in train_data)
+        model_config = dataclasses.replace(model_config, doc_memory=spans and documented)
     checkpoint = load_checkpoint(out) if resume else None
     parent = None
     if checkpoint is not None:
