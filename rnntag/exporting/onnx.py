@@ -101,10 +101,8 @@ class _Emissions(nn.Module):
         if not self.model.config.doc_memory:
             # (batch, seq_len, num_tags)
             return self.model.emissions(states)
-        # (num_tags, 2 * hidden_size): the columns that read the states
-        weight = self.model.emissions.weight[:, : states.size(2)]
         # (batch, seq_len, num_tags)
-        return nn.functional.linear(states, weight, self.model.emissions.bias), states
+        return self.model.state_scores(states), states
 
 
 def _unsupported(info: ModelInfo) -> str | None:

@@ -65,8 +65,6 @@ def predict(
     results: list[Prediction] = [Prediction([]) for _ in sentences]
     features = cache or FeatureCache(model, encoder)
     clock = _Clock(stages)
-    if not (model.config.doc_memory and documents is not None):
-        documents = None
     with torch.inference_mode():
         for indices, emissions, mask in _emissions(
             model, features, sentences, documents, max_tokens, clock

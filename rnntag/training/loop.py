@@ -358,6 +358,23 @@ def _new_network(
     return model
 
 
+def _with_memory_decided(
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    train_data: Sequence[InputSentence],
+    train_tags: list[list[str]],
+    scheme: str | None,
+) -> ModelConfig:
+    """`model_config` with the document memory, when not given, on for span tags in data with
+    documents, the recipe that measured best for entities (names recur within documents), and
+    off otherwise; a fine-tuned model keeps its parent's."""
+    if model_config.doc_memory is not None or train_config.init_from:
+        return model_config
+    spans = (scheme or detect_scheme(train_tags)) is not None
+    documented = any(s.document is not None for s in train_data)
+    return dataclasses.replace(model_config, doc_memory=spans and documented)
+
+
 def _build(
     train_data: Sequence[InputSentence],
     out: Path,
@@ -371,11 +388,7 @@ def _build(
     """Prepare the data and the model, new or from the checkpoint in `out`."""
     train_tokens = [s.tokens for s in train_data]
     train_tags = [s.tags or [] for s in train_data]
-    if model_config.doc_memory is None and not train_config.init_from:
-        # The recipe that measured best for entities; names recur only within documents.
-        spans = (scheme or detect_scheme(train_tags)) is not None
-        documented = any(s.document is not None for s in train_data)
-        model_config = dataclasses.replace(model_config, doc_memory=spans and documented)
+    model_config = _with_memory_decided(model_config, train_config, train_data, train_tags, scheme)
     checkpoint = load_checkpoint(out) if resume else None
     parent = None
     if checkpoint is not None:
@@ -429,10 +442,9 @@ def _build(
     documents = [s.document for s in train_data]
     encoded = EncodedSentences(encoder, train_tokens, train_tags, documents)
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
-    lengths = [len(t) for t in train_tokens]
     return _Run(
         info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
-        lengths, documents, rng, digest, out, device, cluster,
+        [len(t) for t in train_tokens], documents, rng, digest, out, device, cluster,
     )  # fmt: skip
 
 
