@@ -33,7 +33,16 @@ from rnntag.model.directory import (
     save_config,
 )
 from rnntag.model.encode import Encoder
-from rnntag.model.modelfile import WORD_TABLE, build_model, load_model, save_model
+from rnntag.model.modelfile import (
+    HALF_MAX,
+    WORD_SCALE,
+    WORD_TABLE,
+    build_model,
+    load_model,
+    restored,
+    save_model,
+    stored,
+)
 from rnntag.model.subword import learn_bpe
 
 
@@ -80,14 +89,61 @@ def test_save_then_load_gives_same_weights_and_info(tmp_path):
     restored = loaded.state_dict()
     assert list(restored) == list(saved)
     for name, tensor in saved.items():
-        expected = tensor.half().float() if name == WORD_TABLE else tensor
-        assert torch.equal(restored[name], expected), name
-    assert restored[WORD_TABLE].dtype == torch.float32
+        assert torch.allclose(restored[name], tensor, rtol=1e-3, atol=0.01), name
+        assert restored[name].dtype == torch.float32, name
     assert not loaded.training
     # Only these files: the temporary files of the atomic writes are gone.
     assert sorted(p.name for p in directory.iterdir()) == sorted(
         [CONFIG_FILE, WEIGHTS_FILE, *VOCABULARY_FILES.values()]
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.floats(-1e4, 1e4, width=32), min_size=3, max_size=3), min_size=1, max_size=6
+    ),
+    zero_row=st.booleans(),
+)
+def test_word_table_is_stored_in_8_bits_within_half_a_step(rows, zero_row):
+    table = torch.tensor(rows + [[0.0, 0.0, 0.0]] * zero_row)  # (words, 3)
+
+    saved = stored({WORD_TABLE: table})
+    back = restored(saved, torch.float32)[WORD_TABLE]
+
+    assert saved[WORD_TABLE].dtype == torch.int8
+    assert saved[WORD_SCALE].dtype == torch.float32
+    step = table.abs().amax(dim=1, keepdim=True) / 127  # (words, 1)
+    assert bool(((back - table).abs() <= step / 2 * (1 + 1e-5) + 1e-30).all())
+    if zero_row:
+        assert torch.equal(back[-1], torch.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [(0.1, torch.float16), (-HALF_MAX, torch.float16), (1e5, torch.float32), (-1e9, torch.float32)],
+)
+def test_other_weights_are_stored_in_half_precision_where_they_fit_it(value, dtype):
+    weight = torch.tensor([[value, 0.5]])
+
+    saved = stored({"emissions.weight": weight})
+
+    assert saved["emissions.weight"].dtype == dtype
+    back = restored(saved, torch.float32)["emissions.weight"]
+    assert torch.equal(back, weight.to(dtype).float())
+
+
+def test_file_of_an_earlier_release_still_loads(model_dir):
+    # Releases before the 8-bit word table saved it in float16 and every other tensor in float32.
+    _, model = load_model(model_dir)
+    earlier = {k: v.contiguous() for k, v in model.state_dict().items()}
+    earlier[WORD_TABLE] = earlier[WORD_TABLE].half()
+    save_file(earlier, str(model_dir / WEIGHTS_FILE))
+
+    _, loaded = load_model(model_dir)
+
+    for name, tensor in loaded.state_dict().items():
+        assert torch.equal(tensor, earlier[name].float()), name
 
 
 @pytest.mark.parametrize(
@@ -110,7 +166,7 @@ def test_loaded_network_is_the_saved_one(tmp_path, settings, scheme):
         info.vocab.bpe = learn_bpe(["Ada", "went", "home", "Ada"], info.model.bpe_vocab_size)
     model = build_model(info).eval()
     save_model(tmp_path, info, model)
-    model.word_embed.weight.data = model.word_embed.weight.data.half().float()
+    model.load_state_dict(restored(stored(model.state_dict()), torch.float32))
 
     loaded_info, loaded = load_model(tmp_path)
 
@@ -239,8 +295,35 @@ def _remove_weights(directory: Path) -> Path:
 def _integer_dtype(directory: Path) -> Path:
     # Same element size, so the file stays valid safetensors: only the header lies.
     path = directory / WEIGHTS_FILE
-    path.write_bytes(path.read_bytes().replace(b'"dtype":"F32"', b'"dtype":"I32"', 1))
+    path.write_bytes(path.read_bytes().replace(b'"dtype":"F16"', b'"dtype":"I16"', 1))
     return directory
+
+
+def _edit_weights(edit: Callable[[dict[str, torch.Tensor]], None]) -> Callable[[Path], Path]:
+    def tamper(directory: Path) -> Path:
+        path = directory / WEIGHTS_FILE
+        tensors = load_file(str(path))
+        edit(tensors)
+        save_file(tensors, str(path))
+        return directory
+
+    return tamper
+
+
+def _without_scale(tensors: dict[str, torch.Tensor]) -> None:
+    del tensors[WORD_SCALE]
+
+
+def _short_scale(tensors: dict[str, torch.Tensor]) -> None:
+    tensors[WORD_SCALE] = tensors[WORD_SCALE][:-1].clone()
+
+
+def _infinite_scale(tensors: dict[str, torch.Tensor]) -> None:
+    tensors[WORD_SCALE][2] = float("inf")
+
+
+def _float_table_beside_scale(tensors: dict[str, torch.Tensor]) -> None:
+    tensors[WORD_TABLE] = tensors[WORD_TABLE].half()
 
 
 def _not_finite(directory: Path) -> Path:
@@ -308,7 +391,27 @@ def _add_tensor(directory: Path) -> Path:
         ),
         pytest.param(_truncate_weights, ["cannot read model weights"], id="truncated-weights"),
         pytest.param(_remove_weights, ["cannot read model weights"], id="no-weights"),
-        pytest.param(_integer_dtype, ["holds I32, not floating-point numbers"], id="integer-dtype"),
+        pytest.param(_integer_dtype, ["holds I16, not floating-point numbers"], id="integer-dtype"),
+        pytest.param(
+            _edit_weights(_without_scale),
+            ["tensor 'word_embed.weight' holds I8, not floating-point numbers"],
+            id="8-bit-table-without-scale",
+        ),
+        pytest.param(
+            _edit_weights(_short_scale),
+            ["tensor 'word_embed.scale' has shape [4], config implies [5]"],
+            id="scale-too-short",
+        ),
+        pytest.param(
+            _edit_weights(_infinite_scale),
+            ["tensor 'word_embed.weight' holds numbers that are not finite"],
+            id="infinite-scale",
+        ),
+        pytest.param(
+            _edit_weights(_float_table_beside_scale),
+            ["tensor 'word_embed.weight' holds F16, not 8-bit integers"],
+            id="scale-beside-float-table",
+        ),
         pytest.param(
             _not_finite,
             ["tensor 'emissions.bias' holds numbers that are not finite"],

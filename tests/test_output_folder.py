@@ -22,7 +22,7 @@ from rnntag.errors import RnntagError
 from rnntag.io.files import COMMITTED, STAGING
 from rnntag.model import modelfile
 from rnntag.model.config import ModelInfo
-from rnntag.model.modelfile import build_model, load_model, save_model
+from rnntag.model.modelfile import build_model, load_model, restored, save_model, stored
 from rnntag.model.network import SequenceTagger
 from rnntag.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
 from rnntag.training.output import LOCK_FILE, claim_output
@@ -210,7 +210,7 @@ def test_a_model_save_killed_at_any_step_leaves_the_old_model_or_the_new_one(tmp
     old = tmp_path / "old"
     save_model(old, old_info, build_model(old_info))
     new_info, new_model = other_model()
-    new_state = new_model.state_dict()
+    new_state = restored(stored(new_model.state_dict()), torch.float32)
     copies = (tmp_path / f"copy{i}" for i in itertools.count())
 
     def fresh() -> Path:

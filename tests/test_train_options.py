@@ -18,7 +18,7 @@ from conftest import DATA, run, run_captured
 import rnntag
 from rnntag.errors import UsageError
 from rnntag.io.schemes import is_well_formed
-from rnntag.model.modelfile import load_model
+from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
 from rnntag.training.embeddings import load_vectors
 from rnntag.training.loop import TrainingInterrupted
 
@@ -82,10 +82,11 @@ def test_frozen_pretrained_vectors_are_kept_exactly(configured, data_dir):
     vectors, _ = load_vectors(data_dir / "vectors.txt", lambda word, rank: True)
     words = info.vocab.words
     # "London" is a training word; GloVe-style files are lowercased, so it takes "london".
-    # The file stores the word table in half precision.
+    # The file stores the word table in 8 bits, one scale per row.
     for word, source in (("London", "london"), ("monday", "monday")):
         row = model.word_embed.weight[words.index(word)]
-        assert torch.equal(row, torch.from_numpy(vectors[source]).half().float()), word
+        vector = {WORD_TABLE: torch.from_numpy(vectors[source])[None]}
+        assert torch.equal(row, restored(stored(vector), torch.float32)[WORD_TABLE][0]), word
     assert info.results["pretrained_vectors_found"] > 50
 
 

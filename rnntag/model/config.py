@@ -82,7 +82,7 @@ class TrainConfig:
     momentum: float = setting(0.9, "SGD momentum.")
     lr_decay: float = setting(0.05, "Learning rate at epoch e is lr / (1 + lr_decay * e).")
     weight_decay: float = setting(0.0, "L2 penalty (makes the word table's update dense).")
-    clip: float = setting(5.0, "Gradient norm cap; 0 disables.")
+    clip: float = setting(1.0, "Gradient norm cap; 0 disables.")
     patience: int = setting(5, "Epochs without dev improvement before stopping.")
     unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
     ema: float = setting(
