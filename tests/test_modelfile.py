@@ -279,12 +279,8 @@ def _truncate_weights(directory: Path) -> Path:
     return directory
 
 
-def _drop_tensor(directory: Path) -> Path:
-    path = directory / WEIGHTS_FILE
-    tensors = load_file(str(path))
+def _drop_tensor(tensors: dict[str, torch.Tensor]) -> None:
     del tensors["emissions.bias"]
-    save_file(tensors, str(path))
-    return directory
 
 
 def _remove_weights(directory: Path) -> Path:
@@ -326,20 +322,12 @@ def _float_table_beside_scale(tensors: dict[str, torch.Tensor]) -> None:
     tensors[WORD_TABLE] = tensors[WORD_TABLE].half()
 
 
-def _not_finite(directory: Path) -> Path:
-    path = directory / WEIGHTS_FILE
-    tensors = load_file(str(path))
+def _not_finite(tensors: dict[str, torch.Tensor]) -> None:
     tensors["emissions.bias"][0] = float("nan")
-    save_file(tensors, str(path))
-    return directory
 
 
-def _add_tensor(directory: Path) -> Path:
-    path = directory / WEIGHTS_FILE
-    tensors = load_file(str(path))
+def _add_tensor(tensors: dict[str, torch.Tensor]) -> None:
     tensors["backdoor.weight"] = torch.zeros(2)
-    save_file(tensors, str(path))
-    return directory
 
 
 @pytest.mark.parametrize(
@@ -413,12 +401,16 @@ def _add_tensor(directory: Path) -> Path:
             id="scale-beside-float-table",
         ),
         pytest.param(
-            _not_finite,
+            _edit_weights(_not_finite),
             ["tensor 'emissions.bias' holds numbers that are not finite"],
             id="not-finite",
         ),
-        pytest.param(_drop_tensor, ["lack tensor 'emissions.bias'"], id="missing-tensor"),
-        pytest.param(_add_tensor, ["unexpected tensor 'backdoor.weight'"], id="extra-tensor"),
+        pytest.param(
+            _edit_weights(_drop_tensor), ["lack tensor 'emissions.bias'"], id="missing-tensor"
+        ),
+        pytest.param(
+            _edit_weights(_add_tensor), ["unexpected tensor 'backdoor.weight'"], id="extra-tensor"
+        ),
     ],
 )
 def test_tampered_model_directory_is_refused(model_dir, tamper, fragments):
