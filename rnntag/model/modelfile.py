@@ -90,8 +90,9 @@ def stored(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
     The word table, most of a model's bytes, is kept in 8 bits with one scale per row (its
     largest magnitude / 127); other floating-point tensors in half precision where they fit
-    its range, float32 where they do not. On the shipped models' dev sets this rounding
-    changes no tag: it is far below what training moves the weights by.
+    its range, float32 where they do not. The rounding is far below what training moves the
+    weights by: re-saving the shipped models changed the tags of 0 of 3,250 NER and 3 of
+    2,001 POS dev sentences.
 
     Args:
         state: A network's `state_dict`, on the CPU.
