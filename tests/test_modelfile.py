@@ -279,10 +279,6 @@ def _truncate_weights(directory: Path) -> Path:
     return directory
 
 
-def _drop_tensor(tensors: dict[str, torch.Tensor]) -> None:
-    del tensors["emissions.bias"]
-
-
 def _remove_weights(directory: Path) -> Path:
     (directory / WEIGHTS_FILE).unlink()
     return directory
@@ -304,6 +300,10 @@ def _edit_weights(edit: Callable[[dict[str, torch.Tensor]], None]) -> Callable[[
         return directory
 
     return tamper
+
+
+def _drop_tensor(tensors: dict[str, torch.Tensor]) -> None:
+    del tensors["emissions.bias"]
 
 
 def _without_scale(tensors: dict[str, torch.Tensor]) -> None:
