@@ -145,6 +145,10 @@ def train(
         raise UsageError("format must be conll or conllu")
     check_finite(model_config, train_config)
     check_recipe(train_config)
+    if train_config.final_fit and dev is None:
+        raise UsageError(
+            "train.final_fit trains on the training and dev files together: give a dev file"
+        )
     try:
         # Before the output folder is made: a refused setting leaves nothing behind.
         check_sizes(model_config)
@@ -159,6 +163,8 @@ def train(
         dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
         reporter = _progress_reporter() if progress and observer is None else None
         observer = observer or reporter or TrainObserver()
+        if dev_data and train_config.final_fit:
+            train_data, dev_data = [*train_data, *_documents_after(train_data, dev_data)], None
         observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
         if dev_data:
             _check_dev_labels(train_data, dev_data, str(dev), observer)
@@ -171,6 +177,18 @@ def train(
             if reporter is not None:
                 reporter.close()
     return Tagger.load(out)
+
+
+def _documents_after(
+    first: list[InputSentence], second: list[InputSentence]
+) -> list[InputSentence]:
+    """`second` with its documents renumbered past those of `first`, so that none of its
+    documents joins one of `first`'s (both number documents by their first line)."""
+    offset = max(s.line for s in first) + 1
+    return [
+        s if s.document is None else dataclasses.replace(s, document=s.document + offset)
+        for s in second
+    ]
 
 
 def _progress_reporter() -> ProgressReporter:

@@ -117,12 +117,12 @@ def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
         assert torch.allclose(mean[row], expected[i], atol=1e-6)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(seed):
+@pytest.mark.parametrize(("seed", "merge"), [(0, "concat"), (1, "concat"), (2, "sum")])
+def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(seed, merge):
     # The definition: each real token's state, its memory (0 when alone) and the flag, joined.
     generator = torch.Generator().manual_seed(seed)
-    model, _ = make_model("cnn", "crf", doc_memory=True)
-    size = 2 * model.config.hidden_size
+    model, _ = make_model("cnn", "crf", doc_memory=True, merge=merge)
+    size = model.rnn.output_size
     mask = torch.arange(4) < torch.tensor([4, 2, 3])[:, None]
     states = torch.randn(3, 4, size, generator=generator)
     groups = torch.randint(0, 5, (3, 4), generator=generator)
@@ -154,8 +154,9 @@ def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
     assert reached.tolist() == [False, False, False, True, False, False]
 
 
-def test_a_batch_of_documents_equals_each_document_alone():
-    model, encoder = make_model("cnn", "crf", doc_memory=True)
+@pytest.mark.parametrize("merge", ["concat", "sum", "product"])
+def test_a_batch_of_documents_equals_each_document_alone(merge):
+    model, encoder = make_model("cnn", "crf", doc_memory=True, merge=merge)
     with torch.no_grad():
         model.emissions.weight.mul_(20)
         together = model(encoder.batch(RECURRING, documents=DOCUMENTS))

@@ -28,6 +28,7 @@ VARIANTS = {
         "--num-layers", "2", "--lowercase", "--max-word-chars", "6",
     ],
     "char-CNN, CRF, document memory": ["--doc-memory"],
+    "char-CNN, CRF, document memory, directions summed": ["--doc-memory", "--merge", "sum"],
 }  # fmt: skip
 SAMPLES = [DATA / "ner-dev.conll", DATA / "tricky.conll"]
 

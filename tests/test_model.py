@@ -38,10 +38,18 @@ TAGS = [
 ]
 
 
+MERGES = {
+    "concat": lambda ahead, back: torch.cat([ahead, back], dim=-1),
+    "sum": torch.add,
+    "product": torch.mul,
+}
+
+
 @pytest.mark.parametrize("cell", sorted(CELLS))
 @pytest.mark.parametrize("num_layers", [1, 2])
-def test_birnn_matches_packed_reference(cell, num_layers, generator):
-    birnn = BiRNN(CELLS[cell], 5, 4, num_layers, dropout=0.0)
+@pytest.mark.parametrize("merge", sorted(MERGES))
+def test_birnn_matches_packed_reference(cell, num_layers, merge, generator):
+    birnn = BiRNN(CELLS[cell], 5, 4, num_layers, dropout=0.0, merge=merge)
     reference = CELLS[cell](5, 4, num_layers, batch_first=True, bidirectional=True)
     with torch.no_grad():
         for name, param in reference.named_parameters():
@@ -54,8 +62,10 @@ def test_birnn_matches_packed_reference(cell, num_layers, generator):
     mask = torch.arange(6).unsqueeze(0) < lengths.unsqueeze(1)
     packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
     expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True)
+    expected = MERGES[merge](expected[..., :4], expected[..., 4:])
     actual = birnn(inputs, mask)
-    assert actual.shape == (4, 6, 8)
+    assert actual.shape == (4, 6, birnn.output_size)
+    assert birnn.output_size == expected.size(-1)
     assert torch.allclose(actual[mask], expected[mask], atol=1e-6)
 
 
@@ -67,12 +77,13 @@ def make_model(
     pool: str = "lstm",
     case_dim: int = 0,
     doc_memory: bool = False,
+    merge: str = "concat",
 ) -> tuple[SequenceTagger, Encoder]:
     config = ModelConfig(
         word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
         hidden_size=8, num_layers=2, decoder=decoder, subword=subword, bpe_pool=pool,
         bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40, case_dim=case_dim, lowercase=case_dim > 0,
-        locked_dropout=case_dim > 0, doc_memory=doc_memory,
+        locked_dropout=case_dim > 0, doc_memory=doc_memory, merge=merge,
     )  # fmt: skip
     vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
     vocab.labels = sorted({t for tags in TAGS for t in tags})
@@ -106,9 +117,12 @@ def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, case
     assert len({t for row in together.tolist() for t in row}) > 1
 
 
-@pytest.mark.parametrize(("decoder", "pool"), [("crf", "lstm"), ("softmax", "mean")])
-def test_loss_backward_reaches_every_parameter(decoder, pool):
-    model, encoder = make_model("cnn", decoder, subword="bpe", pool=pool, case_dim=3)
+@pytest.mark.parametrize(
+    ("decoder", "pool", "merge"),
+    [("crf", "lstm", "concat"), ("softmax", "mean", "sum"), ("crf", "mean", "product")],
+)
+def test_loss_backward_reaches_every_parameter(decoder, pool, merge):
+    model, encoder = make_model("cnn", decoder, subword="bpe", pool=pool, case_dim=3, merge=merge)
     model.train()
     model.loss(encoder.batch(SENTENCES, TAGS)).backward()
     for name, param in model.named_parameters():
@@ -208,8 +222,9 @@ def test_sequence_dropout(locked, generator):
 
 
 @pytest.mark.parametrize("cell", sorted(CELLS))
-def test_birnn_without_padding_equals_the_padded_path(cell, generator):
-    birnn = BiRNN(CELLS[cell], 5, 4, 2, dropout=0.0)
+@pytest.mark.parametrize("merge", sorted(MERGES))
+def test_birnn_without_padding_equals_the_padded_path(cell, merge, generator):
+    birnn = BiRNN(CELLS[cell], 5, 4, 2, dropout=0.0, merge=merge)
     inputs = torch.randn(3, 6, 5, generator=generator)
     mask = torch.ones(3, 6, dtype=torch.bool)
     # The same arithmetic in another kernel: equal up to rounding (bit for bit on some CPUs;

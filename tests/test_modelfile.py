@@ -150,7 +150,11 @@ def test_file_of_an_earlier_release_still_loads(model_dir):
     ("settings", "scheme"),
     [
         pytest.param({}, "IOB2", id="cnn-lstm-crf"),
-        pytest.param({"char_encoder": "lstm", "rnn": "gru", "num_layers": 2}, "IOB2", id="gru"),
+        pytest.param(
+            {"char_encoder": "lstm", "rnn": "gru", "num_layers": 2, "merge": "product"},
+            "IOB2",
+            id="gru",
+        ),
         pytest.param({"decoder": "softmax", "case_dim": 3, "rnn": "rnn"}, None, id="softmax"),
         pytest.param({"constrain": False, "subword": "bpe", "bpe_vocab_size": 20}, None, id="bpe"),
         pytest.param(

@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import DATA, run, run_captured
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rnntag
+from rnntag.api import _documents_after
 from rnntag.errors import UsageError
+from rnntag.io.corpus import InputSentence, load_corpus
 from rnntag.io.schemes import is_well_formed
 from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
 from rnntag.training.embeddings import load_vectors
@@ -324,3 +328,51 @@ def test_document_memory_is_on_by_default_for_span_tags_in_documents(
     assert run("train", path, "-o", out, *SMALL, "--epochs", "1", *options) == 0
     info, _ = load_model(out, torch.device("cpu"))
     assert info.model.doc_memory is memory
+
+
+def test_final_fit_trains_on_train_and_dev_together_for_every_epoch(tmp_path):
+    out, train, dev = tmp_path / "model", DATA / "ner-train.conll", tmp_path / "dev.conll"
+    dev.write_text(
+        (DATA / "ner-dev.conll").read_text(encoding="utf-8") + "\nZanzibar\tB-LOC\nwaits\tO\n",
+        encoding="utf-8",
+    )
+    arguments = ["train", train, "--dev", dev, "-o", out, *SMALL, "--epochs", "3"]
+    assert run(*arguments, "--patience", "1", "--final-fit") == 0
+
+    info, _ = load_model(out, torch.device("cpu"))
+    train_data, dev_data = load_corpus(str(train), "conll"), load_corpus(str(dev), "conll")
+    only_dev = {t for s in dev_data for t in s.tokens} - {t for s in train_data for t in s.tokens}
+    assert "Zanzibar" in only_dev and only_dev <= set(info.vocab.words)
+    assert info.train.final_fit
+    assert info.results["train_sentences"] == len(train_data) + len(dev_data)
+    assert info.results["epochs_run"] == 3
+    assert [e["dev_score"] for e in epochs(out)] == [None, None, None]
+
+
+def test_final_fit_without_dev_is_a_usage_error(tmp_path, capsys):
+    code = run("train", DATA / "ner-train.conll", "-o", tmp_path / "m", *SMALL, "--final-fit")
+    assert code == 2
+    assert "dev" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 50), st.none() | st.integers(1, 50)), min_size=1),
+    st.lists(st.tuples(st.integers(1, 50), st.none() | st.integers(1, 50))),
+)
+def test_dev_documents_never_join_a_training_document(first, second):
+    def sentences(rows):
+        # A sentence's document starts at or before its own line.
+        return [InputSentence(["w"], line=line, document=d and min(d, line)) for line, d in rows]
+
+    train, dev = sentences(first), sentences(second)
+    joined = _documents_after(train, dev)
+
+    assert [s.tokens for s in joined] == [s.tokens for s in dev]
+    assert {s.document for s in joined} & {s.document for s in train} <= {None}
+    before = [s.document for s in dev]
+    after = [s.document for s in joined]
+    # The same partition into documents, and a sentence without one keeps none.
+    assert len(set(zip(before, after, strict=True))) == len(set(before)) == len(set(after))
+    assert [d is None for d in after] == [d is None for d in before]

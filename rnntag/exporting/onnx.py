@@ -84,7 +84,7 @@ class _Emissions(nn.Module):
     ) -> Tensor | tuple[Tensor, Tensor]:
         """Args: words, casing (batch, seq_len); chars (batch, seq_len, word_len); mask
         (batch, seq_len) boolean. Returns: (batch, seq_len, num_tags), and with a memory
-        (batch, seq_len, 2 * hidden_size)."""
+        (batch, seq_len, state_size)."""
         batch, seq_len = words.shape
         # (batch, seq_len, word_dim)
         parts = [self.model.word_embed(words)]
@@ -96,7 +96,7 @@ class _Emissions(nn.Module):
             parts.append(self.model.case_embed(casing))
         # (batch, seq_len, input_size)
         features = torch.cat(parts, dim=2)
-        # (batch, seq_len, 2 * hidden_size)
+        # (batch, seq_len, state_size)
         states = self.model.rnn(features, mask, True)
         if not self.model.config.doc_memory:
             # (batch, seq_len, num_tags)
@@ -157,7 +157,7 @@ def export_onnx(model: str | Path, out: Path) -> None:
 
 def _memory_weights(network: SequenceTagger) -> dict[str, list[Any]]:
     """The output layer's columns that read a document memory: its mean and its flag."""
-    size = 2 * network.config.hidden_size
+    size = network.rnn.output_size
     weight = network.emissions.weight.detach()
     return {"weight": weight[:, size:-1].tolist(), "flag": weight[:, -1].tolist()}
 

@@ -198,7 +198,7 @@ class OnnxTagger:
         _, dense, members = np.unique(mine, return_inverse=True, return_counts=True)
         sums = np.zeros((len(members), states.shape[1]), states.dtype)
         np.add.at(sums, dense, states)
-        # (shared, 2 * hidden_size): the mean state of each token's group's others
+        # (shared, state_size): the mean state of each token's group's others
         mean = (sums[dense] - states) / (members[dense] - 1)[:, None]
         extra = np.split(mean @ weight.T + flag, np.cumsum([len(p[2]) for p in parts])[:-1])
         for (scores, _, rows, columns), add in zip(parts, extra, strict=True):

@@ -16,6 +16,7 @@ FORMAT_VERSION = 2
 CHOICES: dict[str, tuple[str, ...]] = {
     "char_encoder": ("cnn", "lstm", "none"),
     "rnn": ("lstm", "gru", "rnn"),
+    "merge": ("concat", "sum", "product"),
     "decoder": ("crf", "softmax"),
     "optimizer": ("adam", "sgd"),
     "train_scheme": ("IOB1", "IOB2", "IOBES"),
@@ -54,6 +55,10 @@ class ModelConfig:
     rnn: str = setting("lstm", "lstm, gru or rnn (Elman).")
     hidden_size: int = setting(200, "RNN size per direction.")
     num_layers: int = setting(1, "Stacked BiRNN layers.")
+    merge: str = setting(
+        "concat",
+        "How the top layer joins its two directions: concat, or element-wise sum or product.",
+    )
     dropout: float = setting(0.5, "Dropout on the word representations and between layers.")
     decoder: str = setting(
         "crf", "crf (Viterbi over whole sequences) or softmax (arg-max per token)."
@@ -84,6 +89,11 @@ class TrainConfig:
     weight_decay: float = setting(0.0, "L2 penalty (makes the word table's update dense).")
     clip: float = setting(1.0, "Gradient norm cap; 0 disables.")
     patience: int = setting(5, "Epochs without dev improvement before stopping.")
+    final_fit: bool = setting(
+        False,
+        "Train on the training and --dev files together for all --epochs (take them from an"
+        " earlier run's best epoch), without early stopping, and save the last epoch.",
+    )
     unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
     ema: float = setting(
         0.0,

@@ -147,6 +147,8 @@ class BiRNN(nn.Module):
         num_layers: Stacked layers.
         dropout: Dropout between layers.
         locked: Locked dropout between layers (see `SequenceDropout`).
+        merge: How the top layer joins its directions: "concat", or the element-wise "sum"
+            or "product", which halve the output. Lower layers always concatenate.
     """
 
     def __init__(
@@ -157,18 +159,21 @@ class BiRNN(nn.Module):
         num_layers: int,
         dropout: float,
         locked: bool = False,
+        merge: str = "concat",
     ):
         super().__init__()
         sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
         self.forward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
         self.backward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
         self.dropout = SequenceDropout(dropout, locked)
+        self.merge = merge
+        self.output_size = 2 * hidden_size if merge == "concat" else hidden_size
 
     def forward(self, inputs: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
         """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean; padded:
         False when every sentence fills the whole batch, which then runs through torch's
         bidirectional kernel (the same numbers, faster).
-        Returns: (batch, seq_len, 2 * hidden_size), forward states first."""
+        Returns: (batch, seq_len, output_size); concatenated, forward states first."""
         batch, seq_len = mask.shape
         if padded:
             # (seq_len,)
@@ -199,7 +204,15 @@ class BiRNN(nn.Module):
             backward_states = flat_backward.index_select(0, rows).view_as(forward_states)
             # (batch, seq_len, 2 * hidden_size)
             states = torch.cat([forward_states, backward_states], dim=2)
-        return states
+        if self.merge == "concat":
+            return states
+        # (batch, seq_len, hidden_size) each
+        ahead_states, back_states = states.chunk(2, dim=2)
+        if self.merge == "sum":
+            # (batch, seq_len, hidden_size)
+            return ahead_states + back_states
+        # (batch, seq_len, hidden_size)
+        return ahead_states * back_states
 
 
 def _rows(states: Tensor, rows: Tensor) -> Tensor:
@@ -322,11 +335,13 @@ class SequenceTagger(nn.Module):
             config.num_layers,
             config.dropout,
             config.locked_dropout,
+            config.merge,
         )
+        state_size = self.rnn.output_size
         # With a document memory, each token's state is joined by its memory (see
         # `scores_with_memory`).
-        memory = 2 * config.hidden_size + 1 if config.doc_memory else 0
-        self.emissions = nn.Linear(2 * config.hidden_size + memory, num_tags)
+        memory = state_size + 1 if config.doc_memory else 0
+        self.emissions = nn.Linear(state_size + memory, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
 
     def forward(self, batch: Batch) -> Tensor:
@@ -383,7 +398,7 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
-        # (batch, seq_len, 2 * hidden_size)
+        # (batch, seq_len, state_size)
         encoded = self.encode(features, mask, padded)
         if not self.config.doc_memory:
             # (batch, seq_len, num_tags)
@@ -391,7 +406,7 @@ class SequenceTagger(nn.Module):
         assert groups is not None
         # (shared,) each: the tokens whose group has others
         rows, columns = mask.nonzero()[in_shared_group(groups[mask])].unbind(1)
-        # (shared, 2 * hidden_size)
+        # (shared, state_size)
         mean = others_mean(encoded[rows, columns], groups[rows, columns])
         # (batch, seq_len, num_tags)
         return self.scores_with_memory(encoded, rows, columns, mean)
@@ -405,10 +420,10 @@ class SequenceTagger(nn.Module):
         (`memory_scores`) is added to the states' (`state_scores`) only where it is not 0.
 
         Args:
-            states: (batch, seq_len, 2 * hidden_size) RNN states.
+            states: (batch, seq_len, state_size) RNN states.
             rows: (shared,) batch rows of the tokens whose group has others.
             columns: (shared,) their positions in those rows.
-            mean: (shared, 2 * hidden_size) the mean state of those others (see
+            mean: (shared, state_size) the mean state of those others (see
                 `others_mean`).
 
         Returns:
@@ -423,12 +438,12 @@ class SequenceTagger(nn.Module):
         `scores_with_memory`): the scores of a token alone.
 
         Args:
-            states: (batch, seq_len, 2 * hidden_size) RNN states.
+            states: (batch, seq_len, state_size) RNN states.
 
         Returns:
             (batch, seq_len, num_tags) scores.
         """
-        # (num_tags, 2 * hidden_size); a contiguous copy of the slice multiplies faster
+        # (num_tags, state_size); a contiguous copy of the slice multiplies faster
         weight = self.emissions.weight[:, : states.size(-1)].contiguous()
         # (batch, seq_len, num_tags)
         return nn.functional.linear(states, weight, self.emissions.bias)
@@ -438,7 +453,7 @@ class SequenceTagger(nn.Module):
         `scores_with_memory`), its flag 1.
 
         Args:
-            mean: (shared, 2 * hidden_size) memories.
+            mean: (shared, state_size) memories.
 
         Returns:
             (shared, num_tags) scores.
@@ -459,9 +474,9 @@ class SequenceTagger(nn.Module):
             padded: False when every sentence fills the whole batch.
 
         Returns:
-            (batch, seq_len, 2 * hidden_size) states.
+            (batch, seq_len, state_size) states.
         """
-        # (batch, seq_len, 2 * hidden_size)
+        # (batch, seq_len, state_size)
         return self.dropout(self.rnn(self.dropout(features), mask, padded))
 
     def loss(self, batch: Batch) -> Tensor:

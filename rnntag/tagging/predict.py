@@ -149,7 +149,7 @@ def _memory_emissions(
         # (batch, seq_len, input_size), (batch, seq_len)
         inputs, mask, padded = features.batch([sentences[i] for i in indices])
         clock.lap("encode")
-        # (batch, seq_len, 2 * hidden_size)
+        # (batch, seq_len, state_size)
         states = model.encode(inputs, mask, padded)
         # (batch, seq_len): each token's position among all, 0 at padding
         where = starts[indices].unsqueeze(1) + torch.arange(mask.size(1), device=device)
