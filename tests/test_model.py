@@ -19,7 +19,7 @@ from rnntag.model.encode import (
     length_batches,
     token_batches,
 )
-from rnntag.model.network import BiRNN, SequenceDropout, SequenceTagger
+from rnntag.model.network import BiRNN, SequenceDropout, SequenceTagger, in_length_pieces
 from rnntag.model.subword import learn_bpe
 from rnntag.model.vocab import CASINGS, casing, clip_word
 
@@ -276,3 +276,26 @@ def test_tokens_without_characters_give_finite_scores_and_gradients(char_encoder
     assert torch.isfinite(loss)
     for name, param in model.named_parameters():
         assert param.grad is None or torch.isfinite(param.grad.to_dense()).all(), name
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize(
+    "lengths",
+    [[9, 1, 3, 12, 2, 2, 7, 1, 1, 5], [4, 4, 4, 4, 4], [12, 1, 1, 1, 1, 1, 1, 1, 1]],
+)
+def test_states_in_length_pieces_equal_one_call_with_their_gradients(cell, lengths, generator):
+    birnn = BiRNN(CELLS[cell], 5, 4, 2, dropout=0.0, merge="sum")
+    mask = torch.arange(max(lengths)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    inputs = torch.randn(*mask.shape, 5, generator=generator, requires_grad=True)
+    weights = torch.randn(*mask.shape, 4, generator=generator)
+
+    def states_and_gradient(function):
+        inputs.grad = None
+        states = function()
+        (states * weights)[mask].sum().backward()
+        return states[mask], inputs.grad[mask]
+
+    whole = states_and_gradient(lambda: birnn(inputs, mask))
+    cut = states_and_gradient(lambda: in_length_pieces(birnn, inputs, mask, size=3))
+    for expected, actual in zip(whole, cut, strict=True):
+        torch.testing.assert_close(actual, expected, rtol=0, atol=1e-6)

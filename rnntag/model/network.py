@@ -20,6 +20,10 @@ from rnntag.model.encode import PAD_INDEX, Batch
 from rnntag.model.vocab import CASINGS
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+# Sentences per piece when `in_length_pieces` cuts a batch, and the share of its padded area
+# the pieces must save: below these, one call over the whole batch is faster on the CPU.
+PIECE_SENTENCES = 8
+PIECE_SAVING = 0.3
 
 
 class CharCNN(nn.Module):
@@ -226,6 +230,45 @@ _KERNELS: dict[type[nn.RNNBase], Callable[..., Any]] = {
     nn.GRU: torch.gru,
     nn.RNN: torch.rnn_tanh,
 }
+
+
+def in_length_pieces(
+    rnn: BiRNN, inputs: Tensor, mask: Tensor, size: int = PIECE_SENTENCES
+) -> Tensor:
+    """`rnn` over a batch of ragged lengths (a document memory's batch of whole documents)
+    cut into pieces of `size` sentences of similar length, each padded only to its own
+    longest: the same states as one call over the batch for a fraction of the padding.
+
+    Args:
+        rnn: The BiRNN.
+        inputs: (batch, seq_len, input_size).
+        mask: (batch, seq_len) boolean.
+        size: Sentences per piece.
+
+    Returns:
+        (batch, seq_len, output_size) states; rows at padded positions are meaningless.
+    """
+    lengths = mask.sum(dim=1).tolist()
+    order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
+    pieces = [order[i : i + size] for i in range(0, len(order), size)]
+    longest = [lengths[piece[0]] for piece in pieces]
+    saving = 1 - sum(len(p) * n for p, n in zip(pieces, longest, strict=True)) / mask.numel()
+    if len(pieces) == 1 or saving < PIECE_SAVING:
+        # (batch, seq_len, output_size)
+        return rnn(inputs, mask)
+    states = []
+    for piece, n in zip(pieces, longest, strict=True):
+        rows = torch.tensor(piece, device=mask.device)
+        # (piece, n)
+        piece_mask = mask[rows, :n]
+        # (piece, n, output_size)
+        piece_states = rnn(inputs[rows, :n], piece_mask, not bool(piece_mask.all()))
+        # (piece, seq_len, output_size)
+        states.append(nn.functional.pad(piece_states, (0, 0, 0, mask.size(1) - n)))
+    # (batch,): where each sentence of the batch is among the pieces' rows
+    back = torch.tensor(order, device=mask.device).argsort()
+    # (batch, seq_len, output_size)
+    return torch.cat(states).index_select(0, back)
 
 
 def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
@@ -476,8 +519,14 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len, state_size) states.
         """
+        # (batch, seq_len, input_size)
+        dropped = self.dropout(features)
+        if padded and self.training and dropped.device.type == "cpu":
+            # Training batches of whole documents mix lengths; cutting them pays on the CPU.
+            # (batch, seq_len, state_size)
+            return self.dropout(in_length_pieces(self.rnn, dropped, mask))
         # (batch, seq_len, state_size)
-        return self.dropout(self.rnn(self.dropout(features), mask, padded))
+        return self.dropout(self.rnn(dropped, mask, padded))
 
     def loss(self, batch: Batch) -> Tensor:
         """Negative log-likelihood (CRF) or cross-entropy (softmax), summed over each sentence
