@@ -23,6 +23,7 @@ from rnntag.errors import UsageError
 from rnntag.io.corpus import InputSentence, load_corpus
 from rnntag.io.schemes import is_well_formed
 from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
+from rnntag.training.checkpoint import fingerprint
 from rnntag.training.embeddings import load_vectors
 from rnntag.training.loop import TrainingInterrupted
 
@@ -376,3 +377,29 @@ def test_dev_documents_never_join_a_training_document(first, second):
     # The same partition into documents, and a sentence without one keeps none.
     assert len(set(zip(before, after, strict=True))) == len(set(before)) == len(set(after))
     assert [d is None for d in after] == [d is None for d in before]
+
+
+def test_a_checkpoint_from_before_later_settings_resumes(tmp_path):
+    # An earlier release stored no merge, final_fit or doc_memory setting, and hashed the
+    # settings it had; the settings added since take their defaults on resume.
+    train = DATA / "pos-train.conllu"
+    settings = EMA_SETTINGS | {"epochs": 3}
+    steps = iter(range(100))
+    with pytest.raises(TrainingInterrupted):
+        rnntag.train(train, tmp_path, should_stop=lambda: next(steps) == 5, **settings)
+    path = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(path.read_text(encoding="utf-8"))
+    for section, name in [("model", "merge"), ("model", "doc_memory"), ("train", "final_fit")]:
+        del state["info"][section][name]
+    sentences = load_corpus(str(train), "conllu")
+    state["data"] = fingerprint(
+        [state["info"]["model"], state["info"]["train"]],
+        [s.tokens for s in sentences],
+        [s.tags or [] for s in sentences],
+    )
+    path.write_text(json.dumps(state), encoding="utf-8")
+
+    tagger = rnntag.train(train, tmp_path, resume=True, **settings)
+
+    assert tagger.info.results["epochs_run"] == 3
+    assert not (tmp_path / "checkpoint").exists()

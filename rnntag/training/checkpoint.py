@@ -56,10 +56,28 @@ class LoopState:
     epoch_rng: list[Any] = field(default_factory=list)  # Python RNG state at epoch start
 
 
-def fingerprint(info: ModelInfo, sentences: list[list[str]], tags: list[list[str]]) -> str:
-    """A digest of the training data and settings, so a resume on other data is refused."""
+def settings_of(info: ModelInfo) -> list[dict[str, Any]]:
+    """The model and training settings as a checkpoint stores them, for `fingerprint`."""
+    return [dataclasses.asdict(info.model), dataclasses.asdict(info.train)]
+
+
+def fingerprint(
+    settings: list[dict[str, Any]], sentences: list[list[str]], tags: list[list[str]]
+) -> str:
+    """A digest of the training data and settings, so a resume on other data is refused.
+
+    Args:
+        settings: `settings_of` a new training's info, or `Checkpoint.settings`: as stored,
+            so that settings added by a later release leave an earlier checkpoint's digest
+            as it was.
+        sentences: The training tokens.
+        tags: Their tags, in the scheme the training uses.
+
+    Returns:
+        The hexadecimal digest.
+    """
     digest = hashlib.sha256()
-    digest.update(json.dumps([info.model.__dict__, info.train.__dict__], sort_keys=True).encode())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
     for tokens, labels in zip(sentences, tags, strict=True):
         digest.update("\t".join(tokens).encode() + b"\n" + "\t".join(labels).encode() + b"\n")
     return digest.hexdigest()
@@ -125,6 +143,7 @@ class Checkpoint:
     optimizer: dict[str, Any]
     scheduler: dict[str, Any]
     path: Path  # its state.json, for messages
+    settings: list[dict[str, Any]]  # model and training settings as stored (`fingerprint`)
 
     def restore(
         self,
@@ -248,9 +267,11 @@ def load_checkpoint(out: Path) -> Checkpoint:
         info = from_dict(ModelInfo, state["info"], "info")
         check_info(info)
         loop = _loop_state(state["loop"])
+        settings = [state["info"]["model"], state["info"]["train"]]
         return Checkpoint(
-            info, loop, state["data"], tensors, state["optimizer"], state["scheduler"], path
-        )
+            info, loop, state["data"], tensors, state["optimizer"], state["scheduler"], path,
+            settings,
+        )  # fmt: skip
     except (SafetensorError, KeyError, TypeError, ValueError, RnntagError) as exc:
         raise RnntagError(f"invalid checkpoint: {exc}", str(path)) from None
 

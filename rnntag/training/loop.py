@@ -48,6 +48,7 @@ from rnntag.training.checkpoint import (
     load_checkpoint,
     remove_checkpoint,
     save_checkpoint,
+    settings_of,
 )
 from rnntag.training.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.training.embeddings import pretrained_vocabulary
@@ -304,6 +305,8 @@ def _check_unchanged(
                 continue
             if name == "embeddings":
                 now, then = (Path(value).name if value else value for value in (now, then))
+            if name == "doc_memory" and then is None:
+                then = False  # a checkpoint from before the memory existed: none
             if now != then:
                 option = "--" + name.replace("_", "-")
                 raise UsageError(
@@ -417,7 +420,8 @@ def _build(
     rng = random.Random(config.seed)
     # Each rank draws its own dropout masks; the batch order (rng) is common to all.
     torch.manual_seed(config.seed + cluster.rank)
-    digest = fingerprint(info, train_tokens, train_tags)
+    settings = checkpoint.settings if checkpoint is not None else settings_of(info)
+    digest = fingerprint(settings, train_tokens, train_tags)
     if checkpoint is not None and checkpoint.data_digest != digest:
         raise RnntagError("the checkpoint was made with other training data or settings", str(out))
     encoder = Encoder(info.vocab, info.model)
