@@ -67,9 +67,9 @@ def fingerprint(
     """A digest of the training data and settings, so a resume on other data is refused.
 
     Args:
-        settings: `settings_of` a new training's info, or `Checkpoint.settings`: as stored,
-            so that settings added by a later release leave an earlier checkpoint's digest
-            as it was.
+        settings: `settings_of` a training's info, or `Checkpoint.settings`: as stored, so
+            that settings added by a later release leave an earlier checkpoint's digest as
+            it was.
         sentences: The training tokens.
         tags: Their tags, in the scheme the training uses.
 
@@ -144,6 +144,11 @@ class Checkpoint:
     scheduler: dict[str, Any]
     path: Path  # its state.json, for messages
     settings: list[dict[str, Any]]  # model and training settings as stored (`fingerprint`)
+
+    def made_from(self, sentences: list[list[str]], tags: list[list[str]]) -> bool:
+        """Whether the checkpoint was made from this training data, with its settings as it
+        stored them (see `fingerprint`)."""
+        return fingerprint(self.settings, sentences, tags) == self.data_digest
 
     def restore(
         self,

@@ -420,10 +420,9 @@ def _build(
     rng = random.Random(config.seed)
     # Each rank draws its own dropout masks; the batch order (rng) is common to all.
     torch.manual_seed(config.seed + cluster.rank)
-    settings = checkpoint.settings if checkpoint is not None else settings_of(info)
-    digest = fingerprint(settings, train_tokens, train_tags)
-    if checkpoint is not None and checkpoint.data_digest != digest:
+    if checkpoint is not None and not checkpoint.made_from(train_tokens, train_tags):
         raise RnntagError("the checkpoint was made with other training data or settings", str(out))
+    digest = fingerprint(settings_of(info), train_tokens, train_tags)
     encoder = Encoder(info.vocab, info.model)
     model = _new_network(info, vectors, parent[1] if parent else None, device, cluster)
     # The model holds the vectors now; a second copy would stay for the whole training.
