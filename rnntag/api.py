@@ -111,6 +111,9 @@ def train(
             `TrainingInterrupted` raised.
         **settings: Any field of `ModelConfig` or `TrainConfig`, which are the long options of
             `rnntag train` with underscores (`hidden_size=300`, `embeddings="glove.txt.gz"`).
+            For plain tags (POS), each of `char_encoder`, `char_hidden`, `num_layers` and
+            `hidden_size` that neither `settings` nor `config` gives takes the value of
+            `PLAIN_TAG_NETWORK` (a bigger network) instead of the default.
 
     Returns:
         The trained tagger, loaded from `out`.
@@ -126,9 +129,10 @@ def train(
     unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
     if unknown:
         raise TypeError(f"train() got an unexpected setting {sorted(unknown)[0]!r}")
-    model_config, train_config = (
-        read_toml(str(config)) if config else (ModelConfig(), TrainConfig())
+    model_config, train_config, given = (
+        read_toml(str(config)) if config else (ModelConfig(), TrainConfig(), frozenset())
     )
+    given |= MODEL_SETTINGS & set(settings)
     model_config = from_dict(
         ModelConfig,
         {**vars(model_config), **{k: v for k, v in settings.items() if k in MODEL_SETTINGS}},
@@ -171,7 +175,7 @@ def train(
         try:
             run_training(
                 train_data, dev_data, out, model_config, train_config, observer, torch_device,
-                scheme, resume, should_stop,
+                scheme, resume, should_stop, given,
             )  # fmt: skip
         finally:
             if reporter is not None:

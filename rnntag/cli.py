@@ -143,11 +143,11 @@ def train(
     from rnntag.training.loop import TrainingInterrupted
     from rnntag.training.signals import StopOnSignal
 
-    # Without --config every option counts; with it, only those given on the command line.
+    # Only those given: the rest is --config's or the defaults, some chosen by the tags.
     settings = {
         name: value
         for name, value in settings.items()
-        if config is None or getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
+        if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
     }
     # Under torchrun, rank 0 alone reports.
     console = _stderr() if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)

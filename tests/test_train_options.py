@@ -22,6 +22,7 @@ from rnntag.api import _documents_after
 from rnntag.errors import UsageError
 from rnntag.io.corpus import InputSentence, load_corpus
 from rnntag.io.schemes import is_well_formed
+from rnntag.model.config import PLAIN_TAG_NETWORK, ModelConfig
 from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
 from rnntag.training.checkpoint import fingerprint
 from rnntag.training.embeddings import load_vectors
@@ -329,6 +330,49 @@ def test_document_memory_is_on_by_default_for_span_tags_in_documents(
     assert run("train", path, "-o", out, *SMALL, "--epochs", "1", *options) == 0
     info, _ = load_model(out, torch.device("cpu"))
     assert info.model.doc_memory is memory
+
+
+DEFAULT_NETWORK = {name: getattr(ModelConfig(), name) for name in PLAIN_TAG_NETWORK}
+ONE_EPOCH = ["--epochs", "1", "--batch-size", "16"]
+
+
+@pytest.mark.parametrize(
+    ("data", "options", "toml", "network"),
+    [
+        ("pos-train.conllu", [], "", PLAIN_TAG_NETWORK),
+        ("ner-train.conll", [], "", DEFAULT_NETWORK),
+        ("pos-train.conllu", SMALL, "", PLAIN_TAG_NETWORK | {"hidden_size": 8, "char_hidden": 8}),
+        ("pos-train.conllu", ["--num-layers", "1"], "", PLAIN_TAG_NETWORK | {"num_layers": 1}),
+        # What a config file sets counts as given, though it equals the default.
+        (
+            "pos-train.conllu",
+            [],
+            'char_encoder = "cnn"',
+            PLAIN_TAG_NETWORK | {"char_encoder": "cnn"},
+        ),
+    ],
+)
+def test_plain_tags_get_the_bigger_network_in_place_of_each_default_not_given(
+    tmp_path, data, options, toml, network
+):
+    out, recipe = tmp_path / "model", tmp_path / "recipe.toml"
+    recipe.write_text(f"[model]\n{toml}\n", encoding="utf-8")
+    assert run("train", DATA / data, "-o", out, *ONE_EPOCH, "--config", recipe, *options) == 0
+    info, _ = load_model(out, torch.device("cpu"))
+    assert {name: getattr(info.model, name) for name in network} == network
+
+
+def test_a_resumed_training_keeps_the_network_it_began_with(tmp_path):
+    # As a checkpoint of an earlier release, whose defaults for plain tags were the small ones.
+    train, small = DATA / "pos-train.conllu", {**DEFAULT_NETWORK, "hidden_size": 8}
+    steps = iter(range(100))
+    with pytest.raises(TrainingInterrupted):
+        rnntag.train(train, tmp_path, epochs=2, should_stop=lambda: next(steps) == 3, **small)
+
+    tagger = rnntag.train(train, tmp_path, resume=True, epochs=2, hidden_size=8)
+
+    assert tagger.info.results["epochs_run"] == 2
+    assert {name: getattr(tagger.info.model, name) for name in small} == small
 
 
 def test_final_fit_trains_on_train_and_dev_together_for_every_epoch(tmp_path):

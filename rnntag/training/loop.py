@@ -9,7 +9,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -23,7 +23,14 @@ from rnntag.evaluation.metrics import dev_score
 from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
 from rnntag.io.text import hyphen_convention
-from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, check_sizes, from_dict
+from rnntag.model.config import (
+    PLAIN_TAG_NETWORK,
+    ModelConfig,
+    ModelInfo,
+    TrainConfig,
+    check_sizes,
+    from_dict,
+)
 from rnntag.model.directory import save_config, save_metrics
 from rnntag.model.documents import document_batches
 from rnntag.model.encode import (
@@ -43,6 +50,7 @@ from rnntag.model.runtime import bound_kernel_cache, release_free_memory
 from rnntag.model.subword import learn_bpe
 from rnntag.tagging.predict import predict
 from rnntag.training.checkpoint import (
+    Checkpoint,
     LoopState,
     fingerprint,
     load_checkpoint,
@@ -170,6 +178,7 @@ def train(
     scheme: str | None = None,
     resume: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    given: Collection[str] | None = None,
 ) -> ModelInfo:
     """Train a tagger and save the best model on dev (the last one without dev) to `out`.
 
@@ -188,6 +197,9 @@ def train(
         scheme: Span scheme of the data; detected from the training tags when None.
         resume: Continue from the checkpoint in `out`.
         should_stop: Polled after every batch.
+        given: The `model_config` fields the caller set. For plain tags the others of
+            `PLAIN_TAG_NETWORK` take its values, and on resume the checkpoint's; None keeps
+            `model_config` as it is.
 
     Returns:
         The saved model's configuration, with its results.
@@ -199,7 +211,7 @@ def train(
         return _train(
             train_data, dev_data, out, model_config, train_config,
             observer if cluster.main and observer is not None else TrainObserver(),
-            device, scheme, resume, should_stop, cluster,
+            device, scheme, resume, should_stop, given, cluster,
         )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
@@ -240,10 +252,13 @@ def _train(
     scheme: str | None,
     resume: bool,
     should_stop: Callable[[], bool],
+    given: Collection[str] | None,
     cluster: Cluster,
 ) -> ModelInfo:
     bound_kernel_cache()
-    run = _build(train_data, out, model_config, train_config, scheme, resume, device, cluster)
+    run = _build(
+        train_data, out, model_config, train_config, scheme, resume, given, device, cluster
+    )  # fmt: skip
     dev = list(dev_data or [])
     release_free_memory()  # the pretrained file's reading, now done
     loop, config = run.loop, run.info.train
@@ -361,21 +376,33 @@ def _new_network(
     return model
 
 
-def _with_memory_decided(
+def _with_data_decided(
     model_config: ModelConfig,
+    given: Collection[str] | None,
+    checkpoint: Checkpoint | None,
     train_config: TrainConfig,
     train_data: Sequence[InputSentence],
     train_tags: list[list[str]],
     scheme: str | None,
 ) -> ModelConfig:
-    """`model_config` with the document memory, when not given, on for span tags in data with
-    documents, the recipe that measured best for entities (names recur within documents), and
-    off otherwise; a fine-tuned model keeps its parent's."""
-    if model_config.doc_memory is not None or train_config.init_from:
+    """`model_config` with what depends on the data decided: the document memory, when not
+    given, on for span tags in data with documents, the recipe that measured best for entities
+    (names recur within documents), and off otherwise; for plain tags, `PLAIN_TAG_NETWORK`
+    where `given` does not name a field, or on resume the checkpoint's network. A fine-tuned
+    model keeps its parent's."""
+    if train_config.init_from:
         return model_config
     spans = (scheme or detect_scheme(train_tags)) is not None
-    documented = any(s.document is not None for s in train_data)
-    return dataclasses.replace(model_config, doc_memory=spans and documented)
+    if model_config.doc_memory is None:
+        documented = any(s.document is not None for s in train_data)
+        model_config = replace(model_config, doc_memory=spans and documented)
+    if given is None or (spans and checkpoint is None):
+        return model_config
+    # A resumed training keeps the network it began with, whatever this release's defaults.
+    network = PLAIN_TAG_NETWORK
+    if checkpoint is not None:
+        network = {name: getattr(checkpoint.info.model, name) for name in network}
+    return replace(model_config, **{n: v for n, v in network.items() if n not in given})
 
 
 def _build(
@@ -385,14 +412,17 @@ def _build(
     train_config: TrainConfig,
     scheme: str | None,
     resume: bool,
+    given: Collection[str] | None,
     device: torch.device,
     cluster: Cluster,
 ) -> _Run:
     """Prepare the data and the model, new or from the checkpoint in `out`."""
     train_tokens = [s.tokens for s in train_data]
     train_tags = [s.tags or [] for s in train_data]
-    model_config = _with_memory_decided(model_config, train_config, train_data, train_tags, scheme)
     checkpoint = load_checkpoint(out) if resume else None
+    model_config = _with_data_decided(
+        model_config, given, checkpoint, train_config, train_data, train_tags, scheme
+    )
     parent = None
     if checkpoint is not None:
         info, loop, vectors = checkpoint.info, checkpoint.loop, None
@@ -437,9 +467,7 @@ def _build(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
     )
-    average = None
-    if config.ema > 0:
-        average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema))
+    average = _moving_average(model, config.ema)
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler, rng, average)
     documents = [s.document for s in train_data]
@@ -449,6 +477,13 @@ def _build(
         info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
         [len(t) for t in train_tokens], documents, rng, digest, out, device, cluster,
     )  # fmt: skip
+
+
+def _moving_average(model: SequenceTagger, decay: float) -> AveragedModel | None:
+    """The moving average of `model`'s weights that `--ema` keeps, if any."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
 
 def _one_epoch(
