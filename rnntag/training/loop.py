@@ -258,7 +258,7 @@ def _train(
     bound_kernel_cache()
     run = _build(
         train_data, out, model_config, train_config, scheme, resume, given, device, cluster
-    )  # fmt: skip
+    )
     dev = list(dev_data or [])
     release_free_memory()  # the pretrained file's reading, now done
     loop, config = run.loop, run.info.train
