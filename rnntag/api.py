@@ -30,6 +30,7 @@ from rnntag.model.config import (
     from_dict,
     read_toml,
 )
+from rnntag.model.documents import Documents
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.tagger import Tagger
 from rnntag.training.loop import TrainObserver
@@ -63,8 +64,6 @@ def load(
         >>> [(t.text, t.tag) for t in pos.tag("The cat sleeps.")[0].tokens]
         [('The', 'DET'), ('cat', 'NOUN'), ('sleeps', 'VERB'), ('.', 'PUNCT')]
     """
-    if output_scheme is not None and output_scheme not in SCHEMES:
-        raise RnntagError(f"output scheme must be one of {', '.join(SCHEMES)}")
     return Tagger.load(name_or_path, resolve_device(device), output_scheme)
 
 
@@ -279,6 +278,9 @@ class Scored:
     pred: list[list[str]]
     source: str  # what was scored against what, for reports
     lines: list[int]  # the line of each sentence in the gold file
+    # A document-memory model's headline score in each situation: with the gold file's
+    # documents ("documents") and with each sentence its own document ("sentences").
+    situations: dict[str, float] | None = None
 
 
 def score(
@@ -293,6 +295,7 @@ def score(
     scheme: str | None = None,
     mode: Mode = "conlleval",
     device: str = "auto",
+    documents: Documents = "file",
 ) -> Scored:
     """Score a model on a gold file (`rnntag eval -m MODEL TEST`), or a predicted file with
     the same tokens against it (`rnntag eval --gold GOLD --pred PRED`).
@@ -310,6 +313,10 @@ def score(
             tags would repair the very spans that strict mode is there to refuse.
         mode: Span scoring mode.
         device: Where the model runs.
+        documents: For a model with a document memory, which documents its tags and
+            scores come from: "file" (the gold file's, `-DOCSTART-` or `# newdoc`) or
+            "sentence" (each sentence alone); the other situation's headline score is
+            returned beside them.
 
     Returns:
         The scores and what an error analysis needs.
@@ -339,10 +346,24 @@ def score(
     # A span model's tags come out in the gold file's scheme, which the scores then use.
     tagger = Tagger.load(model, resolve_device(device), scheme)
     _check_gold_fits(tagger, gold_data, gold_path)
-    pred = [p.tags for p in tagger.predict(tokens, documents=[s.document for s in gold_data])]
+    order = ["documents", "sentences"] if documents == "file" else ["sentences", "documents"]
+    if not tagger.info.model.doc_memory:
+        order = order[:1]
     known, labels = tagger.encoder.knows, tagger.labels
-    result = evaluate(gold, pred, tagger.output_scheme, mode, tokens, known, labels)
-    return Scored(result, tokens, gold, pred, f"{model} on {gold_path}", lines)
+    results = {}
+    for situation in order:
+        # Each sentence alone is a sentence with no document (see `document_groups`).
+        sentence_documents = [s.document for s in gold_data] if situation == "documents" else None
+        pred = [p.tags for p in tagger.predict(tokens, documents=sentence_documents)]
+        results[situation] = (
+            evaluate(gold, pred, tagger.output_scheme, mode, tokens, known, labels),
+            pred,
+        )
+    result, pred = results[order[0]]
+    situations = None
+    if len(results) > 1:
+        situations = {name: results[name][0].headline()[1] for name in sorted(results)}
+    return Scored(result, tokens, gold, pred, f"{model} on {gold_path}", lines, situations)
 
 
 def _check_gold_fits(tagger: Tagger, gold: list[InputSentence], path: str) -> None:

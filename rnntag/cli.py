@@ -233,6 +233,7 @@ def evaluate(
     errors: opt.Errors = 0,
     device: opt.Device = "auto",
     encoding: opt.Encoding = "utf-8",
+    documents: opt.EvalDocuments = "file",
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
     from rnntag.api import score
@@ -250,12 +251,18 @@ def evaluate(
     with_model, with_pred = model and test_file, gold and pred
     if not ((with_model and not (gold or pred)) or (with_pred and not (model or test_file))):
         raise UsageError("give either -m MODEL TEST or --gold GOLD --pred PRED")
-    scored = score(test_file or gold or "", model=model, pred_path=pred, device=device, **read)
+    scored = score(
+        test_file or gold or "", model=model, pred_path=pred, device=device, documents=documents,
+        **read,
+    )  # fmt: skip
     result = scored.result
     if as_json:
-        print(json.dumps(result.to_json(), indent=1))
+        record = result.to_json()
+        if scored.situations:
+            record["situations"] = scored.situations
+        print(json.dumps(record, indent=1))
     else:
-        print_eval(_stdout(), result)
+        print_eval(_stdout(), result, scored.situations)
     if errors or html is not None:
         from rnntag.evaluation.analysis import analyze
 

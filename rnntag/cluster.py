@@ -23,6 +23,7 @@ from distributed import WorkerPlugin
 from rnntag.errors import UsageError
 from rnntag.io.corpus import Format
 from rnntag.io.files import atomic_write
+from rnntag.io.schemes import check_output_scheme
 from rnntag.tagging.output import render
 from rnntag.tagging.tagged import check_nbest
 
@@ -143,6 +144,7 @@ def tag_files(
     if output not in SUFFIXES:
         raise UsageError(f"output must be one of {', '.join(SUFFIXES)}")
     check_nbest(nbest)
+    check_output_scheme(output_scheme)
     if nbest > 1 and output != "jsonl":
         raise UsageError("nbest above 1 needs jsonl output")
     targets = output_paths(files, out_dir, output)

@@ -18,6 +18,7 @@ from rnntag.io.corpus import Format as FileFormat
 from rnntag.io.corpus import parse_tag_field, text_decoder
 from rnntag.io.schemes import Scheme as SpanScheme
 from rnntag.model.config import CHOICES, ModelConfig, TrainConfig
+from rnntag.model.documents import Documents
 from rnntag.tagging.output import OutputFormat as Output
 
 
@@ -63,8 +64,10 @@ InputFormat = Annotated[
     typer.Option(
         "--input",
         "--format",
-        help="text (plain text), tokens (a sentence per line, space-separated), conll, conllu;"
-        " by default conllu for *.conllu files, conll for *.conll, text otherwise.",
+        help="text (plain text; the whole text one document), tokens (a sentence per line,"
+        " space-separated, each its own document), conll (-DOCSTART- documents), conllu"
+        " (# newdoc documents); by default conllu for *.conllu files, conll for *.conll,"
+        " text otherwise.",
     ),
 ]
 OutputFormat = Annotated[
@@ -107,6 +110,15 @@ Mode = Annotated[
     SpanMode,
     typer.Option(
         help="Span scoring: conlleval (as papers report) or strict.",
+    ),
+]
+EvalDocuments = Annotated[
+    Documents,
+    typer.Option(
+        "--documents",
+        help="For a document-memory model: tag with the gold file's documents (file:"
+        " -DOCSTART-, # newdoc) or each sentence alone (sentence); the other's score is"
+        " shown too.",
     ),
 ]
 OnnxFile = Annotated[Path, typer.Option("--onnx", help="ONNX file to write.")]

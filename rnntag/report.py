@@ -66,8 +66,11 @@ def _scores_table(title: str, rows: dict[str, Scores], first: str) -> Table:
     return table
 
 
-def print_eval(console: Console, result: Evaluation) -> None:
-    """Print an evaluation from `metrics.evaluate` as tables."""
+def print_eval(
+    console: Console, result: Evaluation, situations: dict[str, float] | None = None
+) -> None:
+    """Print an evaluation from `metrics.evaluate` as tables, and a document-memory model's
+    headline score in both situations (see `rnntag.api.score`)."""
     console.print(f"{result.sentences} sentences, {result.tokens} tokens")
     if result.spans is not None:
         mode = "conlleval-compatible" if result.spans.mode == "conlleval" else "strict"
@@ -83,6 +86,13 @@ def print_eval(console: Console, result: Evaluation) -> None:
             console.print(f"{name} words: accuracy {_percent(part.accuracy)} on {tokens}")
     if result.unknown_gold_labels:
         console.print(f"gold labels the model never saw: {', '.join(result.unknown_gold_labels)}")
+    if situations:
+        metric = result.headline()[0]
+        console.print(
+            f"document memory: {metric} {_percent(situations['documents'])} with the file's"
+            f" documents, {_percent(situations['sentences'])} with each sentence alone"
+            " (--documents file|sentence)"
+        )
 
 
 def print_info(console: Console, directory: Path, info: ModelInfo, parameters: int) -> None:
@@ -256,6 +266,14 @@ class ProgressReporter(TrainObserver):
             if result.dev_score is None
             else f"  dev {result.dev_metric} {_percent(result.dev_score)}"
         )
+        if result.dev_situations:
+            dev += (
+                " ("
+                + ", ".join(
+                    f"{name} {_percent(score)}" for name, score in result.dev_situations.items()
+                )
+                + ")"
+            )
         best = "  [bold green]best, saved[/]" if result.improved else ""
         self.console.print(
             f"epoch {result.epoch}/{self.epochs}  loss {result.loss:.3f}{dev}{best}"

@@ -252,6 +252,26 @@ def test_vectors_that_are_not_finite_are_refused_before_training(tmp_path, capsy
     assert not (out / "config.json").exists()
 
 
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        # More labels than a model may hold: refused before the first step, not after an epoch.
+        ([f"w{i}\tT{i}" for i in range(2001)], "2001 labels is more than 2000"),
+        # A CoNLL-U XPOS with a space: no output format could be read back.
+        (["Ada\tNN X", "ran\tVB"], "holds white space"),
+    ],
+)
+def test_limits_of_a_saved_model_are_checked_before_training(tmp_path, capsys, rows, message):
+    train = tmp_path / "t.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert run("train", train, "-o", out, "--epochs", "1", "--hidden-size", "8") == 1
+    err = capsys.readouterr().err
+    assert "epoch 1" not in err
+    assert message in err.splitlines()[-1]
+    assert not (out / "config.json").exists()
+
+
 def test_training_stops_at_the_first_loss_that_is_not_finite(tmp_path, capsys):
     # A finite learning rate so large that the second batch's loss overflows.
     out = tmp_path / "out"

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
+from rnntag.io import corpus
 from rnntag.io.corpus import (
     InputSentence,
     load_corpus,
@@ -457,11 +458,16 @@ _PARAGRAPH_TEXT = st.lists(
 @given(_PARAGRAPH_TEXT, st.integers(min_value=1, max_value=80))
 def test_text_blocks_split_into_the_sentences_of_the_whole_input(text, size):
     lines = text.splitlines(keepends=True)
-    whole = list(read_text(lines, "-"))
-    blocks = list(text_blocks(lines, "-", size))
-    in_blocks = [sentence for block in blocks for sentence in block.sentences()]
+    # A block is a document: `read_text` cuts them where `text_blocks` does.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(corpus, "BLOCK_SIZE", size)
+        whole = list(read_text(lines, "-"))
+        blocks = list(text_blocks(lines, "-", size))
+        in_blocks = [sentence for block in blocks for sentence in block.sentences()]
     assert in_blocks == whole
     assert [line for block in blocks for line in block.lines] == lines
+    for block in blocks:
+        assert {s.document for s in block.sentences()} <= {block.first_line}
 
 
 _LINE_END_INPUTS = {

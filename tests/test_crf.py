@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from rnntag.model.crf import CRF, FORBIDDEN
+from rnntag.tagging.predict import _viterbi_first
 
 # Forbidden moves score -10000, where float32 resolves only about 0.002; hence rel as well.
 TOLERANCE = {"abs": 1e-5, "rel": 1e-6}
@@ -230,3 +231,28 @@ def test_probabilities_stay_probabilities_when_scores_run_into_the_thousands(
         assert (token - expected).abs().max() < 1e-9
         assert bool(((token >= 0) & (token <= 1)).all())
         assert 0 <= path.stretch_probability(b, 0, length) <= token.min() + 1e-12
+
+
+@pytest.mark.parametrize("k", [1, 2, 5])
+@pytest.mark.parametrize("seed", range(8))
+def test_nbest_list_starts_with_the_viterbi_path_even_on_ties(k, seed):
+    generator = torch.Generator().manual_seed(seed)
+    crf = CRF(3)
+    with torch.no_grad():
+        # Scores of 0 and 1 only: many paths tie, where the two searches may part.
+        for parameter in (crf.start_transitions, crf.transitions, crf.end_transitions):
+            parameter.copy_(torch.randint(0, 2, parameter.shape, generator=generator).float())
+    emissions = torch.randint(0, 2, (4, 5, 3), generator=generator).float()
+    mask = torch.arange(5).unsqueeze(0) < torch.tensor([[5], [3], [1], [4]])
+    best = crf.decode(emissions, mask)[1]
+    scores, paths = crf.decode_nbest(emissions, mask, k)
+    ranked_scores, ranked = _viterbi_first(best, scores, paths, mask)
+    assert torch.equal(ranked[:, 0], best)
+    for row in range(4):
+        kept = [
+            tuple(p)
+            for p, s in zip(ranked[row].tolist(), ranked_scores[row], strict=True)
+            if s > float("-inf")
+        ]
+        given = {tuple(p) for p in paths[row].tolist()} | {tuple(best[row].tolist())}
+        assert len(set(kept)) == len(kept) and set(kept) <= given

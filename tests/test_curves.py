@@ -24,6 +24,7 @@ from rnntag.training.curves import Curve, draw_curve, read_curve
 EPOCH_KEYS = {
     "epoch", "loss", "dev_metric", "dev_score", "improved", "seconds", "tokens_per_second", "lr",
 }  # fmt: skip
+MEMORY_METRIC = "mean span F1"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SHIPPED_NER = resolve_model("ner")
 
@@ -79,8 +80,10 @@ def test_training_writes_one_metrics_line_per_epoch(trained):
     records = jsonl(trained / METRICS_FILE)
 
     assert [r["epoch"] for r in records] == [1, 2]
-    assert all(set(r) == EPOCH_KEYS for r in records)
-    assert all(r["dev_metric"] == "span F1" and 0.0 <= r["dev_score"] <= 1.0 for r in records)
+    # The samples mark documents: a document-memory model, scored both ways on dev.
+    assert all(set(r) == {*EPOCH_KEYS, "dev_situations"} for r in records)
+    assert all(r["dev_metric"] == MEMORY_METRIC and 0.0 <= r["dev_score"] <= 1.0 for r in records)
+    assert all(set(r["dev_situations"]) == {"documents", "sentences"} for r in records)
     # The epochs are in metrics.jsonl alone.
     config = json.loads((trained / CONFIG_FILE).read_text(encoding="utf-8"))
     assert "history" not in config["results"]
@@ -380,7 +383,7 @@ def test_info_of_a_tiny_training_shows_two_epochs(trained, capsys):
 
     out = capsys.readouterr().out
     rows = curve_rows(out)
-    assert len(rows["dev span F1"].split()[0]) == 2
+    assert len(rows[f"dev {MEMORY_METRIC}"].split()[0]) == 2
     assert len(rows["training loss"].split()[0]) == 2
     # Both schemes: the one the CRF learned in, the one `tag` writes.
     assert re.search(r"tag scheme in training\s+IOBES", out)

@@ -203,8 +203,9 @@ def test_documents_as_read():
         "# newdoc id = b\n1\tOslo\t_\tPROPN\t_\t_\t_\t_\t_\t_\n\n"
     )
     assert [s.document for s in read_conllu(io.StringIO(conllu), "x")] == [1, 1, 6]
+    # Plain text is one document, paragraphs and all (see test_documents.py).
     text = "Ada came. Ada left.\n\nOslo is cold.\n"
-    assert [s.document for s in read_text(io.StringIO(text), "x")] == [1, 1, 3]
+    assert [s.document for s in read_text(io.StringIO(text), "x")] == [1, 1, 1]
 
 
 @pytest.fixture(scope="module")

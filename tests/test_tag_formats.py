@@ -18,6 +18,7 @@ import conllu
 import pytest
 from conftest import DATA, run, run_captured
 
+from rnntag.io import corpus
 from rnntag.io.corpus import load_corpus, read_text, text_blocks
 from rnntag.model.directory import resolve_model
 from rnntag.tagging.tagger import Tagger
@@ -272,13 +273,15 @@ def test_workers_give_the_same_output_in_the_same_order(tmp_path, input_format, 
 
 
 @pytest.mark.slow
-def test_workers_split_blocks_of_text_as_one_process_splits_the_whole():
+def test_workers_split_blocks_of_text_as_one_process_splits_the_whole(monkeypatch):
     text = "".join(
         f"{TEXT.splitlines()[i % 3]}\n" + ("\n" if i % 4 == 0 else "") for i in range(200)
     )
     lines = text.splitlines(keepends=True)
     names = ["pos", "ner"]
     taggers = [Tagger.load(name) for name in names]
+    # Small blocks, each a document of the memory as in one process.
+    monkeypatch.setattr(corpus, "BLOCK_SIZE", 300)
     sentences = list(read_text(lines, "-"))
     expected = tag_chunk(taggers, sentences, scores=True)
     with WorkerPool(names, None, 2) as pool:

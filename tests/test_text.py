@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -75,3 +77,40 @@ def test_no_text_is_lost(words):
     text = " ".join(words)
     covered = "".join(t.text for sentence in split_text(text) for t in sentence)
     assert covered == text.replace(" ", "")
+
+
+FORMAT_CHARACTERS = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u200e", "\u200f"]
+FORMAT_CHARACTERS += ["\u202e", "\u2066", "\U000e0001"]
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["Paris", "Ada", "O'Brien", ".", "15-year", "don't", "U.S."]),
+            st.sampled_from(FORMAT_CHARACTERS),
+            st.sampled_from([" ", "\n", "\n\n"]),
+        ),
+        max_size=20,
+    )
+)
+def test_format_characters_are_never_a_token_nor_a_token_edge(pieces):
+    text = "".join(pieces)
+    for sentence in split_text(text):
+        for token in sentence:
+            assert text[token.start : token.end] == token.text
+            assert unicodedata.category(token.text[0]) != "Cf"
+            assert unicodedata.category(token.text[-1]) != "Cf"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I like\u200bParis\u200b.", ["I", "like", "Paris", "."]),
+        ("Hello world\u200b", ["Hello", "world"]),
+        # A soft hyphen or a joiner stays inside its word.
+        ("Par\u00adis is nice.", ["Par\u00adis", "is", "nice", "."]),
+        ("\ufeffAda met\u200e Oslo.", ["Ada", "met", "Oslo", "."]),
+    ],
+)
+def test_format_characters_separate_or_join_words(text, expected):
+    assert [t.text for sentence in split_text(text) for t in sentence] == expected

@@ -7,6 +7,7 @@ Problems are raised as `RnntagError` naming the file and line.
 from __future__ import annotations
 
 import codecs
+import io
 import os
 import re
 import select
@@ -56,8 +57,9 @@ class InputSentence:
         offsets: (start, end) character offsets of each token in the whole input, for
             plain-text input.
         document: The line where the sentence's document begins (a CoNLL `-DOCSTART-`
-            line, a CoNLL-U `# newdoc` comment, a plain-text paragraph), or None when the
-            input marks no documents.
+            line, a CoNLL-U `# newdoc` comment, the start of plain text or of its block of
+            paragraphs; see `read_text`), or None for a sentence that is its own document
+            (a file that marks no documents, `--input tokens`).
     """
 
     tokens: list[str]
@@ -408,7 +410,10 @@ def read_text(
 
     Paragraphs end at blank lines, at the end of the input, and whenever a stream that can
     tell (`TextSource`) has nothing more to read yet, so interactive input is tagged line by
-    line. Offsets count characters of the decoded input from its start.
+    line. A document (for a document memory) is the whole input, cut into blocks of whole
+    paragraphs where it runs past `BLOCK_SIZE` characters (see `text_blocks`), so that
+    memory stays bounded; a headline and its story are one document. Offsets count
+    characters of the decoded input from its start.
 
     Args:
         stream: Lines of text, line ends included.
@@ -417,21 +422,33 @@ def read_text(
         offset: Characters of that input before the first line.
 
     Returns:
-        An iterator over sentences with `text` and `offsets`.
+        An iterator over sentences with `text`, `offsets` and the first line of their
+        document.
     """
     pending = getattr(stream, "pending", lambda: True)
     lines: list[str] = []
-    start = position = offset
-    number_of_first = first_line
+    start = position = block_start = offset
+    number_of_first = document = first_line
     for number, line in _lines(stream, path, keep_ends=True, first=first_line):
         if not lines:
             number_of_first, start = number, position
         lines.append(line)
         position += len(line)
-        if not line.strip() or not pending():
-            yield from _paragraph("".join(lines), number_of_first, start)
+        blank, waiting = not line.strip(), not pending()
+        if blank or waiting:
+            yield from _paragraph("".join(lines), number_of_first, start, document)
             lines = []
-    yield from _paragraph("".join(lines), number_of_first, start)
+            # The block, and so the document, ends as `text_blocks` ends it.
+            if (blank and position - block_start >= BLOCK_SIZE) or waiting:
+                block_start, document = position, number + 1
+    yield from _paragraph("".join(lines), number_of_first, start, document)
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of a text as a file of it reads them (line ends kept): broken at LF, CRLF and
+    CR only, never at the other breaks `str.splitlines` knows (form feed, U+2028 and so on),
+    so that a text tagged through the API or `serve` is split as `rnntag tag` splits it."""
+    return io.StringIO(text, newline="").readlines()
 
 
 @dataclass
@@ -483,7 +500,9 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
         yield TextBlock(lines, path, first_line, start)
 
 
-def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[InputSentence]:
+def _paragraph(
+    paragraph: str, first_line: int, start: int, document: int
+) -> Iterator[InputSentence]:
     from rnntag.io.text import split_text
 
     # Line ends are counted from one sentence to the next, not from the paragraph's start
@@ -499,7 +518,7 @@ def _paragraph(paragraph: str, first_line: int, start: int) -> Iterator[InputSen
             line=line,
             text=paragraph[begin:end],
             offsets=[(start + t.start, start + t.end) for t in tokens],
-            document=first_line,
+            document=document,
         )
 
 
@@ -534,11 +553,13 @@ def chunks(
     size: int = CHUNK_SIZE,
     pending: Callable[[], bool] = lambda: True,
 ) -> Iterator[list[InputSentence]]:
-    """Consecutive lists of up to `size` sentences, read lazily so memory stays bounded.
+    """Consecutive lists of about `size` sentences, read lazily so memory stays bounded. A
+    chunk ends between documents, so that a document memory sees each whole, unless a
+    document runs past twice `size` sentences.
 
     Args:
         sentences: The input.
-        size: Largest chunk.
+        size: Sentences after which a chunk ends at the next document's start.
         pending: Whether more input is ready now; when not, the chunk so far is given out
             at once rather than waiting for the writer to fill it.
 
@@ -547,8 +568,15 @@ def chunks(
     """
     chunk: list[InputSentence] = []
     for sentence in sentences:
+        if len(chunk) >= size and (
+            len(chunk) >= 2 * size
+            or sentence.document is None
+            or sentence.document != chunk[-1].document
+        ):
+            yield chunk
+            chunk = []
         chunk.append(sentence)
-        if len(chunk) == size or not pending():
+        if not pending():
             yield chunk
             chunk = []
     if chunk:

@@ -12,6 +12,8 @@ import itertools
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from rnntag.errors import RnntagError
+
 Scheme = Literal["IOB1", "IOB2", "IOBES"]
 SCHEMES: tuple[Scheme, ...] = ("IOB1", "IOB2", "IOBES")
 OUTSIDE = "O"
@@ -221,3 +223,9 @@ def first_violation(tags: Sequence[str], scheme: str) -> int | None:
         if not is_transition_allowed(scheme, before, after):
             return i
     return None
+
+
+def check_output_scheme(scheme: str | None) -> None:
+    """Refuse an output scheme rnntag does not write (`iob2` for `IOB2`, say)."""
+    if scheme is not None and scheme not in SCHEMES:
+        raise RnntagError(f"output scheme {scheme!r} must be one of {', '.join(SCHEMES)}")

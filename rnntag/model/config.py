@@ -108,6 +108,12 @@ class TrainConfig:
         " earlier run's best epoch), without early stopping, and save the last epoch.",
     )
     unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
+    doc_dropout: float = setting(
+        0.5,
+        "With a document memory: probability that a training document is shown, for one"
+        " step, as sentences that are each their own document, so that the model also tags"
+        " well a sentence given alone.",
+    )
     ema: float = setting(
         0.0,
         "Decay of a moving average of the weights, updated after every step, that is evaluated"
@@ -248,6 +254,7 @@ RECIPE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "weight_decay": (0.0, None),
     "clip": (0.0, None),
     "unk_replace": (0.0, 1.0),
+    "doc_dropout": (0.0, 1.0),
     "ema": (0.0, 0.9999),
     "seed": (0, 2**63 - 1),
     "threads": (0, 4096),

@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from typing import Literal
+
+# Where a document-memory model is scored: with the documents the input marks ("file") or
+# with each sentence a document of its own ("sentence").
+Documents = Literal["file", "sentence"]
 
 
 def document_groups(

@@ -200,9 +200,11 @@ class EncodedSentences:
         self.casing = None
         if encoder.casing:
             self.casing = torch.tensor([casing(t) for s in sentences for t in s])
-        self.groups = None
+        self.groups = self.alone_groups = None
         if encoder.doc_memory:
             self.groups = torch.tensor(document_groups(sentences, documents))
+            # Each sentence its own document: what `batch` takes for sentences shown alone.
+            self.alone_groups = torch.tensor(document_groups(sentences))
         # (forms, longest word) and (forms,)
         self.chars, self.char_lengths = _pad_with_lengths([encoder.char_ids(f) for f in forms])
         self.pieces = self.piece_lengths = None
@@ -213,11 +215,13 @@ class EncodedSentences:
     def __len__(self) -> int:
         return len(self.lengths)
 
-    def batch(self, indices: Sequence[int]) -> Batch:
+    def batch(self, indices: Sequence[int], alone: Sequence[bool] | None = None) -> Batch:
         """The padded batch of the sentences at `indices`, as `Encoder.batch` makes it.
 
         Args:
             indices: Sentence numbers.
+            alone: For a document memory, whether each sentence is shown as a document of
+                its own rather than in its document; in its document when None.
 
         Returns:
             The batch on the CPU; its rows of `chars` are in form order, not first use.
@@ -241,9 +245,18 @@ class EncodedSentences:
         if self.casing is not None:
             casings = torch.where(mask, self.casing[positions], PAD_INDEX)
         groups = None
-        if self.groups is not None:
+        if self.groups is not None and self.alone_groups is not None:
+            # (real tokens,) each token's group, in its document or with its sentence alone;
+            # a document is shown whole or as sentences, so the two numberings never meet
+            chosen_groups = self.groups[positions[mask]]
+            if alone is not None and any(alone):
+                # (batch, seq_len)
+                alone_rows = torch.tensor(alone).unsqueeze(1).expand_as(mask)
+                chosen_groups = torch.where(
+                    alone_rows[mask], self.alone_groups[positions[mask]], chosen_groups
+                )
             # (real tokens,) renumbered from 0 over the batch
-            renumbered = torch.unique(self.groups[positions[mask]], return_inverse=True)[1]
+            renumbered = torch.unique(chosen_groups, return_inverse=True)[1]
             # (batch, seq_len)
             groups = torch.zeros_like(positions).masked_scatter_(mask, renumbered)
         return Batch(

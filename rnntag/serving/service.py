@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnntag.errors import RnntagError
-from rnntag.io.corpus import CHUNK_SIZE, InputSentence, read_text
+from rnntag.io.corpus import InputSentence, read_text, text_lines
 from rnntag.io.schemes import SCHEMES
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column, to_json
 from rnntag.tagging.run import column_names
 from rnntag.tagging.tagged import MAX_NBEST
-from rnntag.tagging.tagger import Tagger
+from rnntag.tagging.tagger import Tagger, checked_tokens
 
 # A request's body, and the text or tokens in it: a larger job belongs to `rnntag tag`.
 MAX_BODY_BYTES = 1_000_000
@@ -179,7 +179,7 @@ class TaggingService:
             for name in request.models:
                 key = (name, request.scores, request.nbest, request.scheme)
                 jobs.setdefault(key, []).append(i)
-        documents: dict[tuple[int, int, int], int] = {}
+        documents: dict[tuple[int, int], int] = {}
         for (name, scores, nbest, scheme), members in jobs.items():
             sentences = [
                 sentence
@@ -221,44 +221,34 @@ def _text(text: Any) -> list[InputSentence]:
     if len(text) > MAX_CHARACTERS:
         raise RequestError(413, f"the text is over {MAX_CHARACTERS:,} characters")
     try:
-        return list(read_text(text.splitlines(keepends=True), "text"))
+        return list(read_text(text_lines(text), "text"))
     except RnntagError as exc:
         raise RequestError(422, str(exc)) from None
 
 
 def _tokens(sentences: Any) -> list[InputSentence]:
-    """Sentences given as tokens, read as `rnntag tag --input tokens` reads a line each."""
-    if not isinstance(sentences, list) or not all(isinstance(s, list) for s in sentences):
-        raise RequestError(422, "'tokens' must be a list of sentences, each a list of tokens")
-    read = []
-    for number, tokens in enumerate(sentences, 1):
-        for token in tokens:
-            if not isinstance(token, str) or not token or token != "".join(token.split()):
-                raise RequestError(
-                    422, f"sentence {number}: {token!r} is no token (a string without spaces)"
-                )
-        if not tokens:
-            raise RequestError(422, f"sentence {number} has no tokens")
-        read.append(InputSentence(list(tokens), None, number))
-    return read
+    """Sentences given as tokens, read as `rnntag tag --input tokens` reads a line each, and
+    checked as `Tagger.tag_tokens` checks them."""
+    try:
+        checked = checked_tokens(sentences)
+    except (TypeError, ValueError) as exc:
+        raise RequestError(422, f"'tokens': {exc}") from None
+    return [InputSentence(tokens, None, number) for number, tokens in enumerate(checked, 1)]
 
 
 def _own_documents(
-    sentences: list[InputSentence], request: int, numbers: dict[tuple[int, int, int], int]
+    sentences: list[InputSentence], request: int, numbers: dict[tuple[int, int], int]
 ) -> list[InputSentence]:
     """The sentences with document numbers of their own (from `numbers`, which it extends),
-    so that a document memory never joins the documents of two requests; cut at every
-    `CHUNK_SIZE` sentences, as `rnntag tag` reads its input in chunks of that many."""
+    so that a document memory never joins the documents of two requests; each request's
+    text is a document, cut into blocks as `read_text` cuts `rnntag tag`'s input."""
     return [
         sentence
         if sentence.document is None
         else dataclasses.replace(
-            sentence,
-            document=numbers.setdefault(
-                (request, k // CHUNK_SIZE, sentence.document), len(numbers)
-            ),
+            sentence, document=numbers.setdefault((request, sentence.document), len(numbers))
         )
-        for k, sentence in enumerate(sentences)
+        for sentence in sentences
     ]
 
 

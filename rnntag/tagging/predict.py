@@ -276,6 +276,38 @@ def _converted(paths: Tensor, mask: Tensor, table: Tensor | None) -> Tensor:
     return torch.where(mask, table[before, paths, after], 0)
 
 
+def _viterbi_first(
+    best: Tensor, scores: Tensor, paths: Tensor, mask: Tensor
+) -> tuple[Tensor, Tensor]:
+    """The n-best list with the Viterbi path first: on float32 near-ties the two searches
+    may break a tie differently, and the first of the n best must be the tags returned.
+
+    Args:
+        best: (batch, seq_len) the Viterbi path.
+        scores: (batch, k) scores of the n-best paths, `-inf` for none.
+        paths: (batch, k, seq_len) the n-best paths.
+        mask: (batch, seq_len) boolean.
+
+    Returns:
+        Scores and paths as given, the Viterbi path at rank 0 and once only; the last path
+        gives way where the Viterbi path was not among them.
+    """
+    k = scores.shape[1]
+    # (batch, k): the ranks that hold the Viterbi path
+    same = ((paths == best.unsqueeze(1)) | ~mask.unsqueeze(1)).all(dim=2)
+    # (batch, k + 1): the Viterbi path first (with the score of rank 0), then the others in
+    # their order, and its copies last, as no path (-inf)
+    repeated = torch.cat([torch.zeros_like(same[:, :1]), same], dim=1)
+    order = torch.argsort(repeated.long(), dim=1, stable=True)[:, :k]
+    # (batch, k + 1, seq_len) and (batch, k + 1)
+    with_best = torch.cat([best.unsqueeze(1), paths], dim=1)
+    with_scores = torch.cat([scores[:, :1], scores], dim=1).masked_fill(repeated, float("-inf"))
+    # (batch, k) and (batch, k, seq_len)
+    chosen_scores = with_scores.gather(1, order)
+    chosen = with_best.gather(1, order.unsqueeze(2).expand(-1, -1, paths.shape[2]))
+    return chosen_scores, chosen
+
+
 def _add_nbest(
     model: SequenceTagger,
     emissions: Tensor,
@@ -291,6 +323,7 @@ def _add_nbest(
         raise RnntagError("n-best sequences need a model with a CRF decoder")
     # (batch, k), (batch, k, seq_len)
     scores, paths = model.crf.decode_nbest(emissions, mask, k)
+    scores, paths = _viterbi_first(model.crf.decode(emissions, mask)[1], scores, paths, mask)
     # (batch * k, seq_len)
     repeated = mask.repeat_interleave(k, dim=0)
     # Each path's score and log Z again in float64, as `CRF.path_scores` explains.

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
-from rnntag.io.corpus import InputSentence, chunks, read_text
-from rnntag.io.schemes import scheme_labels
+from rnntag.io.corpus import InputSentence, chunks, read_text, text_lines
+from rnntag.io.schemes import check_output_scheme, scheme_labels
 from rnntag.io.text import hyphen_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
@@ -34,6 +34,7 @@ class Tagger:
     """
 
     def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
+        check_output_scheme(output_scheme)
         bound_kernel_cache()
         self.info = info
         self.model = model
@@ -150,7 +151,7 @@ class Tagger:
             >>> [(e.text, e.label, e.start, e.end) for e in sentence.entities]
             [('Barack Obama', 'PER', 0, 12), ('Paris', 'LOC', 21, 26)]
         """
-        return list(self.iter_tag([text], scores))
+        return list(self.iter_tag([checked_text(text)], scores))
 
     def tag_tokens(
         self, sentences: Sequence[Sequence[str]], scores: bool = False
@@ -170,7 +171,7 @@ class Tagger:
             >>> [t.tag for t in pos.tag_tokens([["I", "saw", "her", "duck", "."]])[0].tokens]
             ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
         """
-        read = [InputSentence([*tokens]) for tokens in sentences]
+        read = [InputSentence(tokens) for tokens in checked_tokens(sentences)]
         return self._tag(read, scores)
 
     def iter_tag(self, texts: Iterable[str], scores: bool = False) -> Iterator[tagged.Sentence]:
@@ -192,8 +193,9 @@ class Tagger:
             >>> [[e.text for e in s.entities] for s in ner.iter_tag(lines)]
             [['Angela Merkel', 'Emmanuel Macron', 'Berlin'], []]
         """
-        sentences = (s for text in texts for s in read_text(text.splitlines(True), "<text>"))
-        for chunk in chunks(sentences):
+        if isinstance(texts, str | bytes):
+            raise TypeError("iter_tag takes an iterable of texts, not one text: use tag(text)")
+        for chunk in chunks(_own_documents(checked_text(text) for text in texts)):
             yield from self._tag(chunk, scores)
 
     def _tag(self, sentences: list[InputSentence], scores: bool) -> list[tagged.Sentence]:
@@ -205,3 +207,58 @@ class Tagger:
             else tagged.Sentence("", [])
             for s in sentences
         ]
+
+
+def _own_documents(texts: Iterable[str]) -> Iterator[InputSentence]:
+    """The sentences of each text, read as `rnntag tag` reads a file, with document numbers
+    that no other text shares: each text is a document (or several, past `read_text`'s
+    block size), however many texts there are."""
+    used = 0
+    for text in texts:
+        own: dict[int | None, int] = {}
+        for sentence in read_text(text_lines(text), "<text>"):
+            sentence.document = own.setdefault(sentence.document, used + len(own))
+            yield sentence
+        used += len(own)
+
+
+def checked_text(text: object) -> str:
+    """`text`, if it is a string of plain text; a `TypeError` otherwise (bytes, None)."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected plain text as a str, got {type(text).__name__}")
+    return text
+
+
+def checked_tokens(sentences: object) -> list[list[str]]:
+    """Pre-tokenised sentences as lists of tokens, checked as every entry point checks them
+    (the API, `serve`): a sequence of sentences, each a non-empty sequence of tokens, each
+    a non-empty string without white space.
+
+    Raises:
+        TypeError: A sentence or a token of the wrong type, such as a string where a list of
+            tokens belongs (which would tag each character as a token).
+        ValueError: An empty sentence, or a token that is empty or holds white space.
+    """
+    if isinstance(sentences, str | bytes) or not isinstance(sentences, Sequence):
+        raise TypeError(
+            f"expected a list of sentences, each a list of tokens; got {type(sentences).__name__}"
+        )
+    found = []
+    for number, tokens in enumerate(sentences, 1):
+        if isinstance(tokens, str | bytes) or not isinstance(tokens, Sequence):
+            raise TypeError(
+                f"sentence {number}: expected a list of tokens (str), got {type(tokens).__name__}"
+            )
+        if not tokens:
+            raise ValueError(f"sentence {number} has no tokens")
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(
+                    f"sentence {number}: a token must be a str, not {type(token).__name__}"
+                )
+            if not token or token != "".join(token.split()):
+                raise ValueError(
+                    f"sentence {number}: {token!r} is no token (a string without spaces)"
+                )
+        found.append(list(tokens))
+    return found

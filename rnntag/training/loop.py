@@ -31,7 +31,7 @@ from rnntag.model.config import (
     check_sizes,
     from_dict,
 )
-from rnntag.model.directory import save_config, save_metrics
+from rnntag.model.directory import check_info, save_config, save_metrics
 from rnntag.model.documents import document_batches
 from rnntag.model.encode import (
     UNK_INDEX,
@@ -81,6 +81,9 @@ class EpochResult:
     seconds: float
     tokens_per_second: float
     lr: float
+    # A document-memory model's two dev scores, whose mean is `dev_score`: with the dev
+    # file's documents ("documents") and with each sentence its own document ("sentences").
+    dev_situations: dict[str, float] | None = None
 
 
 class TrainObserver:
@@ -271,7 +274,7 @@ def _train(
         train_seconds = time.perf_counter() - epoch_start
         # What the epoch's batches left behind makes room for evaluating and saving.
         release_free_memory()
-        metric, score = _evaluate(run, dev)
+        metric, score, situations = _evaluate(run, dev)
         improved = score is None or loop.best_score is None or score > loop.best_score
         result = EpochResult(
             epoch=loop.epoch,
@@ -282,6 +285,7 @@ def _train(
             seconds=time.perf_counter() - epoch_start,
             tokens_per_second=loop.token_sum / max(train_seconds, 1e-9),
             lr=lr,
+            dev_situations=situations,
         )
         _end_epoch(run, result, len(train_data), len(dev))
         observer.on_epoch(result)
@@ -353,7 +357,27 @@ def _new_info(
         info, vectors = _prepare(train_tokens, train_tags, schemes, model_config, train_config)
     # Rank 0 alone builds the vocabularies (and the byte-pair model) and sends them on.
     shared = share_text(cluster, json.dumps(info.to_dict()) if info else "", device)
-    return from_dict(ModelInfo, json.loads(shared), "info"), vectors
+    info = from_dict(ModelInfo, json.loads(shared), "info")
+    _check_savable(info)
+    return info, vectors
+
+
+def _check_savable(info: ModelInfo) -> None:
+    """Refuse, before any training, what the data makes of a model that could not be saved,
+    loaded or written out: every limit `check_info` puts on a model directory, and labels
+    with white space, which the conll and inline outputs could not write readably."""
+    try:
+        check_info(info)
+    except RnntagError as exc:
+        raise RnntagError(
+            f"this training data makes a model rnntag cannot save: {exc.message}"
+        ) from None
+    spaced = next((tag for tag in info.vocab.labels if tag != "".join(tag.split())), None)
+    if spaced is not None:
+        raise RnntagError(
+            f"label {spaced!r} holds white space, which tagged output could not be read back"
+            " with; replace it in the training data"
+        )
 
 
 def _new_network(
@@ -541,7 +565,7 @@ def _one_epoch(
 def _step(run: _Run, indices: list[int], number: int) -> float:
     """One optimisation step on the sentences `indices`; returns the batch's loss."""
     config, device = run.info.train, run.device
-    batch = run.encoded.batch(indices).to(device)
+    batch = run.encoded.batch(indices, _shown_alone(run, indices)).to(device)
     # (batch, seq_len): replace training singletons by <unk> so <unk> gets trained
     drop = run.singletons[batch.words] & (
         torch.rand(batch.words.shape, device=device) < config.unk_replace
@@ -562,20 +586,45 @@ def _step(run: _Run, indices: list[int], number: int) -> float:
     return batch_loss
 
 
-def _evaluate(run: _Run, dev: list[InputSentence]) -> tuple[str, float | None]:
-    """The dev score (on the main process only), or ("loss", None) without dev data."""
+def _shown_alone(run: _Run, indices: list[int]) -> list[bool] | None:
+    """Memory dropout (`--doc-dropout`): for each sentence of the batch, whether its document
+    is shown this step as sentences that are each a document of their own. The model then
+    meets "no other mention known" in training as it does when a user tags one sentence, and
+    learns to use the memory without leaning on it."""
+    if not (run.info.model.doc_memory and run.info.train.doc_dropout > 0):
+        return None
+    documents = [run.documents[i] for i in indices]
+    # torch's generator, seeded like the rest of the step's randomness
+    draws = torch.rand(len(documents)).tolist()
+    first = {document: draws[k] for k, document in reversed(list(enumerate(documents)))}
+    return [first[document] < run.info.train.doc_dropout for document in documents]
+
+
+def _evaluate(
+    run: _Run, dev: list[InputSentence]
+) -> tuple[str, float | None, dict[str, float] | None]:
+    """The dev metric and score (on the main process only), or ("loss", None, None) without
+    dev data. A document-memory model is scored with the dev file's documents and with each
+    sentence alone, as users feed it; its score, which early stopping follows, is the mean of
+    the two, which are returned too."""
     if not (dev and run.cluster.main):
-        return "loss", None
+        return "loss", None, None
     info = run.info
     scheme_out = info.data_scheme if info.data_scheme != info.scheme else None
-    tagged = predict(
-        _evaluated(run),
-        run.encoder,
-        [s.tokens for s in dev],
-        scheme=scheme_out,
-        documents=[s.document for s in dev],
-    )
-    return dev_score([s.tags or [] for s in dev], [p.tags for p in tagged], info.data_scheme)
+    gold = [s.tags or [] for s in dev]
+    tokens = [s.tokens for s in dev]
+    situations = {"documents": [s.document for s in dev]}
+    if info.model.doc_memory:
+        situations["sentences"] = [None] * len(dev)
+    scores: dict[str, float] = {}
+    for situation, documents in situations.items():
+        tagged = predict(
+            _evaluated(run), run.encoder, tokens, scheme=scheme_out, documents=documents
+        )
+        metric, scores[situation] = dev_score(gold, [p.tags for p in tagged], info.data_scheme)
+    if len(scores) == 1:
+        return metric, scores["documents"], None
+    return f"mean {metric}", sum(scores.values()) / 2, scores
 
 
 def _end_epoch(run: _Run, result: EpochResult, train_sentences: int, dev_sentences: int) -> None:
