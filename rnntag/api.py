@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
 from rnntag.io.corpus import Format, InputSentence, guess_format, load_corpus
+from rnntag.io.files import check_output
 from rnntag.io.schemes import (
     SCHEMES,
     detect_scheme,
@@ -30,6 +31,7 @@ from rnntag.model.config import (
     from_dict,
     read_toml,
 )
+from rnntag.model.directory import resolve_model
 from rnntag.model.documents import Documents
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.tagger import Tagger
@@ -131,7 +133,7 @@ def train(
     model_config, train_config, given = (
         read_toml(str(config)) if config else (ModelConfig(), TrainConfig(), frozenset())
     )
-    given |= MODEL_SETTINGS & set(settings)
+    given |= (MODEL_SETTINGS | TRAIN_SETTINGS) & set(settings)
     model_config = from_dict(
         ModelConfig,
         {**vars(model_config), **{k: v for k, v in settings.items() if k in MODEL_SETTINGS}},
@@ -158,6 +160,10 @@ def train(
     except RnntagError as exc:
         raise UsageError(exc.message) from None
     out = Path(out)
+    # The folder written must hold none of what training reads: its data, the parent model
+    # of a fine-tuning.
+    parents = [resolve_model(train_config.init_from)] if train_config.init_from else []
+    check_output(out, [p for p in (train, dev) if p], parents)
     torch_device = resolve_device(device)
     # Under torchrun, rank 0 alone writes.
     writes = os.environ.get("RANK", "0") == "0"

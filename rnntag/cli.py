@@ -244,6 +244,12 @@ def evaluate(
     # Checked before tagging, which can take a while.
     if html is not None and not html.parent.is_dir():
         raise UsageError(f"--html: folder {html.parent} does not exist")
+    if html is not None:
+        from rnntag.io.files import check_output
+        from rnntag.model.directory import resolve_model
+
+        models = [resolve_model(model)] if model else []
+        check_output(html, [p for p in (test_file, gold, pred) if p], models)
     read: dict[str, Any] = dict(
         fmt=fmt, tag_column=tag_column, tag_field=tag_field, encoding=encoding, scheme=scheme,
         mode=mode,
@@ -313,6 +319,10 @@ def export(model_dir: opt.ModelName, onnx: opt.OnnxFile) -> None:
     except ImportError:
         raise UsageError("rnntag export needs onnx: pip install 'rnntag[onnx]'") from None
 
+    from rnntag.io.files import check_output
+    from rnntag.model.directory import resolve_model
+
+    check_output(onnx, models=[resolve_model(model_dir)])
     export_onnx(model_dir, onnx)
     _say(f"ONNX model written to {onnx}")
 
@@ -366,9 +376,11 @@ def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
 def plot(model_dir: opt.ModelName, out: opt.Image) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
+    from rnntag.io.files import check_output
     from rnntag.model.directory import resolve_model
     from rnntag.training.curves import plot_curve, read_curve
 
+    check_output(out, models=[resolve_model(model_dir)])
     plot_curve(read_curve(resolve_model(model_dir)), out)
     _say(f"training curve written to {out}")
 

@@ -22,8 +22,9 @@ from distributed import WorkerPlugin
 
 from rnntag.errors import UsageError
 from rnntag.io.corpus import Format
-from rnntag.io.files import atomic_write
+from rnntag.io.files import atomic_write, check_output
 from rnntag.io.schemes import check_output_scheme
+from rnntag.model.directory import resolve_model
 from rnntag.tagging.output import render
 from rnntag.tagging.tagged import check_nbest
 
@@ -87,20 +88,21 @@ def _tag_file(
     return target
 
 
-def output_paths(files: Sequence[str | Path], out_dir: str | Path, output: str) -> list[Path]:
+def output_paths(
+    files: Sequence[str | Path], out_dir: str | Path, output: str, models: Sequence[str] = ()
+) -> list[Path]:
     """Where each input's output goes: `out_dir`/its name with the output format's suffix.
 
     Raises:
-        UsageError: Two inputs would share an output, or an output would replace an input.
+        UsageError: Two inputs would share an output, or an output would replace an input
+            or a file of one of the `models`.
     """
     targets = [Path(out_dir) / Path(f).with_suffix(SUFFIXES[output]).name for f in files]
-    inputs = {Path(f).resolve() for f in files}
     seen: dict[Path, str | Path] = {}
     for source, target in zip(files, targets, strict=True):
         if target in seen:
             raise UsageError(f"{seen[target]} and {source} would both be tagged into {target}")
-        if target.resolve() in inputs:
-            raise UsageError(f"tagging {source} into {target} would overwrite an input")
+        check_output(target, files, [resolve_model(m) for m in models])
         seen[target] = source
     return targets
 
@@ -147,7 +149,7 @@ def tag_files(
     check_output_scheme(output_scheme)
     if nbest > 1 and output != "jsonl":
         raise UsageError("nbest above 1 needs jsonl output")
-    targets = output_paths(files, out_dir, output)
+    targets = output_paths(files, out_dir, output, models)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     plugin = ModelsPlugin(models, output_scheme)
     client.register_plugin(plugin)

@@ -16,6 +16,7 @@ from conftest import DATA, run_captured
 
 from rnntag.cluster import load_counts, tag_files
 from rnntag.errors import RnntagError, UsageError
+from rnntag.model.directory import resolve_model
 from rnntag.tagging.workers import WORKER_MODULES
 
 # Seconds the cluster may take to start, and any one call on it.
@@ -76,6 +77,9 @@ def test_outputs_never_replace_inputs_or_each_other(tmp_path):
         tag_files(None, [one, two], tmp_path / "out")
     with pytest.raises(UsageError, match="overwrite an input"):
         tag_files(None, [tmp_path / "x.jsonl"], tmp_path)
+    model = resolve_model("ner")
+    with pytest.raises(UsageError, match="overwrite a file of the model"):
+        tag_files(None, [tmp_path / "config.txt"], model, ["ner"], output="conll")
 
 
 def test_errors_cross_processes_with_their_file_and_line():

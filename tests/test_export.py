@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from conftest import DATA, TINY_TRAINING, run, run_captured
 
 import rnntag
+from rnntag.errors import RnntagError
 from rnntag.exporting import runtime
 from rnntag.exporting.onnx import _FinalStates
 from rnntag.exporting.runtime import OnnxTagger, viterbi
@@ -174,3 +176,58 @@ def test_what_the_export_does_not_cover_is_refused_and_nothing_is_written(tmp_pa
     assert result.returncode == 1
     assert "byte-pair" in result.stderr and "Traceback" not in result.stderr
     assert out.read_text() == "an earlier export"
+
+
+MEMORY = "char-CNN, CRF, document memory"
+
+
+def _edit(source: Path, target: Path, edit) -> Path:
+    """A copy of an exported file with its metadata (as parsed JSON) changed by `edit`."""
+    graph = onnx.load(str(source))
+    meta = {p.key: json.loads(p.value) for p in graph.metadata_props}
+    edit(meta)
+    del graph.metadata_props[:]
+    for key, value in meta.items():
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, json.dumps(value)
+    onnx.save(graph, str(target))
+    return target
+
+
+METADATA_EDITS = {
+    "no memory for a graph with states": lambda m: m.update(memory=None),
+    "a scheme of no kind": lambda m: m["settings"].update(scheme="BIO"),
+    "one label too many": lambda m: m["labels"].append("B-XYZ"),
+    "one label too few": lambda m: m["labels"].pop(),
+    "a CRF score that is not a number": lambda m: m["crf"]["start"].__setitem__(0, float("nan")),
+    "a format from another release": lambda m: m["rnntag"].update(format_version=99),
+    "no characters of a word read": lambda m: m["settings"].update(max_word_chars=0),
+    "no settings": lambda m: m.pop("settings"),
+    "a setting missing": lambda m: m["settings"].pop("lowercase"),
+    "transitions of the wrong shape": lambda m: m["crf"].update(transitions=[1.0, 2.0]),
+    "memory weights of the wrong shape": lambda m: m["memory"].update(flag=[0.0]),
+    "no CRF for a CRF model": lambda m: m.update(crf=None),
+    "words without their padding": lambda m: m["words"].pop(0),
+    "labels that are no list": lambda m: m.update(labels="B-PER"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(METADATA_EDITS))
+def test_onnx_metadata_that_disagrees_with_itself_or_the_graph_is_refused(exported, tmp_path, case):
+    edited = _edit(exported[MEMORY], tmp_path / "edited.onnx", METADATA_EDITS[case])
+    with pytest.raises(RnntagError, match=r"metadata|not an ONNX file"):
+        OnnxTagger(edited)
+
+
+@pytest.mark.parametrize(
+    ("sentences", "documents", "error"),
+    [
+        ([["Ada", ""]], None, ValueError),
+        ([[]], None, ValueError),
+        ([["Ada"]], [1, 1], ValueError),
+        (["Ada"], None, TypeError),
+    ],
+)
+def test_onnx_runtime_checks_its_input_as_the_api_does(exported, sentences, documents, error):
+    with pytest.raises(error):
+        OnnxTagger(exported[MEMORY]).tag(sentences, documents)

@@ -81,6 +81,10 @@ def test_a_fine_tuned_model_learns_a_new_type_and_keeps_the_old_ones(tmp_path, t
     ("options", "message"),
     [
         (["--hidden-size", "64"], "--hidden-size 64: a fine-tuned model keeps its parent's"),
+        # Values equal to the defaults are refused too when given and not the parent's.
+        (["--hidden-size", "200"], "--hidden-size 200: a fine-tuned model keeps its parent's"),
+        (["--word-dim", "100"], "--word-dim 100: a fine-tuned model keeps its parent's"),
+        (["--train-scheme", "IOB2"], "trains in its parent's scheme (IOBES)"),
         (["--init-from", "pos"], "the parent model tags plain tags, but this data has spans"),
     ],
 )
@@ -92,6 +96,20 @@ def test_fine_tuning_refuses_another_architecture_or_kind_of_tags(
         options = [*options, "--init-from", tiny_models["ner"]]
     assert run(*args, *options) == 2
     assert message in capsys.readouterr().err
+
+
+def test_vectors_without_a_new_word_and_the_parents_scheme_are_kept(tmp_path, tiny_models):
+    # The parent's own data and a vector file that holds no word new to it.
+    parent = tiny_models["ner"]
+    words = set((parent / "words.txt").read_text(encoding="utf-8").split("\n"))
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("".join(f"{w} 0.5 0.25\n" for w in sorted(words) if w.isalpha()))
+    out = tmp_path / "m"
+    args = ["train", DATA / "ner-train.conll", "-o", out, "--epochs", "1", "--threads", "1"]
+    assert run(*args, "--init-from", parent, "--embeddings", vectors) == 0
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["train"]["train_scheme"] == config["scheme"] == "IOBES"
+    assert config["results"]["pretrained_vectors_found"] == 0
 
 
 def test_grafting_keeps_every_parent_weight_and_gives_new_words_their_vectors(

@@ -11,15 +11,15 @@ After `rnntag export ner --onnx ner.onnx`:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rnntag.errors import RnntagError
-from rnntag.io.schemes import convert
+from rnntag.exporting.metadata import read_metadata
+from rnntag.io.checks import checked_tokens
+from rnntag.io.schemes import check_output_scheme, convert
 from rnntag.model.documents import document_groups
 from rnntag.model.vocab import Vocab, casing, clip_word, word_key
 
@@ -89,30 +89,13 @@ class OnnxTagger:
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=list(providers))
-        meta = self.session.get_modelmeta().custom_metadata_map
-        try:
-            fields = {
-                key: json.loads(meta[key])
-                for key in ("settings", "labels", "words", "chars", "crf")
-            }
-            # Absent from files exported before models with a memory could be.
-            memory = json.loads(meta.get("memory", "null"))
-        except (KeyError, ValueError):
-            raise RnntagError("not an ONNX file written by rnntag export", str(path)) from None
-        self.settings: dict[str, Any] = fields["settings"]
-        self.labels: list[str] = fields["labels"]
-        self.words, self.chars = Vocab(fields["words"]), Vocab(fields["chars"])
-        crf = fields["crf"]
-        self.crf = (
-            None
-            if crf is None
-            else [np.asarray(crf[k], dtype=np.float32) for k in ("start", "transitions", "end")]
-        )
-        self.memory = (
-            None
-            if memory is None
-            else [np.asarray(memory[k], dtype=np.float32) for k in ("weight", "flag")]
-        )
+        shapes = {output.name: output.shape for output in self.session.get_outputs()}
+        meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, shapes, str(path))
+        self.settings: dict[str, Any] = meta.settings
+        self.labels: list[str] = meta.labels
+        self.words, self.chars = Vocab(meta.words), Vocab(meta.chars)
+        self.crf, self.memory = meta.crf, meta.memory
+        check_output_scheme(output_scheme)
         scheme = self.settings["scheme"]
         self.output_scheme = (
             None if scheme is None else output_scheme or self.settings["data_scheme"] or scheme
@@ -131,6 +114,7 @@ class OnnxTagger:
         Returns:
             (batch, seq_len, num_tags) scores and the (batch, seq_len) boolean mask.
         """
+        sentences = checked_tokens(sentences)
         ((scores, mask),) = self._scores(sentences, documents, [list(range(len(sentences)))])
         return scores, mask
 
@@ -148,6 +132,9 @@ class OnnxTagger:
         Returns:
             The tags of each sentence, in `output_scheme` for a span model.
         """
+        sentences = checked_tokens(sentences)
+        if documents is not None and len(documents) != len(sentences):
+            raise ValueError(f"{len(documents)} documents for {len(sentences)} sentences")
         convert_to = self.output_scheme if self.output_scheme != self.settings["scheme"] else None
         # Sentences of similar length together, as `rnntag tag` batches them: less padding.
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))

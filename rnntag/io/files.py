@@ -8,11 +8,11 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 
 # What a small file (a config, a training curve) may hold at most.
 MAX_SMALL_FILE = 64 << 20
@@ -75,6 +75,26 @@ def parse_json(text: str, path: Path, what: str, first_line: int = 1) -> Any:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
         raise RnntagError(f"{what} cannot be read: {reason}", str(path)) from None
     return value
+
+
+def check_output(
+    target: str | Path, inputs: Iterable[str | Path] = (), models: Iterable[Path] = ()
+) -> None:
+    """Refuse an output that would replace what the command reads: a path that resolves,
+    through links too, to one of its `inputs` or to anything inside one of its `models`'
+    directories (or to the directory itself).
+
+    Raises:
+        UsageError: What the output would replace.
+    """
+    where = Path(target).resolve()
+    for source in inputs:
+        if source != "-" and Path(source).resolve() == where:
+            raise UsageError(f"{target} would overwrite an input ({source})")
+    for directory in models:
+        folder = Path(directory).resolve()
+        if where == folder or folder in where.parents:
+            raise UsageError(f"{target} would overwrite a file of the model {directory}")
 
 
 def atomic_write(path: Path, write: Callable[[str], object]) -> None:

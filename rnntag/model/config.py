@@ -309,7 +309,7 @@ def read_toml(path: str) -> tuple[ModelConfig, TrainConfig, frozenset[str]]:
 
     Returns:
         The two configurations, defaults where the file is silent, and the names of the
-        `[model]` settings the file gives.
+        settings the file gives.
     """
     try:
         with open(path, "rb") as stream:
@@ -327,7 +327,7 @@ def read_toml(path: str) -> tuple[ModelConfig, TrainConfig, frozenset[str]]:
         return (
             from_dict(ModelConfig, data.get("model", {}), "model"),
             from_dict(TrainConfig, data.get("train", {}), "train"),
-            frozenset(data.get("model", {})),
+            frozenset(data.get("model", {})) | frozenset(data.get("train", {})),
         )
     except RnntagError as exc:
         raise RnntagError(str(exc), path) from None

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from rnntag.errors import RnntagError
+from rnntag.io.checks import checked_tokens
 from rnntag.io.corpus import InputSentence, read_text, text_lines
 from rnntag.io.schemes import SCHEMES
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column, to_json
 from rnntag.tagging.run import column_names
 from rnntag.tagging.tagged import MAX_NBEST
-from rnntag.tagging.tagger import Tagger, checked_tokens
+from rnntag.tagging.tagger import Tagger
 
 # A request's body, and the text or tokens in it: a larger job belongs to `rnntag tag`.
 MAX_BODY_BYTES = 1_000_000

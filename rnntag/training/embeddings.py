@@ -119,13 +119,17 @@ def _read_text(
     words: dict[str, int] = {}
     rows: list[bytes] = []
     numbers: list[int] = []
+    rank = -1
     for rank, (number, word, rest) in enumerate(_text_entries(stream, path)):
         if word not in words and keep(word, rank):
             words[word] = len(rows)
             rows.append(rest.strip() + b"\n")
             numbers.append(number)
-    if not rows:
+    if rank < 0:
         raise RnntagError("no vectors found", str(path))
+    if not rows:
+        # Vectors, none of them wanted (the new words of a fine-tuning, say): nothing to add.
+        return {}, 0
     # One C-level parse of all kept rows is many times faster than a parse per line.
     try:
         matrix = np.loadtxt(
@@ -183,6 +187,10 @@ def pretrained_vocabulary(
         return rank < max_words or key(word) in wanted
 
     vectors, dim = load_vectors(path, keep)
+    if not vectors:
+        raise RnntagError(
+            "no vector for a training word, nor any with --embeddings-max 0", str(path)
+        )
     by_key: dict[str, np.ndarray] = {}
     for word, vector in vectors.items():  # file order: the most frequent form of a key wins
         by_key.setdefault(key(word), vector)

@@ -10,6 +10,7 @@ weight starts as the parent's.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from pathlib import Path
 
 import torch
@@ -28,23 +29,39 @@ def load_parent(name: str) -> tuple[ModelInfo, SequenceTagger]:
     return load_model(resolve_model(name))
 
 
-def check_parent(parent: ModelInfo, model_config: ModelConfig, data_scheme: str | None) -> None:
-    """Refuse architecture settings other than the parent's (the defaults aside, which the
-    command line always passes), and data whose tags are not of the parent's kind.
+def check_parent(
+    parent: ModelInfo,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    data_scheme: str | None,
+    given: Collection[str] | None,
+) -> None:
+    """Refuse architecture settings other than the parent's, and a training scheme other
+    than the one it learned in, wherever the caller set them (`given`; without it, where
+    they differ from the defaults), and data whose tags are not of the parent's kind.
 
     Args:
         parent: The parent's configuration.
         model_config: The architecture asked for.
+        train_config: The recipe asked for.
         data_scheme: The span scheme of the new data, or None for plain tags.
+        given: The settings the caller set, or None.
     """
     default = ModelConfig()
     for item in dataclasses.fields(ModelConfig):
         asked, kept = getattr(model_config, item.name), getattr(parent.model, item.name)
-        if asked != getattr(default, item.name) and asked != kept:
+        chosen = item.name in given if given is not None else asked != getattr(default, item.name)
+        if chosen and asked != kept:
             option = "--" + item.name.replace("_", "-")
             raise UsageError(
                 f"{option} {asked}: a fine-tuned model keeps its parent's architecture ({kept})"
             )
+    asked_scheme = given is not None and "train_scheme" in given
+    if parent.scheme and asked_scheme and train_config.train_scheme != parent.scheme:
+        raise UsageError(
+            f"--train-scheme {train_config.train_scheme}: a fine-tuned model trains in its"
+            f" parent's scheme ({parent.scheme})"
+        )
     if (parent.scheme is None) != (data_scheme is None):
         kinds = ("plain tags", "spans") if parent.scheme is None else ("spans", "plain tags")
         raise UsageError(f"the parent model tags {kinds[0]}, but this data has {kinds[1]}")
@@ -75,7 +92,10 @@ def extended_info(
         scheme=parent.scheme,
         data_scheme=data_scheme,
         hyphens=hyphens,
-        train=train_config,
+        # What it trains in, recorded as such: the parent's scheme.
+        train=dataclasses.replace(
+            train_config, train_scheme=parent.scheme or train_config.train_scheme
+        ),
         results={
             "parent": {
                 "model": parent_name,

@@ -200,9 +200,10 @@ def train(
         scheme: Span scheme of the data; detected from the training tags when None.
         resume: Continue from the checkpoint in `out`.
         should_stop: Polled after every batch.
-        given: The `model_config` fields the caller set. For plain tags the others of
-            `PLAIN_TAG_NETWORK` take its values, and on resume the checkpoint's; None keeps
-            `model_config` as it is.
+        given: The settings the caller set. For plain tags the `model_config` fields not
+            among them take the values of `PLAIN_TAG_NETWORK`, and on resume the
+            checkpoint's; a fine-tuning refuses those that differ from its parent's. None
+            keeps `model_config` as it is.
 
     Returns:
         The saved model's configuration, with its results.
@@ -458,7 +459,7 @@ def _build(
         internal_scheme = train_config.train_scheme if data_scheme else None
         if train_config.init_from:
             parent = load_parent(train_config.init_from)
-            check_parent(parent[0], model_config, data_scheme)
+            check_parent(parent[0], model_config, train_config, data_scheme, given)
             internal_scheme = parent[0].scheme
     # Converted once, here: the vocabularies, the fingerprint and the batches all use them.
     if internal_scheme:
