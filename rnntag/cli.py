@@ -337,7 +337,7 @@ def serve(
     """Serve the models over HTTP: POST /tag, GET /models, GET /health, and a page at /; needs
     the serve extra of rnntag."""
     try:
-        from rnntag.serving.app import create_app, serve
+        from rnntag.serving.app import serve
         from rnntag.serving.service import TaggingService
     except ImportError:
         raise UsageError(
@@ -348,9 +348,7 @@ def serve(
         service = TaggingService(model or ["pos", "ner"], device)
     names = ", ".join(service.names)
     try:
-        serve(
-            create_app(service), host, port, lambda url: _say(f"rnntag: serving {names} on {url}")
-        )
+        serve(service, host, port, lambda url: _say(f"rnntag: serving {names} on {url}"))
     except KeyboardInterrupt:
         # Ctrl-C: the requests in flight have been answered by now.
         raise typer.Exit(130) from None

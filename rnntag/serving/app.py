@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from rnntag.errors import RnntagError
 from rnntag.io.schemes import split_tag
 from rnntag.serving.page import page
 from rnntag.serving.service import MAX_BODY_BYTES, Batcher, Busy, RequestError, TaggingService
@@ -25,6 +27,10 @@ from rnntag.version import __version__
 
 # Seconds a stopping server gives the requests in flight before it drops them.
 SHUTDOWN_GRACE = 30
+# Seconds a client may take to send a body, and connections served at once (more are
+# answered 503 at once): slow or idle clients cannot hold the server's sockets.
+BODY_SECONDS = 10
+MAX_CONNECTIONS = 64
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -32,24 +38,51 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 
 async def _body(request: Request) -> bytes:
-    """The body, read no further than just past the limit."""
+    """The body, read no further than just past the limit, within `BODY_SECONDS`."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            async for piece in request.stream():
+                body += piece
+                if len(body) > MAX_BODY_BYTES:
+                    raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    except TimeoutError:
+        raise RequestError(408, f"the body took over {BODY_SECONDS} s to arrive") from None
+    except ClientDisconnect:
+        raise RequestError(400, "the client went away during the upload") from None
     return bytes(body)
 
 
-def create_app(service: TaggingService, batcher: Batcher | None = None) -> Starlette:
+def _refused(request: Request, hosts: frozenset[str] | None) -> Response | None:
+    """The answer to a request `/tag` must not take: a body that does not say it is JSON
+    (a cross-site form can send text/plain without asking), or, on a loopback address, a Host
+    header naming another (a DNS rebinding page)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        return _error(415, "send the body as Content-Type: application/json")
+    if hosts is not None and request.headers.get("host", "").lower() not in hosts:
+        return _error(421, "the Host header does not name this server")
+    return None
+
+
+async def _gone(request: Request) -> None:
+    """Return once the client has closed its connection."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def create_app(
+    service: TaggingService, batcher: Batcher | None = None, hosts: frozenset[str] | None = None
+) -> Starlette:
     """The application: `POST /tag`, `GET /models`, `GET /health` and the page at `GET /`.
 
     Args:
         service: The loaded models.
         batcher: What gathers requests into batches; by default one with its defaults.
+        hosts: The Host headers `/tag` accepts (see `allowed_hosts`); any when None.
 
     Returns:
         The ASGI application.
@@ -70,14 +103,33 @@ def create_app(service: TaggingService, batcher: Batcher | None = None) -> Starl
             await task
 
     async def tag(request: Request) -> Response:
+        refused = _refused(request, hosts)
+        if refused is not None:
+            return refused
         try:
             job = service.parse(await _body(request))
         except RequestError as exc:
             return _error(exc.status, exc.message)
+        tagged = asyncio.ensure_future(batcher.submit(job))
+        gone = asyncio.ensure_future(_gone(request))
         try:
-            sentences = await batcher.submit(job)
+            await asyncio.wait({tagged, gone}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            # The grace for stopping ran out with this request still waiting.
+            tagged.cancel()
+            return _error(503, "the server is stopping", {"Retry-After": "1"})
+        finally:
+            gone.cancel()
+        if not tagged.done():
+            # The client went away: its work is dropped from the queue, and no one listens.
+            tagged.cancel()
+            return _error(400, "the client went away")
+        try:
+            sentences = tagged.result()
         except Busy:
             return _error(503, "too many requests are waiting; try again", {"Retry-After": "1"})
+        except asyncio.CancelledError:
+            return _error(503, "the server is stopping", {"Retry-After": "1"})
         except Exception as exc:  # one line to the client, never a traceback
             return _error(500, f"tagging failed: {type(exc).__name__}: {exc}")
         return JSONResponse({"sentences": sentences})
@@ -108,21 +160,52 @@ def create_app(service: TaggingService, batcher: Batcher | None = None) -> Starl
     )
 
 
-def serve(app: Any, host: str, port: int, on_ready: Callable[[str], None]) -> None:
-    """Run `app` until SIGINT or SIGTERM, which let the requests in flight finish first.
+def serve(service: TaggingService, host: str, port: int, on_ready: Callable[[str], None]) -> None:
+    """Serve `service` until SIGINT or SIGTERM, which let the requests in flight finish first.
 
     Args:
-        app: The application.
+        service: The loaded models.
         host: Address to listen on.
         port: Port; 0 for a free one.
         on_ready: Called with the server's URL once it listens.
     """
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-    listener = socket.create_server((host, port), family=family)
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise RnntagError(f"cannot listen on {host} port {port}: {reason}") from None
     bound_host, bound_port = listener.getsockname()[:2]
+    app = create_app(service, hosts=allowed_hosts(bound_host, bound_port))
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, timeout_graceful_shutdown=SHUTDOWN_GRACE
+        app,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        limit_concurrency=MAX_CONNECTIONS,
     )
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     on_ready(f"http://{shown}:{bound_port}/")
     uvicorn.Server(config).run(sockets=[listener])
+
+
+def allowed_hosts(host: str, port: int) -> frozenset[str] | None:
+    """The Host headers a server on `host`:`port` answers `/tag` for: on a loopback address
+    its own names alone (a web page that rebinds its name to 127.0.0.1 sends its own), and
+    any on an address open to the network, which the user chose to open.
+
+    Args:
+        host: The address listened on.
+        port: The port listened on (the one chosen, for port 0).
+
+    Returns:
+        The accepted `host:port` values, lower-cased, or None for any.
+    """
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        return None
+    names = {"localhost", "127.0.0.1", "[::1]", f"[{host}]" if ":" in host else host}
+    return frozenset(f"{name}:{port}" for name in names)

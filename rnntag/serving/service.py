@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,12 @@ from rnntag.tagging.tagger import Tagger
 MAX_BODY_BYTES = 1_000_000
 MAX_CHARACTERS = 100_000
 MAX_TOKENS = 20_000
+# The work one request may ask for: its tokens times its n-best sequences (an answer of
+# some 12 MB and seconds of CPU at 20,000 x 100).
+MAX_TOKENS_NBEST = 200_000
+# What a lone surrogate from a JSON escape (`"\ud800"`) looks like: no character, and no
+# answer could be encoded with it.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 OPTIONS = frozenset({"text", "tokens", "models", "scores", "nbest", "scheme"})
 
 
@@ -128,6 +135,11 @@ class TaggingService:
             payload = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RequestError(400, f"the body is not JSON ({exc})") from None
+        except (ValueError, RecursionError):
+            # Nesting too deep for the parser, or an integer of thousands of digits.
+            raise RequestError(
+                400, "the body is JSON nested too deep or with too long a number"
+            ) from None
         if not isinstance(payload, dict):
             raise RequestError(422, "the body must be a JSON object")
         unknown = sorted(set(payload) - OPTIONS)
@@ -138,8 +150,11 @@ class TaggingService:
         if ("text" in payload) == ("tokens" in payload):
             raise RequestError(422, "give either 'text' or 'tokens'")
         sentences = _text(payload["text"]) if "text" in payload else _tokens(payload["tokens"])
-        if sum(len(s.tokens) for s in sentences) > MAX_TOKENS:
+        tokens = sum(len(s.tokens) for s in sentences)
+        if tokens > MAX_TOKENS:
             raise RequestError(413, f"more than {MAX_TOKENS:,} tokens")
+        if any(_SURROGATE.search(t) for s in sentences for t in s.tokens):
+            raise RequestError(422, "a token holds a lone surrogate, which is no character")
         models = payload.get("models", self.names)
         if (
             not isinstance(models, list)
@@ -159,6 +174,14 @@ class TaggingService:
             raise RequestError(422, "'scores' must be true or false")
         if isinstance(nbest, bool) or not isinstance(nbest, int) or not 1 <= nbest <= MAX_NBEST:
             raise RequestError(422, f"'nbest' must be a whole number in 1..{MAX_NBEST}")
+        if nbest > 1:
+            plain = [m for m in models if self.taggers[m].model.crf is None]
+            if plain:
+                raise RequestError(422, f"'nbest' needs a CRF decoder, which {plain[0]!r} lacks")
+            if tokens * nbest > MAX_TOKENS_NBEST:
+                raise RequestError(
+                    413, f"tokens times 'nbest' is over {MAX_TOKENS_NBEST:,}; ask for fewer"
+                )
         scheme = payload.get("scheme")
         if scheme is not None and scheme not in SCHEMES:
             raise RequestError(422, f"'scheme' must be one of {', '.join(SCHEMES)}")
@@ -315,13 +338,34 @@ class Batcher:
                 batch.append(item)
                 tokens += item[0].tokens
             self.batches += 1
-            try:
-                results = await asyncio.to_thread(self.service.tag, [r for r, _ in batch])
-            except Exception as exc:  # every waiting request must hear of it
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            # A client that went away cancelled its future: its work is dropped.
+            batch = [(request, future) for request, future in batch if not future.done()]
+            if batch:
+                await self._tag(batch)
+
+    async def _tag(self, batch: list[tuple[Request, asyncio.Future[Any]]]) -> None:
+        """Tag a batch; if it fails, each request alone, so that a failure reaches only the
+        request that caused it."""
+        try:
+            results = await asyncio.to_thread(self.service.tag, [r for r, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exception=exc)
+                return
+            for item in batch:
+                await self._tag([item])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            _settle(future, result)
+
+
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, exception: Exception | None = None
+) -> None:
+    """Give a waiting request its answer, unless its client has gone."""
+    if future.done():
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)

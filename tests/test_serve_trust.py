@@ -1,0 +1,164 @@
+"""`serve` under hostile and careless requests: each is refused in JSON with its own status
+before it joins a batch, a failure reaches only the request that caused it, an abandoned
+request's work is dropped, and a page on another site cannot reach a local tagger. All
+traffic goes to 127.0.0.1, bounded in count and time."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+import subprocess
+import sys
+
+import pytest
+from conftest import DATA, TINY_TRAINING, run
+from test_serve import TIMEOUT, server  # noqa: F401  (the module's server fixture)
+
+from rnntag.serving.app import allowed_hosts
+from rnntag.serving.service import (
+    MAX_TOKENS_NBEST,
+    Batcher,
+    Request,
+    RequestError,
+    TaggingService,
+)
+
+
+@pytest.fixture(scope="module")
+def service(tiny_models, tmp_path_factory) -> TaggingService:
+    """A tiny CRF model and a tiny softmax one."""
+    soft = tmp_path_factory.mktemp("soft") / "soft"
+    train, dev = DATA / "ner-train.conll", DATA / "ner-dev.conll"
+    args = [*TINY_TRAINING, "--epochs", "1", "--decoder", "softmax"]
+    assert run("train", train, "--dev", dev, "-o", soft, *args) == 0
+    return TaggingService([str(tiny_models["ner"]), str(soft)], "cpu")
+
+
+BAD_BODIES = {
+    "nbest of a model without a CRF": (b'{"text": "hi", "models": ["soft"], "nbest": 2}', 422),
+    "nesting too deep": (b"[" * 100_000 + b"]" * 100_000, 400),
+    "an integer of 5,000 digits": (b'{"text": "hi", "nbest": ' + b"9" * 5000 + b"}", 400),
+    "a lone surrogate in a token": (b'{"tokens": [["\\ud800"]]}', 422),
+    "too much work asked for": (
+        json.dumps({"tokens": [["a"] * 2001], "models": ["ner"], "nbest": 100}).encode(),
+        413,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_BODIES))
+def test_a_bad_request_is_refused_before_it_joins_a_batch(service, case):
+    body, status = BAD_BODIES[case]
+    with pytest.raises(RequestError) as refused:
+        service.parse(body)
+    assert refused.value.status == status
+
+
+def test_the_work_cap_is_what_the_refusal_says():
+    assert 2001 * 100 > MAX_TOKENS_NBEST >= 2000 * 100
+
+
+def test_a_failure_in_a_batch_reaches_only_its_own_request(service, monkeypatch):
+    good = service.parse(b'{"text": "Ada met Bob."}')
+    bad = service.parse(b'{"text": "Oslo."}')
+    tag = service.tag
+
+    def failing(requests: list[Request]) -> list:
+        if any(r is bad for r in requests):
+            raise RuntimeError("this request breaks tagging")
+        return tag(requests)
+
+    monkeypatch.setattr(service, "tag", failing)
+
+    async def both() -> list:
+        batcher = Batcher(service, wait=0.05)
+        runner = asyncio.create_task(batcher.run())
+        try:
+            return await asyncio.gather(
+                batcher.submit(good), batcher.submit(bad), return_exceptions=True
+            )
+        finally:
+            runner.cancel()
+
+    answered, failed = asyncio.run(asyncio.wait_for(both(), TIMEOUT))
+    assert answered == tag([good])[0]
+    assert isinstance(failed, RuntimeError)
+
+
+def test_an_abandoned_request_is_not_tagged(service, monkeypatch):
+    seen: list[int] = []
+    tag = service.tag
+    monkeypatch.setattr(service, "tag", lambda rs: seen.append(len(rs)) or tag(rs))
+    kept, dropped = (service.parse(b'{"text": "Ada met Bob."}') for _ in range(2))
+
+    async def one_abandoned() -> None:
+        batcher = Batcher(service, wait=0.05)
+        waiting = asyncio.ensure_future(batcher.submit(dropped))
+        answer = asyncio.ensure_future(batcher.submit(kept))
+        await asyncio.sleep(0)
+        waiting.cancel()  # as the server does when its client goes away
+        runner = asyncio.create_task(batcher.run())
+        try:
+            await answer
+        finally:
+            runner.cancel()
+
+    asyncio.run(asyncio.wait_for(one_abandoned(), TIMEOUT))
+    assert seen == [1]
+
+
+def _post(server, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:  # noqa: F811
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT)
+    try:
+        connection.request("POST", "/tag", body, headers)
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Content-Type": "text/plain"}, 415),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, 415),
+        ({"Content-Type": "application/json", "Host": "evil.example:8000"}, 421),
+        ({"Content-Type": "application/json; charset=utf-8"}, 200),
+    ],
+)
+def test_cross_site_requests_are_refused(server, headers, status):  # noqa: F811
+    code, answer = _post(server, b'{"text": "Ada met Bob."}', headers)
+    assert code == status, answer
+    assert ("error" in answer) == (status != 200)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", {"127.0.0.1:80", "localhost:80", "[::1]:80"}),
+        ("::1", {"127.0.0.1:80", "localhost:80", "[::1]:80"}),
+        ("0.0.0.0", None),
+    ],
+)
+def test_a_loopback_server_answers_its_own_names_only(host, expected):
+    assert allowed_hosts(host, 80) == (None if expected is None else frozenset(expected))
+
+
+def test_a_busy_port_is_one_line_naming_it(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "rnntag", "serve", "-m", "ner", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=TIMEOUT,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"rnntag: error: cannot listen on 127.0.0.1 port {port}: Address already in use"
+    ]
