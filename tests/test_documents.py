@@ -172,3 +172,26 @@ def test_every_path_gives_the_same_tags_for_the_same_document(memory_model, tmp_
     read = list(read_text(text_lines(STORY), "x"))
     tagged = OnnxTagger(onnx).tag([s.tokens for s in read], [s.document for s in read])
     assert [list(t) for t in tagged] == expected
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.lists(words, min_size=1, max_size=5), separators), max_size=10))
+def test_cli_api_and_serve_split_any_text_alike(memory_model, tmp_path, pieces):
+    text = "".join(" ".join(tokens) + separator for tokens, separator in pieces)
+    source = tmp_path / "input.txt"
+    source.write_bytes(text.encode("utf-8"))
+    result = run_captured("tag", "-m", memory_model, "--output", "jsonl", source)
+    assert result.returncode == 0, result.stderr
+    # JSON lines end at LF; U+2028 may stand inside a string.
+    from_cli = [json.loads(line) for line in result.stdout.split("\n") if line]
+    tagger = rnntag.load(str(memory_model))
+    from_api = tagger.tag(text)
+    assert [[t["text"] for t in s["tokens"]] for s in from_cli] == [
+        [t.text for t in s.tokens] for s in from_api
+    ]
+    assert _tags(from_cli) == [[t.tag for t in s.tokens] for s in from_api]
+    service = TaggingService([str(memory_model)])
+    (answer,) = service.tag([service.parse(json.dumps({"text": text}).encode())])
+    assert answer == from_cli

@@ -114,3 +114,30 @@ def test_format_characters_are_never_a_token_nor_a_token_edge(pieces):
 )
 def test_format_characters_separate_or_join_words(text, expected):
     assert [t.text for sentence in split_text(text) for t in sentence] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Sinead O'Connor met Conan O'Brien", ["Sinead", "O'Connor", "met", "Conan", "O'Brien"]),
+        ("D'Angelo in Coeur d'Alene", ["D'Angelo", "in", "Coeur", "d'Alene"]),
+        ("O\u2019Hara and l'Aquila", ["O\u2019Hara", "and", "l'Aquila"]),
+        # The possessive and contractions still split off.
+        ("McDonald's and O'Neill's", ["McDonald", "'s", "and", "O'Neill", "'s"]),
+        ("I'M SURE HE'S", ["I", "'M", "SURE", "HE", "'S"]),
+        ("y'all rock'n'roll", ["y", "'all", "rock", "'n", "'roll"]),
+    ],
+)
+def test_names_with_an_elided_article_stay_whole(text, expected):
+    assert [t.text for sentence in split_text(text) for t in sentence] == expected
+
+
+@given(
+    st.sampled_from("ODdLl"),
+    st.sampled_from(["'", "\u2019"]),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=8),
+)
+def test_a_single_letter_an_apostrophe_and_a_capitalised_word_is_one_token(letter, mark, rest):
+    name = f"{letter}{mark}{rest.capitalize()}"
+    tokens = [t.text for sentence in split_text(f"We met {name} today.") for t in sentence]
+    assert tokens == ["We", "met", name, "today", "."]

@@ -54,6 +54,8 @@ _FORMAT = re.compile(
 _JOINERS = frozenset("\u00ad\u200c\u200d\u2060\ufeff")
 
 
+# What follows an apostrophe in a contraction (`I'M`, `HE'S`), never the rest of a name.
+_CLITICS = frozenset("s m d ll re ve t".split())
 # Penn Treebank splits these fused forms: `cannot` is `can not`, `gonna` is `gon na`.
 _FUSED = {"cannot": 3, "gonna": 3, "gotta": 3, "wanna": 3, "gimme": 3, "lemme": 3}
 
@@ -122,6 +124,16 @@ def _continues(before: str, after: str) -> bool:
     if after == "-" and before.lower() in _PREFIXES:
         return True
     if before.endswith("-") and before[:-1].lower() in _PREFIXES and after[0].isalnum():
+        return True
+    # Irish, French and Italian names keep their elided article (`O'Connor`, `D'Angelo`,
+    # `d'Alene`), in UD English and CoNLL-2003 alike; `McDonald's` still splits off `'s`.
+    if (
+        len(before) == 1
+        and before.isalpha()
+        and after[0] in "'\u2019"
+        and after[1:2].isupper()
+        and after[1:].lower() not in _CLITICS
+    ):
         return True
     # syntok splits words at case changes (`iPhone`, `McDonald`); UD keeps them whole.
     if before.isalnum() and after.isalnum():
