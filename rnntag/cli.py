@@ -182,6 +182,7 @@ def tag(
     scores: opt.Scores = False,
     nbest: opt.NBest = 1,
     workers: opt.Workers = 1,
+    threads: opt.Threads = 0,
     device: opt.Device = "auto",
     encoding: opt.Encoding = "utf-8",
 ) -> None:
@@ -192,12 +193,24 @@ def tag(
 
     if nbest > 1 and output != "jsonl":
         raise UsageError("--nbest above 1 needs --output jsonl")
+    if workers <= 1:
+        # With workers the network runs in them, one thread each, and never here.
+        _use_threads(threads)
     fmt: Any = input_format
     with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
         write = _writer(output, tag_field, tagging.entity_types)
         for path in files or [STDIN]:
             for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
                 write(chunk, columns)
+
+
+def _use_threads(threads: int) -> None:
+    """Run the network on `threads` CPU threads, 0 for the automatic choice (`threads_for`)."""
+    import torch
+
+    from rnntag.model.runtime import threads_for
+
+    torch.set_num_threads(threads_for(threads))
 
 
 def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any], None]:
@@ -234,10 +247,13 @@ def evaluate(
     device: opt.Device = "auto",
     encoding: opt.Encoding = "utf-8",
     documents: opt.EvalDocuments = "file",
+    threads: opt.Threads = 0,
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
     from rnntag.api import score
     from rnntag.report import print_eval
+
+    _use_threads(threads)
 
     if errors and as_json:
         raise UsageError("--errors lists errors on the terminal, not with --json")
@@ -287,14 +303,16 @@ def evaluate(
 @command()
 def bench(
     input_file: opt.InputFile,
-    model: opt.Model = "ner",
-    input_format: opt.InputFormat = "text",
+    model: opt.Models = None,
+    input_format: opt.InputFormat = None,
     tokenization: opt.Tokenization = False,
     as_json: opt.Json = False,
+    threads: opt.Threads = 0,
     device: opt.Device = "auto",
     encoding: opt.Encoding = "utf-8",
 ) -> None:
-    """Measure tagging speed on a file: tokens/s, sentences/s, peak memory, time per stage."""
+    """Measure tagging speed on a file as `rnntag tag` tags it (the same models and input
+    format by default): tokens/s, sentences/s, peak memory, time per stage."""
     from rnntag.report import print_bench, print_tokenization
     from rnntag.tagging.bench import benchmark, tokenization_scores
 
@@ -302,7 +320,8 @@ def bench(
         scores = tokenization_scores(input_file)
         show: Any = print_tokenization
     else:
-        scores = benchmark([model or "ner"], input_file, input_format or "text", encoding, device)
+        _use_threads(threads)
+        scores = benchmark(model or ["pos", "ner"], input_file, input_format, encoding, device)
         show = print_bench
     if as_json:
         print(json.dumps(scores, indent=1))
@@ -332,6 +351,7 @@ def serve(
     model: opt.Models = None,
     host: opt.Host = "127.0.0.1",
     port: opt.Port = 8000,
+    threads: opt.Threads = 0,
     device: opt.Device = "auto",
 ) -> None:
     """Serve the models over HTTP: POST /tag, GET /models, GET /health, and a page at /; needs
@@ -344,6 +364,7 @@ def serve(
             "rnntag serve needs Starlette and uvicorn: pip install 'rnntag[serve]'"
         ) from None
 
+    _use_threads(threads)
     with long_lived():
         service = TaggingService(model or ["pos", "ner"], device)
     names = ", ".join(service.names)

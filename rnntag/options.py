@@ -126,6 +126,13 @@ Host = Annotated[
     str, typer.Option(help="Address to listen on; 0.0.0.0 or :: opens the server to the network.")
 ]
 Port = Annotated[int, typer.Option(help="Port to listen on; 0 for a free one.", min=0, max=65535)]
+Threads = Annotated[
+    int,
+    typer.Option(
+        min=0,
+        help="CPU threads for the network; 0 = half the cores, 1 to 4 (with --workers: one each).",
+    ),
+]
 Device = Annotated[Literal["auto", "cpu", "cuda"], typer.Option(help="auto, cpu or cuda.")]
 Encoding = Annotated[str, typer.Option(help="Encoding of the input files.", callback=_encoding)]
 Json = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]

@@ -366,8 +366,9 @@ def pretty_writer(types: list[str]) -> Callable[[Sequence[InputSentence], list[A
 def print_bench(console: Console, result: dict[str, Any]) -> None:
     """Print a tagging benchmark from `bench.benchmark`."""
     size = f"{result['tokens']:,} tokens, {result['sentences']:,} sentences"
+    threads = plural(result["threads"], "thread")
     console.print(
-        f"{size} in {result['seconds']:.2f} s on {result['device']} ({result['threads']} threads): "
+        f"{size} in {result['seconds']:.2f} s on {result['device']} ({threads}): "
         f"{result['tokens_per_second']:,} tokens/s, {result['sentences_per_second']:,} sentences/s,"
         f" peak memory {result['peak_memory_mb']} MB",
         highlight=False,

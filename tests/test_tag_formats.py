@@ -191,6 +191,41 @@ def test_bench_reports_every_stage(capsys):
     assert result["tokens_per_second"] > 0 and result["peak_memory_mb"] > 0
 
 
+@pytest.mark.parametrize(
+    ("name", "tokens", "sentences"),
+    [("ner-dev.conll", 249, 30), ("pos-dev.conllu", 132, 20), ("sentences.txt", None, None)],
+)
+def test_bench_reads_each_file_as_tag_does_and_its_stages_add_up(capsys, name, tokens, sentences):
+    # No format given: guessed from the name, as `rnntag tag` guesses it.
+    assert run("bench", "-m", "ner", "--json", DATA / name) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert run("tag", "-m", "ner", "--output", "jsonl", DATA / name) == 0
+    tagged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert result["sentences"] == len(tagged) == (sentences or len(tagged))
+    assert result["tokens"] == sum(len(s["tokens"]) for s in tagged) == (tokens or result["tokens"])
+    stages = result["stage_seconds"]
+    assert sum(stages.values()) == pytest.approx(result["seconds"], abs=0.01)
+    # A memory model's network runs before its batches are given out: none of it is "encode".
+    assert stages["network"] > stages["encode"] / 10
+
+
+def test_every_command_that_runs_the_network_takes_threads(capsys):
+    for command in ("train", "tag", "eval", "bench", "serve"):
+        assert run(command, "--help") == 0
+        assert "--threads" in capsys.readouterr().out, command
+    assert run("bench", "-m", "ner", "--json", "--threads", "2", DATA / "sentences.txt") == 0
+    assert json.loads(capsys.readouterr().out)["threads"] == 2
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (4, 2), (8, 4), (64, 4)])
+def test_the_default_threads_are_half_the_cores_from_one_to_four(monkeypatch, cores, threads):
+    from rnntag.model import runtime
+
+    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert runtime.threads_for(0) == threads
+    assert runtime.threads_for(3) == 3
+
+
 def test_tokenisation_scores_against_gold_words(tmp_path):
     from rnntag.tagging.bench import tokenization_scores
 

@@ -14,10 +14,15 @@ def checked_text(text: object) -> str:
     return text
 
 
-def checked_tokens(sentences: object) -> list[list[str]]:
+def checked_tokens(sentences: object, empty: bool = False) -> list[list[str]]:
     """Pre-tokenised sentences as lists of tokens, checked as every entry point checks them
-    (the API, `serve`): a sequence of sentences, each a non-empty sequence of tokens, each
-    a non-empty string without white space.
+    (the API, `serve`, the ONNX runtime): a sequence of sentences, each a sequence of
+    tokens, each a non-empty string without white space.
+
+    Args:
+        sentences: What the caller gave.
+        empty: Whether a sentence may have no tokens (`Tagger.tag_tokens` answers it with an
+            empty sentence, in its place).
 
     Raises:
         TypeError: A sentence or a token of the wrong type, such as a string where a list of
@@ -34,7 +39,7 @@ def checked_tokens(sentences: object) -> list[list[str]]:
             raise TypeError(
                 f"sentence {number}: expected a list of tokens (str), got {type(tokens).__name__}"
             )
-        if not tokens:
+        if not tokens and not empty:
             raise ValueError(f"sentence {number} has no tokens")
         for token in tokens:
             if not isinstance(token, str):

@@ -120,7 +120,7 @@ class TrainConfig:
         " and saved in their place; 0 for none.",
     )
     seed: int = setting(1, "Random seed; the same seed trains the same model on the CPU.")
-    threads: int = setting(0, "Torch threads; 0 = torch's default.")
+    threads: int = setting(0, "CPU threads; 0 = half the cores, 1 to 4.")
     train_scheme: str = setting("IOBES", "Span scheme to train in; predictions use the data's.")
     embeddings: str | None = setting(
         None, "Pretrained vectors: GloVe or word2vec/fastText text (.gz too), or .bin."

@@ -67,3 +67,18 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise UsageError(f"device must be auto, cpu or cuda, not {name!r}")
     return torch.device(name)
+
+
+# Most CPU threads the automatic choice takes: a BiLSTM of rnntag's size gains little beyond.
+MAX_AUTO_THREADS = 4
+
+
+def threads_for(requested: int) -> int:
+    """The CPU threads the network runs on: `requested`, or with 0 half the cores this
+    process may use, 1 to `MAX_AUTO_THREADS`. Torch's own default takes every core, which
+    measured slower on a 2-core machine even when idle, and several times slower beside one
+    other busy process (README, Benchmarks)."""
+    if requested > 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(MAX_AUTO_THREADS, (cores or 1) // 2))

@@ -17,7 +17,7 @@ from rnntag.tagging.run import Tagging
 def benchmark(
     models: list[str],
     path: str,
-    input_format: Format,
+    input_format: Format | None,
     encoding: str = "utf-8",
     device: str = "auto",
 ) -> dict[str, Any]:
@@ -27,7 +27,8 @@ def benchmark(
     Args:
         models: Model names or directories.
         path: Input file.
-        input_format: text, tokens, conll or conllu.
+        input_format: text, tokens, conll or conllu; None guesses it from the suffix as
+            `rnntag tag` does.
         encoding: Encoding of the input.
         device: auto, cpu or cuda.
 

@@ -172,7 +172,7 @@ class Tagger:
             >>> [t.tag for t in pos.tag_tokens([["I", "saw", "her", "duck", "."]])[0].tokens]
             ['PRON', 'VERB', 'PRON', 'NOUN', 'PUNCT']
         """
-        read = [InputSentence(tokens) for tokens in checked_tokens(sentences)]
+        read = [InputSentence(tokens) for tokens in checked_tokens(sentences, empty=True)]
         return self._tag(read, scores)
 
     def iter_tag(self, texts: Iterable[str], scores: bool = False) -> Iterator[tagged.Sentence]:

@@ -46,7 +46,7 @@ from rnntag.model.encode import (
 )
 from rnntag.model.modelfile import build_model, first_not_finite, save_model
 from rnntag.model.network import SequenceTagger
-from rnntag.model.runtime import bound_kernel_cache, release_free_memory
+from rnntag.model.runtime import bound_kernel_cache, release_free_memory, threads_for
 from rnntag.model.subword import learn_bpe
 from rnntag.tagging.predict import predict
 from rnntag.training.checkpoint import (
@@ -470,8 +470,7 @@ def _build(
             train_tokens, train_tags, schemes, model_config, train_config, parent, cluster, device
         )
     config = info.train
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
+    torch.set_num_threads(threads_for(config.threads))
     rng = random.Random(config.seed)
     # Each rank draws its own dropout masks; the batch order (rng) is common to all.
     torch.manual_seed(config.seed + cluster.rank)
