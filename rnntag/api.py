@@ -54,8 +54,8 @@ def load(
     Args:
         name_or_path: The model.
         device: `auto` (CUDA when there is a GPU), `cpu` or `cuda`.
-        output_scheme: Span scheme of the tags it returns (IOB1, IOB2, IOBES); by default that
-            of its training data.
+        output_scheme: Span scheme of the tags it returns (IOB1, IOB2, IOBES); by default
+            IOB2 (BIO), whatever its training data used.
 
     Returns:
         The tagger; see `Tagger.tag`, `Tagger.tag_tokens` and `Tagger.iter_tag`.

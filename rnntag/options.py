@@ -103,7 +103,8 @@ GoldScheme = Annotated[
 OutputScheme = Annotated[
     SpanScheme | None,
     typer.Option(
-        help="Span scheme of the output (IOB1, IOB2, IOBES); default: the data's.",
+        help="Span scheme of the output (IOB1, IOB2, IOBES); default: IOB2 (BIO), whatever"
+        " the model's training data used.",
     ),
 ]
 Mode = Annotated[

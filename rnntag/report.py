@@ -26,6 +26,7 @@ from rnntag.evaluation.analysis import Confusion
 from rnntag.evaluation.html import plural
 from rnntag.evaluation.metrics import Evaluation, Scores
 from rnntag.io.corpus import InputSentence
+from rnntag.io.schemes import OUTPUT_SCHEME
 from rnntag.model.config import ModelInfo
 from rnntag.tagging.output import Column
 from rnntag.training.curves import Curve, read_curve
@@ -108,7 +109,8 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     table.add_row("size on disk", f"{size / 1e6:.1f} MB")
     table.add_row("tag scheme in training", info.scheme or "none (plain tags)")
     if info.scheme is not None:
-        table.add_row("tag scheme of its output", info.data_scheme or info.scheme)
+        data = info.data_scheme or info.scheme
+        table.add_row("tag scheme of its output", f"{OUTPUT_SCHEME} (its data's: {data})")
     table.add_row("hyphenated compounds", f"{info.hyphens} (as its training data wrote them)")
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")

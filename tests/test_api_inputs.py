@@ -85,3 +85,17 @@ def test_format_characters_never_raise_and_keep_offsets(tagger, pieces):
         for entity in sentence.entities or []:
             assert text[entity.start : entity.end] == entity.text
             assert entity.text.strip("\u200b\u202e\ufeff") == entity.text
+
+
+def test_tag_serve_and_info_agree_on_the_output_scheme(tiny_models, capsys):
+    from conftest import DATA, run
+
+    model = str(tiny_models["ner"])
+    (described,) = TaggingService([model], "cpu").describe()
+    assert described["scheme"] == "IOB2"
+    assert run("tag", "-m", model, "--output", "conll", DATA / "sentences.txt") == 0
+    tags = {line.split("\t")[-1] for line in capsys.readouterr().out.splitlines() if line}
+    assert tags <= set(described["labels"])
+    assert {t[:2] for t in tags} <= {"B-", "I-", "O"}
+    assert run("info", model) == 0
+    assert "IOB2 (its data's" in " ".join(capsys.readouterr().out.split())

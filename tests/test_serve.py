@@ -144,7 +144,7 @@ def test_models_lists_what_was_loaded(server):
     assert status == 200
     models = {m["name"]: m for m in answer["models"]}
     assert list(models) == ["pos", "ner"]
-    assert models["ner"]["spans"] and models["ner"]["scheme"] == "IOB1"
+    assert models["ner"]["spans"] and models["ner"]["scheme"] == "IOB2"
     assert "B-PER" in models["ner"]["labels"] and "NOUN" in models["pos"]["labels"]
     assert not models["pos"]["spans"] and models["pos"]["schemes"] == []
 

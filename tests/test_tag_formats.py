@@ -80,7 +80,7 @@ def test_tokens_input_offsets_point_at_the_sentence_text(capsys):
 
 def test_default_models_give_pos_and_ner_columns(capsys, text_file):
     rows = [line.split("\t") for line in tag(capsys, text_file).splitlines() if line]
-    assert rows[0] == ["Ada", "PROPN", "I-PER"]
+    assert rows[0] == ["Ada", "PROPN", "B-PER"]
     assert all(len(row) == 3 and row[1] in UPOS for row in rows)
 
 
@@ -111,7 +111,7 @@ def test_output_scheme_iobes(capsys, text_file):
 
 def test_inline_and_pretty(capsys, text_file):
     inline = tag(capsys, "--output", "inline", text_file).splitlines()
-    assert inline[0].startswith("Ada/PROPN/I-PER Lovelace/PROPN/I-PER was/AUX/O")
+    assert inline[0].startswith("Ada/PROPN/B-PER Lovelace/PROPN/I-PER was/AUX/O")
     pretty = tag(capsys, "--output", "pretty", text_file).splitlines()
     assert pretty[0] == "entities: LOC  MISC  ORG  PER"
     assert pretty[1].startswith("Ada Lovelace PER was/AUX")
@@ -152,7 +152,7 @@ def test_conllu_output_from_text_has_text_comments_and_both_models(capsys, text_
     assert len(blocks) == 3
     assert blocks[0].splitlines()[0] == "# text = Ada Lovelace was born in London."
     first = blocks[0].splitlines()[1].split("\t")
-    assert first[1:4] == ["Ada", "_", "PROPN"] and first[9] == "NER=I-PER"
+    assert first[1:4] == ["Ada", "_", "PROPN"] and first[9] == "NER=B-PER"
 
 
 def test_empty_input_prints_nothing(capsys, tmp_path):
@@ -175,12 +175,12 @@ def test_output_appears_before_the_input_ends():
             process.kill()
         assert ready, "no output while the input was still open"
         first = os.read(process.stdout.fileno(), 1 << 16).decode()
-        assert first.startswith("Ada\tI-PER\n")
+        assert first.startswith("Ada\tB-PER\n")
         process.stdin.write(b"Grace Hopper visited Paris.\n")
         process.stdin.close()
         rest = process.stdout.read().decode()
     assert process.returncode == 0
-    assert "Paris\tI-LOC" in first + rest
+    assert "Paris\tB-LOC" in first + rest
 
 
 def test_bench_reports_every_stage(capsys):

@@ -6,7 +6,7 @@ After `rnntag export ner --onnx ner.onnx`:
 
     from rnntag.exporting.runtime import OnnxTagger
     OnnxTagger("ner.onnx").tag([["Ada", "Lovelace", "was", "born", "in", "London", "."]])
-    # [['I-PER', 'I-PER', 'O', 'O', 'O', 'I-LOC', 'O']]
+    # [['B-PER', 'I-PER', 'O', 'O', 'O', 'B-LOC', 'O']]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 
 from rnntag.exporting.metadata import read_metadata
 from rnntag.io.checks import checked_tokens
-from rnntag.io.schemes import check_output_scheme, convert
+from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, convert
 from rnntag.model.documents import document_groups
 from rnntag.model.vocab import Vocab, casing, clip_word, word_key
 
@@ -76,7 +76,7 @@ class OnnxTagger:
 
     Args:
         path: The `.onnx` file.
-        output_scheme: Span scheme of the tags returned; by default the training data's.
+        output_scheme: Span scheme of the tags returned; by default IOB2 (BIO).
         providers: onnxruntime execution providers; by default the CPU.
     """
 
@@ -97,9 +97,7 @@ class OnnxTagger:
         self.crf, self.memory = meta.crf, meta.memory
         check_output_scheme(output_scheme)
         scheme = self.settings["scheme"]
-        self.output_scheme = (
-            None if scheme is None else output_scheme or self.settings["data_scheme"] or scheme
-        )
+        self.output_scheme = None if scheme is None else output_scheme or OUTPUT_SCHEME
         self.inputs = {i.name for i in self.session.get_inputs()}
 
     def emissions(

@@ -16,6 +16,9 @@ from rnntag.errors import RnntagError
 
 Scheme = Literal["IOB1", "IOB2", "IOBES"]
 SCHEMES: tuple[Scheme, ...] = ("IOB1", "IOB2", "IOBES")
+# What span models write unless asked for another: BIO, which spaCy, Flair, Stanza and
+# seqeval's users read (`B-` begins every entity); the training data's scheme may differ.
+OUTPUT_SCHEME: Scheme = "IOB2"
 OUTSIDE = "O"
 _PREFIXES = frozenset("BIESLU")
 _BILOU = {"L": "E", "U": "S"}

@@ -10,7 +10,7 @@ import torch
 
 from rnntag.io.checks import checked_text, checked_tokens
 from rnntag.io.corpus import InputSentence, chunks, read_text, text_lines
-from rnntag.io.schemes import check_output_scheme, scheme_labels
+from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, scheme_labels
 from rnntag.io.text import hyphen_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
@@ -31,7 +31,7 @@ class Tagger:
     Args:
         info: The model's configuration.
         model: The network.
-        output_scheme: Span scheme of the tags returned; by default that of the training data.
+        output_scheme: Span scheme of the tags returned; by default IOB2 (BIO).
     """
 
     def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
@@ -41,7 +41,7 @@ class Tagger:
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)
         self.cache = FeatureCache(model, self.encoder)
-        self.output_scheme = output_scheme or info.data_scheme or info.scheme
+        self.output_scheme = output_scheme or OUTPUT_SCHEME
         if info.scheme is None:
             self.output_scheme = None
         self.labels = info.vocab.labels
