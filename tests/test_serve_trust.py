@@ -162,3 +162,20 @@ def test_a_busy_port_is_one_line_naming_it(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"rnntag: error: cannot listen on 127.0.0.1 port {port}: Address already in use"
     ]
+
+
+def test_a_half_sent_request_is_closed_and_idle_sockets_do_not_block_others(server):  # noqa: F811
+    from rnntag.serving.app import HEADER_SECONDS
+
+    idle = [socket.create_connection((server.host, server.port), TIMEOUT) for _ in range(20)]
+    half = socket.create_connection((server.host, server.port), TIMEOUT)
+    try:
+        half.sendall(b"POST /tag HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl")
+        # The others are answered meanwhile.
+        status, answer = server.ask("GET", "/health")
+        assert status == 200 and answer["status"] == "ok"
+        half.settimeout(HEADER_SECONDS + 10)
+        assert half.recv(1024) == b""  # closed by the server, not by this test's timeout
+    finally:
+        for connection in [half, *idle]:
+            connection.close()

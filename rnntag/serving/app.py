@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import split_tag
@@ -31,6 +32,40 @@ SHUTDOWN_GRACE = 30
 # answered 503 at once): slow or idle clients cannot hold the server's sockets.
 BODY_SECONDS = 10
 MAX_CONNECTIONS = 64
+# Seconds a connection may take to send a request's headers, from its start or from the
+# end of its last answer: an idle or half-sent request does not hold a socket for long.
+HEADER_SECONDS = 10
+
+
+class _HeaderDeadline(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing a connection whose request headers have not all
+    come within `HEADER_SECONDS` (uvicorn times only idle keep-alive connections)."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline = self.loop.call_later(HEADER_SECONDS, self._expire)
+
+    def data_received(self, data: bytes) -> None:
+        between = self.cycle is None or self.cycle.response_complete
+        if between and self._deadline is None:
+            self._deadline = self.loop.call_later(HEADER_SECONDS, self._expire)
+        super().data_received(data)
+        headers_in = self.cycle is not None and not self.cycle.response_complete
+        if self._deadline is not None and headers_in:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.transport.close()
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -183,6 +218,7 @@ def serve(service: TaggingService, host: str, port: int, on_ready: Callable[[str
         access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE,
         limit_concurrency=MAX_CONNECTIONS,
+        http=_HeaderDeadline,
     )
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     on_ready(f"http://{shown}:{bound_port}/")

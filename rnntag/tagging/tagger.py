@@ -41,9 +41,9 @@ class Tagger:
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)
         self.cache = FeatureCache(model, self.encoder)
-        self.output_scheme = output_scheme or OUTPUT_SCHEME
-        if info.scheme is None:
-            self.output_scheme = None
+        self.output_scheme: str | None = None
+        if info.scheme is not None:
+            self.output_scheme = output_scheme or OUTPUT_SCHEME
         self.labels = info.vocab.labels
         if self.output_scheme is not None:
             self.labels = scheme_labels(info.vocab.labels, self.output_scheme)
