@@ -228,8 +228,8 @@ def test_write_conllu_of_plain_tokens_gets_ids_and_text(tag_field):
     write_conllu(out, sentence, tags, tag_field)
 
     lines = out.getvalue().splitlines()
-    assert lines[0] == "# text = Ada met Bob ."
-    assert [line.split("\t")[:2] for line in lines[1:5]] == [
+    assert lines[:2] == ["# sent_id = 1", "# text = Ada met Bob ."]
+    assert [line.split("\t")[:2] for line in lines[2:6]] == [
         ["1", "Ada"],
         ["2", "met"],
         ["3", "Bob"],

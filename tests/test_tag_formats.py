@@ -17,6 +17,8 @@ from pathlib import Path
 import conllu
 import pytest
 from conftest import DATA, run, run_captured
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rnntag.io import corpus
 from rnntag.io.corpus import load_corpus, read_text, text_blocks
@@ -150,8 +152,14 @@ def test_conllu_output_from_text_has_text_comments_and_both_models(capsys, text_
     out = tag(capsys, "--output", "conllu", text_file)
     blocks = out.strip().split("\n\n")
     assert len(blocks) == 3
-    assert blocks[0].splitlines()[0] == "# text = Ada Lovelace was born in London."
-    first = blocks[0].splitlines()[1].split("\t")
+    lines = blocks[0].splitlines()
+    assert lines[:4] == [
+        "# newdoc",
+        "# newpar",
+        "# sent_id = 1",
+        "# text = Ada Lovelace was born in London.",
+    ]
+    first = lines[4].split("\t")
     assert first[1:4] == ["Ada", "_", "PROPN"] and first[9] == "NER=B-PER"
 
 
@@ -423,7 +431,8 @@ def test_every_model_name_makes_a_valid_misc_key(tmp_path, capsys, monkeypatch, 
     assert parsed
     for sentence in parsed:
         for token in sentence:
-            assert set(token["misc"]) == {"A_B_C_D", "NER"}
+            # Beside the tags, where white space other than one space follows.
+            assert set(token["misc"]) - {"SpaceAfter", "SpacesAfter"} == {"A_B_C_D", "NER"}
 
 
 @pytest.mark.parametrize(
@@ -440,3 +449,36 @@ def test_sizes_from_options_are_capped(capsys, option, value, message):
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
     assert message in captured.err
+
+
+_PIECES = st.lists(
+    st.one_of(
+        st.sampled_from(["Ada", "met", "Bob", "in", "Oslo", ".", "It", "rained", "!", "(x)"]),
+        st.sampled_from([" ", "  ", "\t", "\n", "\n\n", "\n \n\n", "\r\n", ""]),
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_PIECES)
+def test_conllu_from_text_parses_and_rebuilds_the_text(tmp_path, pieces):
+    from rnntag.io.spaces import rebuild
+
+    text = "".join(pieces)
+    source = tmp_path / "in.txt"
+    source.write_bytes(text.encode("utf-8"))
+    result = run_captured("tag", "-m", "pos", "--output", "conllu", source)
+    assert result.returncode == 0, result.stderr
+    parsed = conllu.parse(result.stdout)
+    ids = [s.metadata["sent_id"] for s in parsed]
+    assert len(set(ids)) == len(ids)
+    if not text.strip():
+        assert parsed == []
+        return
+    assert "newdoc" in parsed[0].metadata and "newpar" in parsed[0].metadata
+    rebuilt = rebuild((t["form"], t["misc"]) for s in parsed for t in s)
+    assert rebuilt == text

@@ -40,6 +40,8 @@ BLOCK_SIZE = 1 << 16
 _LINE_END = re.compile(r"\r\n|\r|\n")
 # Line breaks as `str.splitlines` knows them, which a one-line `# text` comment cannot hold.
 _LINE_BREAKS = re.compile(r"\r\n|[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+# A blank line: a line end, perhaps white space, and another line end.
+_BLANK_LINE = re.compile(r"(?:\r\n|\r|\n)[^\S\r\n]*(?:\r\n|\r|\n)")
 # What `errors="surrogateescape"` turns an undecodable byte into.
 _ESCAPED_BYTE = re.compile(r"[\udc80-\udcff]")
 
@@ -60,6 +62,11 @@ class InputSentence:
             line, a CoNLL-U `# newdoc` comment, the start of plain text or of its block of
             paragraphs; see `read_text`), or None for a sentence that is its own document
             (a file that marks no documents, `--input tokens`).
+        space_before: For plain text, what stands between the previous sentence (or the
+            start of the input) and this one's first token, where that is more than the
+            previous sentence's `space_after` holds: leading white space, empty paragraphs.
+        space_after: For plain text, what stands between the last token and the next
+            sentence, or the end of its paragraph (its line end and blank line).
     """
 
     tokens: list[str]
@@ -69,6 +76,8 @@ class InputSentence:
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
     document: int | None = None
+    space_before: str = ""
+    space_after: str = ""
 
 
 def guess_format(path: str) -> Format:
@@ -429,6 +438,11 @@ def read_text(
     lines: list[str] = []
     start = position = block_start = offset
     number_of_first = document = first_line
+    # The last paragraph's sentences, held until the next paragraph with a sentence: empty
+    # paragraphs in between belong to the `space_after` of the last; before a block's first
+    # sentence, to its `space_before` (`carried`).
+    held: list[InputSentence] = []
+    carried = ""
     for number, line in _lines(stream, path, keep_ends=True, first=first_line):
         if not lines:
             number_of_first, start = number, position
@@ -436,12 +450,25 @@ def read_text(
         position += len(line)
         blank, waiting = not line.strip(), not pending()
         if blank or waiting:
-            yield from _paragraph("".join(lines), number_of_first, start, document)
+            paragraph = "".join(lines)
+            found = _paragraph(paragraph, number_of_first, start, document, carried)
+            if found:
+                yield from held
+                held, carried = found, ""
+            elif held:
+                held[-1].space_after += paragraph
+            else:
+                carried += paragraph
             lines = []
             # The block, and so the document, ends as `text_blocks` ends it.
             if (blank and position - block_start >= BLOCK_SIZE) or waiting:
                 block_start, document = position, number + 1
-    yield from _paragraph("".join(lines), number_of_first, start, document)
+                yield from held
+                # A block of blank lines alone (64 kB of them) is dropped, as the workers,
+                # each given a block, drop it.
+                held, carried = [], ""
+    yield from held
+    yield from _paragraph("".join(lines), number_of_first, start, document, carried)
 
 
 def text_lines(text: str) -> list[str]:
@@ -501,25 +528,34 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
 
 
 def _paragraph(
-    paragraph: str, first_line: int, start: int, document: int
-) -> Iterator[InputSentence]:
+    paragraph: str, first_line: int, start: int, document: int, before: str
+) -> list[InputSentence]:
+    """The sentences of one paragraph, `before` and its leading space in the first one's
+    `space_before`."""
     from rnntag.io.text import split_text
 
+    spans = list(split_text(paragraph))
     # Line ends are counted from one sentence to the next, not from the paragraph's start
     # each time, which made a long paragraph quadratic. A sentence starts at a token, never
     # between the CR and the LF of a CRLF.
-    line, counted = first_line, 0
-    for tokens in split_text(paragraph):
+    line, counted, found = first_line, 0, []
+    for k, tokens in enumerate(spans):
         begin, end = tokens[0].start, tokens[-1].end
         line += _line_ends(paragraph, counted, begin)
-        counted = begin
-        yield InputSentence(
-            [t.text for t in tokens],
-            line=line,
-            text=paragraph[begin:end],
-            offsets=[(start + t.start, start + t.end) for t in tokens],
-            document=document,
+        following = spans[k + 1][0].start if k + 1 < len(spans) else len(paragraph)
+        found.append(
+            InputSentence(
+                [t.text for t in tokens],
+                line=line,
+                text=paragraph[begin:end],
+                offsets=[(start + t.start, start + t.end) for t in tokens],
+                document=document,
+                space_before=before + paragraph[:begin] if k == 0 else "",
+                space_after=paragraph[end:following],
+            )
         )
+        counted = begin
+    return found
 
 
 def _line_ends(text: str, start: int, end: int) -> int:
@@ -636,23 +672,36 @@ def write_conllu(
     tags: list[str],
     tag_field: str = "upos",
     extra: Sequence[tuple[str, list[str]]] = (),
+    marks: ConlluMarks | None = None,
 ) -> None:
     """Write a CoNLL-U sentence back with the predicted tags in `tag_field`, and any `extra`
     (field, tags) pairs too.
 
-    Sentences that were not read from CoNLL-U get fresh ids and a `# text` comment.
+    Sentences that were not read from CoNLL-U get fresh ids, the comments of `marks` and a
+    `# text` comment; those of plain text also the white space around each token in MISC
+    (see `rnntag.io.spaces`), so that the text can be rebuilt from them.
     """
     from conllu.models import Metadata, TokenList
 
+    from rnntag.io.spaces import gaps, misc
+
     parsed = sentence.conllu
     if parsed is None:
+        marks = marks or ConlluMarks(str(sentence.line))
+        metadata = Metadata(dict.fromkeys(("newdoc",) if marks.newdoc else ()))
+        if marks.newpar:
+            metadata["newpar"] = None
+        metadata["sent_id"] = marks.sent_id
+        # A sentence of plain text may run over several lines.
+        metadata["text"] = _LINE_BREAKS.sub(" ", sentence.text or " ".join(sentence.tokens))
         parsed = TokenList(
             [_blank_conllu_token(i, form) for i, form in enumerate(sentence.tokens, start=1)],
-            # A sentence of plain text may run over several lines.
-            metadata=Metadata(
-                text=_LINE_BREAKS.sub(" ", sentence.text or " ".join(sentence.tokens))
-            ),
+            metadata=metadata,
         )
+        if sentence.text is not None and sentence.offsets:
+            after = gaps(sentence.text, sentence.offsets, sentence.space_after)
+            for i, (token, space) in enumerate(zip(parsed, after, strict=True)):
+                token["misc"] = misc(space, sentence.space_before if i == 0 else "") or None
     words = [token for token in parsed if isinstance(token["id"], int)]
     for name, column in [(tag_field, tags), *extra]:
         field, key = parse_tag_field(name)
@@ -662,6 +711,39 @@ def write_conllu(
             else:
                 token["misc"] = {**(token["misc"] or {}), key: tag}
     out.write(parsed.serialize())
+
+
+@dataclass
+class ConlluMarks:
+    """The comments of a CoNLL-U sentence written from other input: its `sent_id`, and
+    whether a document (`# newdoc`) or a paragraph (`# newpar`) begins with it."""
+
+    sent_id: str
+    newdoc: bool = False
+    newpar: bool = False
+
+
+def conllu_marks(sentences: Sequence[InputSentence]) -> list[ConlluMarks]:
+    """The `ConlluMarks` of consecutive sentences that begin a chunk of input (chunks end
+    between documents, see `chunks`). A `sent_id` is the line the sentence starts on, with
+    `-2`, `-3`... for the second and later sentences starting on that line of plain text."""
+    found: list[ConlluMarks] = []
+    for k, sentence in enumerate(sentences):
+        previous = sentences[k - 1] if k else None
+        newdoc = sentence.document is not None and (
+            previous is None or previous.document != sentence.document
+        )
+        sent_id = str(sentence.line)
+        if previous is not None and previous.line == sentence.line:
+            last = found[-1].sent_id
+            number = int(last.rpartition("-")[2]) + 1 if "-" in last else 2
+            sent_id = f"{sentence.line}-{number}"
+        between = (previous.space_after if previous else "") + sentence.space_before
+        newpar = sentence.offsets is not None and (
+            newdoc or _BLANK_LINE.search(between) is not None
+        )
+        found.append(ConlluMarks(sent_id, newdoc, newpar))
+    return found
 
 
 def _blank_conllu_token(index: int, form: str) -> Token:

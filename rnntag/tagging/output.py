@@ -11,7 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from rnntag.io.corpus import InputSentence, write_conll, write_conllu
+from rnntag.io.corpus import (
+    ConlluMarks,
+    InputSentence,
+    conllu_marks,
+    write_conll,
+    write_conllu,
+)
 from rnntag.tagging import tagged
 from rnntag.tagging.tagged import Prediction, offsets, text_of
 
@@ -66,7 +72,12 @@ def to_json(sentence: InputSentence, columns: Sequence[Column]) -> dict[str, Any
 
 
 def write(
-    out: IO[str], fmt: str, sentence: InputSentence, columns: Sequence[Column], tag_field: str
+    out: IO[str],
+    fmt: str,
+    sentence: InputSentence,
+    columns: Sequence[Column],
+    tag_field: str,
+    marks: ConlluMarks | None = None,
 ) -> None:
     """Write one tagged sentence in `fmt` (any of `FORMATS` but `pretty`).
 
@@ -76,11 +87,12 @@ def write(
         sentence: The sentence as read.
         columns: Each model's predictions.
         tag_field: CoNLL-U field for the first model's tags.
+        marks: For CoNLL-U, its sentence id and document and paragraph starts.
     """
     if fmt == "conllu":
         # The first model fills `tag_field`; any others go to MISC under their names.
         extra = [(f"misc:{c.name.upper()}", c.prediction.tags) for c in columns[1:]]
-        write_conllu(out, sentence, columns[0].prediction.tags, tag_field, extra)
+        write_conllu(out, sentence, columns[0].prediction.tags, tag_field, extra, marks)
     elif fmt == "jsonl":
         out.write(json.dumps(to_json(sentence, columns), ensure_ascii=False) + "\n")
     elif fmt == "inline":
@@ -112,6 +124,9 @@ def render(
         tag_field: CoNLL-U field for the first model's tags.
     """
     text = io.StringIO()
-    for sentence, sentence_columns in zip(sentences, columns, strict=True):
-        write(text, fmt, sentence, sentence_columns, tag_field)
+    marks: Sequence[ConlluMarks | None] = [None] * len(sentences)
+    if fmt == "conllu":
+        marks = conllu_marks(sentences)
+    for sentence, sentence_columns, mark in zip(sentences, columns, marks, strict=True):
+        write(text, fmt, sentence, sentence_columns, tag_field, mark)
     return text.getvalue()
