@@ -3,6 +3,7 @@ check that turns a bad value into a usage error (exit code 2)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import typing
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+import typer.models
 
 from rnntag.errors import RnntagError
 from rnntag.evaluation.metrics import Mode as SpanMode
 from rnntag.io.corpus import Format as FileFormat
 from rnntag.io.corpus import parse_tag_field, text_decoder
 from rnntag.io.schemes import Scheme as SpanScheme
-from rnntag.model.config import CHOICES, ModelConfig, TrainConfig
+from rnntag.model.config import CHOICES, PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
 from rnntag.model.documents import Documents
 from rnntag.tagging.output import OutputFormat as Output
 
@@ -212,15 +214,43 @@ Tokenization = Annotated[
 ]
 
 
+# `rnntag train --help` groups its options by what they are about.
+_PANELS = {ModelConfig: "Network", TrainConfig: "Training"}
+_PANEL_OF = {
+    "embeddings": "Pretrained vectors",
+    "embeddings_max": "Pretrained vectors",
+    "freeze_embeddings": "Pretrained vectors",
+    "init_from": "Pretrained vectors",
+    "seed": "Run",
+    "threads": "Run",
+}
+_OWN_PANEL = "Data and output"
+
+
+def shown_default(name: str, default: object) -> str | bool:
+    """What `rnntag train --help` shows as a setting's default: the value that applies,
+    which for some depends on the data (see `PLAIN_TAG_NETWORK`, the document memory)."""
+    if name in PLAIN_TAG_NETWORK:
+        return f"{default}; {PLAIN_TAG_NETWORK[name]} for plain tags"
+    if name == "doc_memory":
+        return "on for span tags in data with documents"
+    return True
+
+
 def with_settings(command: Callable[..., None]) -> Callable[..., None]:
     """Give `command` an option for every field of `ModelConfig` and `TrainConfig`, with the
-    help declared beside it (see `rnntag.model.config.setting`), passed as keywords."""
+    help declared beside it (see `rnntag.model.config.setting`), passed as keywords, in
+    panels by subject; the command's own options go to the "Data and output" panel."""
     signature = inspect.signature(command, eval_str=True)
-    options = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    options = [_in_panel(p) for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     for cls in (ModelConfig, TrainConfig):
         hints = typing.get_type_hints(cls)
         for item in dataclasses.fields(cls):
-            option = typer.Option(help=item.metadata["help"])
+            option = typer.Option(
+                help=item.metadata["help"],
+                rich_help_panel=_PANEL_OF.get(item.name, _PANELS[cls]),
+                show_default=shown_default(item.name, item.default),
+            )
             kind, default = inspect.Parameter.KEYWORD_ONLY, item.default
             choices = CHOICES.get(item.name)
             kind_of_value = Literal[choices] if choices else hints[item.name]
@@ -230,3 +260,17 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
             )
     command.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
     return command
+
+
+def _in_panel(parameter: inspect.Parameter) -> inspect.Parameter:
+    """`parameter` with its option (a copy: other commands share it) in `_OWN_PANEL`."""
+    if typing.get_origin(parameter.annotation) is not Annotated:
+        return parameter
+    kind, *metadata = typing.get_args(parameter.annotation)
+    placed = []
+    for info in metadata:
+        if isinstance(info, typer.models.OptionInfo):
+            info = copy.copy(info)
+            info.rich_help_panel = _OWN_PANEL
+        placed.append(info)
+    return parameter.replace(annotation=Annotated[(kind, *placed)])

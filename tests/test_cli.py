@@ -422,3 +422,50 @@ def test_a_command_without_its_extra_says_how_to_install_it(
     assert result.returncode == 2
     assert f"pip install 'rnntag[{extra}]'" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_train_help_groups_its_options_and_shows_the_defaults_that_apply(tmp_path, monkeypatch):
+    import dataclasses
+    import os
+    import re
+    import subprocess
+
+    from rnntag.model.config import PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
+
+    wide = {"COLUMNS": "400", "TERMINAL_WIDTH": "400"}
+    shown = subprocess.run(
+        [sys.executable, "-m", "rnntag", "train", "--help"],
+        capture_output=True, text=True, env={**os.environ, **wide}, check=True,
+    ).stdout  # fmt: skip
+    for panel in ("Data and output", "Network", "Training", "Pretrained vectors", "Run"):
+        assert f"─ {panel} ─" in shown
+    rows = {
+        match.group(1): match.group(2)
+        for match in re.finditer(r"--([a-z-]+)\b[^\n]*?\[default: ([^\]]+)\]", shown)
+    }
+    for config in (ModelConfig(), TrainConfig()):
+        for item in dataclasses.fields(config):
+            option = item.name.replace("_", "-")
+            if option not in rows:
+                continue  # flags with no value to show, and None
+            default = getattr(config, item.name)
+            expected = str(default)
+            if isinstance(default, bool):  # a flag shows the one that applies
+                expected = option if default else f"no-{option}"
+            if item.name in PLAIN_TAG_NETWORK:
+                expected = f"({default}; {PLAIN_TAG_NETWORK[item.name]} for plain tags)"
+            if item.name == "doc_memory":
+                expected = "(on for span tags in data with documents)"
+            assert rows[option] == expected, option
+    # And they apply: a span model gets the first, a plain-tag model the second.
+    for name, data, kind in (
+        ("ner", "ner-train.conll", "span"),
+        ("pos", "pos-train.conllu", "plain"),
+    ):
+        out = tmp_path / name
+        assert run("train", DATA / data, "-o", out, "--epochs", "1", "--threads", "1") == 0
+        model = json.loads((out / "config.json").read_text(encoding="utf-8"))["model"]
+        for field, plain in PLAIN_TAG_NETWORK.items():
+            assert model[field] == (plain if kind == "plain" else getattr(ModelConfig(), field))
+        # The NER sample marks documents; the POS sample's tags are plain.
+        assert model["doc_memory"] == (kind == "span")

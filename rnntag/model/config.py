@@ -84,7 +84,7 @@ class ModelConfig:
     doc_memory: bool | None = setting(
         None,
         "Give each capitalised token the mean RNN state of its other occurrences in the"
-        " document (sentences between -DOCSTART- lines, # newdoc, or a paragraph); by"
+        " document (sentences between -DOCSTART- lines, # newdoc, or a plain text); by"
         " default on for span tags in training data with documents.",
     )
 
