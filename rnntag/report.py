@@ -105,6 +105,9 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     table.add_column("key")
     table.add_column("value")
     table.add_row("rnntag version", info.rnntag_version)
+    card = directory / "MODEL_CARD.md"
+    if card.is_file():
+        table.add_row("model card", f"{card} (training data, scores, licence)")
     table.add_row("parameters", f"{parameters:,}")
     table.add_row("size on disk", f"{size / 1e6:.1f} MB")
     table.add_row("tag scheme in training", info.scheme or "none (plain tags)")
@@ -115,6 +118,8 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
     for name, value in vars(info.model).items():
+        if name.startswith("bpe_") and info.model.subword != "bpe":
+            continue  # settings of a front end the model does not have
         table.add_row(f"model.{name}", str(value))
     for name, value in vars(info.train).items():
         table.add_row(f"train.{name}", str(value))
@@ -231,6 +236,9 @@ class ProgressReporter(TrainObserver):
         )
         self.task = self.progress.add_task("train", total=0, epoch=0, loss=0.0, speed=0.0)
         self.tokens = 0
+
+    def on_choice(self, text: str) -> None:
+        self.console.print(text, highlight=False)
 
     def on_data(self, train_sentences: int, dev_sentences: int, device: str) -> None:
         dev = f", dev {dev_sentences} sentences" if dev_sentences else ""

@@ -469,3 +469,22 @@ def test_train_help_groups_its_options_and_shows_the_defaults_that_apply(tmp_pat
             assert model[field] == (plain if kind == "plain" else getattr(ModelConfig(), field))
         # The NER sample marks documents; the POS sample's tags are plain.
         assert model["doc_memory"] == (kind == "span")
+
+
+def test_train_says_what_it_chose_from_the_data(tmp_path, capsys):
+    assert run("train", DATA / "ner-train.conll", "-o", tmp_path / "n", "--epochs", "1") == 0
+    assert "document memory on" in " ".join(capsys.readouterr().err.split())
+    args = ["--epochs", "1", "--hidden-size", "16"]
+    assert run("train", DATA / "pos-train.conllu", "-o", tmp_path / "p", *args) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    # hidden_size was given: only the rest was chosen.
+    assert (
+        "plain tags: the bigger network (char_encoder lstm, char_hidden 100, num_layers 2)" in said
+    )
+
+
+def test_info_names_the_model_card_and_only_the_front_ends_the_model_has(capsys):
+    assert run("info", "ner") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "MODEL_CARD.md (training data, scores, licence)" in out
+    assert "model.bpe_" not in out

@@ -308,7 +308,8 @@ def test_plot_without_matplotlib_says_what_to_install(tmp_path, monkeypatch, cap
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     out = tmp_path / "curves.png"
 
-    assert run("plot", "ner", "-o", out) == 1
+    # A missing extra is a usage error, as for export and serve.
+    assert run("plot", "ner", "-o", out) == 2
 
     err = capsys.readouterr().err
     assert "pip install 'rnntag[plot]'" in err
@@ -337,7 +338,8 @@ def test_info_shows_the_shipped_models_curve(capsys):
     output = capsys.readouterr().out
     assert f"Training curve (metrics.jsonl, epochs 1-{len(records)})" in output
     rows = curve_rows(output)
-    spark = rows["dev span F1"].split()[0]
+    metric = records[0]["dev_metric"]
+    spark = rows[f"dev {metric}"].split()[0]
     assert len(spark) == len(records)
     scores = [r["dev_score"] for r in records]
     # The highest score is a full block, the lowest the smallest one.
@@ -347,7 +349,7 @@ def test_info_shows_the_shipped_models_curve(capsys):
     assert rows["training loss"].split()[0][losses.index(max(losses))] == "█"
     marker = rows["best epoch"].split()[0]
     assert marker.index("▲") == best - 1
-    assert rows["best epoch"].endswith(f"{best}: span F1 {100 * max(scores):.2f}")
+    assert rows["best epoch"].endswith(f"{best}: {metric} {100 * max(scores):.2f}")
 
 
 def test_curve_falls_back_to_ascii_where_blocks_cannot_be_encoded():
@@ -359,7 +361,8 @@ def test_curve_falls_back_to_ascii_where_blocks_cannot_be_encoded():
 
     stream.flush()
     rows = curve_rows(buffer.getvalue().decode("ascii"))
-    assert "#" in rows["dev span F1"] and "_" in rows["training loss"]
+    metric = jsonl(SHIPPED_NER / METRICS_FILE)[0]["dev_metric"]
+    assert "#" in rows[f"dev {metric}"] and "_" in rows["training loss"]
     assert rows["best epoch"].index("^") == best - 1
 
 

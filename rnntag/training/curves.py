@@ -175,7 +175,7 @@ def draw_curve(curve: Curve) -> Figure:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError:
-        raise RnntagError(
+        raise UsageError(
             "drawing training curves needs matplotlib: pip install 'rnntag[plot]'"
         ) from None
 

@@ -95,6 +95,9 @@ class TrainObserver:
     def on_start(self, epochs: int, batches_per_epoch: int) -> None:
         """Training is about to start."""
 
+    def on_choice(self, text: str) -> None:
+        """A setting the caller left open was chosen from the data, as `text` says."""
+
     def on_batch(self, epoch: int, batch: int, loss: float, tokens: int) -> None:
         """A batch of `tokens` tokens finished with mean loss `loss`."""
 
@@ -267,6 +270,8 @@ def _train(
     release_free_memory()  # the pretrained file's reading, now done
     loop, config = run.loop, run.info.train
     started = time.perf_counter() - loop.seconds
+    for choice in _choices(run.info, model_config, given):
+        observer.on_choice(choice)
     observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
     while loop.epoch <= config.epochs and loop.stale < config.patience:
         epoch_start, batches = _one_epoch(run, observer, should_stop, started)
@@ -305,6 +310,20 @@ def _train(
         save_config(out, run.info)
         remove_checkpoint(out)
     return run.info
+
+
+def _choices(info: ModelInfo, asked: ModelConfig, given: Collection[str] | None) -> list[str]:
+    """What `rnntag train` chose from the data among the settings the caller left open."""
+    found = []
+    if asked.doc_memory is None and info.model.doc_memory:
+        found.append(
+            "document memory on: span tags in data with documents (--no-doc-memory turns it off)"
+        )
+    open_network = [n for n in PLAIN_TAG_NETWORK if given is not None and n not in given]
+    if info.scheme is None and open_network and not info.train.init_from:
+        network = ", ".join(f"{n} {getattr(info.model, n)}" for n in open_network)
+        found.append(f"plain tags: the bigger network ({network})")
+    return found
 
 
 def _check_unchanged(
