@@ -256,3 +256,43 @@ def test_nbest_list_starts_with_the_viterbi_path_even_on_ties(k, seed):
         ]
         given = {tuple(p) for p in paths[row].tolist()} | {tuple(best[row].tolist())}
         assert len(set(kept)) == len(kept) and set(kept) <= given
+
+
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_likelihood_of_scored_positions_matches_enumeration(num_tags, lengths, seed, generator):
+    # The loss of a window of a long sentence (truncated backpropagation through time): gold
+    # tags count where scored, the others are summed over.
+    crf, emissions, mask = make_case(num_tags, lengths, generator)
+    picks = torch.Generator().manual_seed(seed)
+    tags = torch.randint(num_tags, mask.shape, generator=picks)
+    scored = (torch.rand(mask.shape, generator=picks) < 0.6) & mask
+    got = crf(emissions, tags, mask, scored)
+    log_z = crf.log_partition(emissions, mask)
+    for b, length in enumerate(lengths):
+        scores = brute_force_scores(crf, emissions[b], length)
+        agreeing = [
+            s
+            for path, s in scores.items()
+            if all(path[t] == tags[b, t] for t in range(length) if scored[b, t])
+        ]
+        expected = torch.logsumexp(torch.tensor(agreeing), 0) - log_z[b]
+        assert got[b].item() == pytest.approx(expected.item(), abs=1e-4)
+
+
+@pytest.mark.parametrize(("num_tags", "lengths"), CASES)
+def test_scoring_every_position_is_the_ordinary_likelihood(num_tags, lengths, generator):
+    crf, emissions, mask = make_case(num_tags, lengths, generator)
+    tags = torch.randint(num_tags, mask.shape, generator=generator)
+    torch.testing.assert_close(crf(emissions, tags, mask, mask.clone()), crf(emissions, tags, mask))
+
+
+def test_scored_likelihood_backward_reaches_every_parameter_and_the_context(generator):
+    crf, emissions, mask = make_case(4, [4, 3], generator)
+    emissions.requires_grad_(True)
+    scored = torch.tensor([[False, True, True, False], [True, True, False, False]])
+    tags = torch.zeros(mask.shape, dtype=torch.long)
+    crf(emissions, tags, mask, scored).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in crf.parameters())
+    # The context's emissions still get a gradient: the loss sums over their tags.
+    assert emissions.grad is not None and emissions.grad[0, 0].abs().sum() > 0

@@ -33,6 +33,9 @@ PLAIN_TAG_NETWORK: dict[str, Any] = {
     "num_layers": 2,
     "hidden_size": 300,
 }
+# The shortest window of truncated backpropagation through time: context on both sides of
+# a core of at least a few tokens.
+MIN_WINDOW = 8
 # Generous caps so a tampered config is refused before any memory is allocated.
 MAX_DIM = 4096
 MAX_LAYERS = 8
@@ -108,6 +111,11 @@ class TrainConfig:
         " earlier run's best epoch), without early stopping, and save the last epoch.",
     )
     unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
+    bptt: int = setting(
+        500,
+        "Train a sentence longer than this many tokens as overlapping windows of it, each"
+        " scoring its middle half (truncated backpropagation through time); 0 never.",
+    )
     doc_dropout: float = setting(
         0.5,
         "With a document memory: probability that a training document is shown, for one"
@@ -255,6 +263,7 @@ RECIPE_RANGES: dict[str, tuple[float | None, float | None]] = {
     "clip": (0.0, None),
     "unk_replace": (0.0, 1.0),
     "doc_dropout": (0.0, 1.0),
+    "bptt": (0, None),
     "ema": (0.0, 0.9999),
     "seed": (0, 2**63 - 1),
     "threads": (0, 4096),
@@ -272,6 +281,8 @@ def check_recipe(config: TrainConfig) -> None:
             raise UsageError(f"train.{name} = {value} must be {bounds}")
     if config.lr == 0:
         raise UsageError("train.lr = 0 would train nothing; give a positive learning rate")
+    if 0 < config.bptt < MIN_WINDOW:
+        raise UsageError(f"train.bptt = {config.bptt} must be 0 or at least {MIN_WINDOW}")
 
 
 def check_sizes(config: ModelConfig) -> None:

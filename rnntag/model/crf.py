@@ -98,18 +98,32 @@ class CRF(nn.Module):
             torch.where(self.allowed_end, self.end_transitions, FORBIDDEN).to(dtype),
         )
 
-    def forward(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
-        """Log-likelihood of each gold tag sequence.
+    def forward(
+        self, emissions: Tensor, tags: Tensor, mask: Tensor, scored: Tensor | None = None
+    ) -> Tensor:
+        """Log-likelihood of each gold tag sequence, or of its gold tags where `scored`, the
+        others summed over.
 
         Args:
             emissions: (batch, seq_len, num_tags) scores.
             tags: (batch, seq_len) gold tag indices; padding may hold any valid index.
             mask: (batch, seq_len) boolean.
+            scored: (batch, seq_len) boolean, the positions whose gold tag counts, or None
+                for all.
 
         Returns:
-            (batch,) log p(tags | emissions).
+            (batch,) log p(tags | emissions), or log p(tags at `scored` | emissions).
         """
-        return self.score(emissions, tags, mask) - self.log_partition(emissions, mask)
+        # (batch,)
+        log_z = self.log_partition(emissions, mask)
+        if scored is None:
+            return self.score(emissions, tags, mask) - log_z
+        # (batch, seq_len, num_tags): at a scored position every tag but the gold one is
+        # forbidden, so the constrained sum runs over the paths that agree there
+        other = torch.arange(emissions.size(2), device=emissions.device) != tags.unsqueeze(2)
+        clamped = torch.where(scored.unsqueeze(2) & other, FORBIDDEN, emissions)
+        # (batch,)
+        return self.log_partition(clamped, mask) - log_z
 
     def score(self, emissions: Tensor, tags: Tensor, mask: Tensor) -> Tensor:
         """Unnormalised score of the given tag sequences.

@@ -36,6 +36,8 @@ class Batch:
         padded: False when every sentence is as long as the batch (nothing to mask).
         groups: (batch, seq_len) group of each token for a document memory (see
             `document_groups`), numbered within the batch, or None.
+        scored: (batch, seq_len) True at the tokens whose gold tags the loss scores, where
+            some are not (the context of a window of a long sentence), else None.
     """
 
     words: Tensor
@@ -47,6 +49,7 @@ class Batch:
     casing: Tensor | None = None
     padded: bool = True
     groups: Tensor | None = None
+    scored: Tensor | None = None
 
     def to(self, device: torch.device) -> Batch:
         """The same batch on `device`."""
@@ -60,6 +63,7 @@ class Batch:
             None if self.casing is None else self.casing.to(device),
             self.padded,
             None if self.groups is None else self.groups.to(device),
+            None if self.scored is None else self.scored.to(device),
         )
 
 
@@ -179,6 +183,8 @@ class EncodedSentences:
         sentences: Tokens of each sentence, none empty.
         tags: Gold tags of each sentence, all in the label vocabulary.
         documents: Each sentence's document, for a model with a document memory.
+        scored: For each sentence, the (start, end) of the tokens whose gold tags the loss
+            scores; all when None (see `rnntag.training.windows`).
     """
 
     def __init__(
@@ -187,6 +193,7 @@ class EncodedSentences:
         sentences: Sequence[list[str]],
         tags: Sequence[list[str]],
         documents: Sequence[int | None] | None = None,
+        scored: Sequence[tuple[int, int]] | None = None,
     ):
         forms: dict[str, int] = {}
         # (sentences,)
@@ -205,6 +212,16 @@ class EncodedSentences:
             self.groups = torch.tensor(document_groups(sentences, documents))
             # Each sentence its own document: what `batch` takes for sentences shown alone.
             self.alone_groups = torch.tensor(document_groups(sentences))
+        self.scored = None
+        if scored is not None:
+            # (tokens,)
+            self.scored = torch.tensor(
+                [
+                    a <= k < b
+                    for s, (a, b) in zip(sentences, scored, strict=True)
+                    for k in range(len(s))
+                ]
+            )
         # (forms, longest word) and (forms,)
         self.chars, self.char_lengths = _pad_with_lengths([encoder.char_ids(f) for f in forms])
         self.pieces = self.piece_lengths = None
@@ -259,6 +276,12 @@ class EncodedSentences:
             renumbered = torch.unique(chosen_groups, return_inverse=True)[1]
             # (batch, seq_len)
             groups = torch.zeros_like(positions).masked_scatter_(mask, renumbered)
+        scored = None
+        if self.scored is not None:
+            # (batch, seq_len)
+            scored = torch.where(mask, self.scored[positions], False)
+            if bool(scored[mask].all()):
+                scored = None  # every token scored: the ordinary loss, exactly
         return Batch(
             torch.where(mask, self.words[positions], PAD_INDEX),
             mask,
@@ -269,6 +292,7 @@ class EncodedSentences:
             casings,
             bool(lengths.min() < lengths.max()),
             groups,
+            scored,
         )
 
 

@@ -530,7 +530,8 @@ class SequenceTagger(nn.Module):
 
     def loss(self, batch: Batch) -> Tensor:
         """Negative log-likelihood (CRF) or cross-entropy (softmax), summed over each sentence
-        and averaged over the batch.
+        and averaged over the batch; of the scored tokens' gold tags only, where the batch
+        says which (`Batch.scored`).
 
         Args:
             batch: Padded input with gold tags.
@@ -542,12 +543,14 @@ class SequenceTagger(nn.Module):
         # (batch, seq_len, num_tags)
         scores = self(batch)
         if self.crf is not None:
-            return -self.crf(scores, batch.tags, batch.mask).mean()
+            return -self.crf(scores, batch.tags, batch.mask, batch.scored).mean()
         # (batch, seq_len)
         token_loss = nn.functional.cross_entropy(
             scores.transpose(1, 2), batch.tags, reduction="none"
         )
-        return torch.where(batch.mask, token_loss, 0.0).sum() / batch.mask.size(0)
+        # (batch, seq_len)
+        counted = batch.mask if batch.scored is None else batch.mask & batch.scored
+        return torch.where(counted, token_loss, 0.0).sum() / batch.mask.size(0)
 
     def decode(self, batch: Batch) -> Tensor:
         """Best tags: Viterbi with the CRF, per-token arg-max with softmax.

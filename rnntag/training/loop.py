@@ -62,6 +62,7 @@ from rnntag.training.distributed import Cluster, any_rank, join, leave, share_in
 from rnntag.training.embeddings import pretrained_vocabulary
 from rnntag.training.finetune import check_parent, extended_info, graft, load_parent
 from rnntag.training.optim import RowAdam, clip_grad_norm
+from rnntag.training.windows import plan_windows
 
 # Batches between returns of freed memory to the system (see `rnntag.model.runtime`): each costs
 # page faults when the memory is used again, and a few hundred batches would let the process
@@ -513,12 +514,24 @@ def _build(
     average = _moving_average(model, config.ema)
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler, rng, average)
-    documents = [s.document for s in train_data]
-    encoded = EncodedSentences(encoder, train_tokens, train_tags, documents)
+    items = plan_windows([len(t) for t in train_tokens], config.bptt)
+    # A window of a long sentence is a document of its own: its context overlaps the next.
+    documents = [
+        train_data[w.sentence].document if w.end - w.start == len(train_tokens[w.sentence])
+        else None
+        for w in items
+    ]  # fmt: skip
+    encoded = EncodedSentences(
+        encoder,
+        [train_tokens[w.sentence][w.start : w.end] for w in items],
+        [train_tags[w.sentence][w.start : w.end] for w in items],
+        documents,
+        [(w.scored_start - w.start, w.scored_end - w.start) for w in items],
+    )
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     return _Run(
         info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
-        [len(t) for t in train_tokens], documents, rng, digest, out, device, cluster,
+        [w.end - w.start for w in items], documents, rng, digest, out, device, cluster,
     )  # fmt: skip
 
 
