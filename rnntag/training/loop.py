@@ -273,7 +273,8 @@ def _train(
     started = time.perf_counter() - loop.seconds
     for choice in _choices(run.info, model_config, given):
         observer.on_choice(choice)
-    observer.on_start(config.epochs, math.ceil(len(train_data) / config.batch_size))
+    # Batches of training items: sentences, or windows of the long ones.
+    observer.on_start(config.epochs, math.ceil(len(run.lengths) / config.batch_size))
     while loop.epoch <= config.epochs and loop.stale < config.patience:
         epoch_start, batches = _one_epoch(run, observer, should_stop, started)
         lr = run.optimizer.param_groups[0]["lr"]
