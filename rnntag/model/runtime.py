@@ -77,7 +77,7 @@ def threads_for(requested: int) -> int:
     """The CPU threads the network runs on: `requested`, or with 0 half the cores this
     process may use, 1 to `MAX_AUTO_THREADS`. Torch's own default takes every core, which
     measured slower on a 2-core machine even when idle, and several times slower beside one
-    other busy process (README, Benchmarks)."""
+    other busy process (docs/usage.md, Tag)."""
     if requested > 0:
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
