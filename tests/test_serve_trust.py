@@ -179,3 +179,35 @@ def test_a_half_sent_request_is_closed_and_idle_sockets_do_not_block_others(serv
     finally:
         for connection in [half, *idle]:
             connection.close()
+
+
+def test_careless_clients_leave_a_quiet_log():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rnntag", "serve", "-m", "ner", "--port", "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        assert " on http://127.0.0.1:" in line, line
+        port = int(line.rsplit(":", 1)[1].strip(" /\n"))
+        body = json.dumps({"text": "Ada met Bob in Oslo. " * 500}).encode()
+        head = "POST /tag HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n"
+        for length in (len(body), len(body) + 1000):  # abandoned after, and during, the upload
+            with socket.create_connection(("127.0.0.1", port), TIMEOUT) as client:
+                client.sendall(
+                    (head.format(port) + f"Content-Length: {length}\r\n\r\n").encode() + body
+                )
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        connection.request(
+            "POST", "/tag", b'{"text": "Ada."}', {"Content-Type": "application/json"}
+        )
+        assert connection.getresponse().status == 200
+        connection.close()
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=TIMEOUT)
+    assert "Traceback" not in err and "ClientDisconnect" not in err, err
