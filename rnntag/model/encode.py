@@ -276,12 +276,6 @@ class EncodedSentences:
             renumbered = torch.unique(chosen_groups, return_inverse=True)[1]
             # (batch, seq_len)
             groups = torch.zeros_like(positions).masked_scatter_(mask, renumbered)
-        scored = None
-        if self.scored is not None:
-            # (batch, seq_len)
-            scored = torch.where(mask, self.scored[positions], False)
-            if bool(scored[mask].all()):
-                scored = None  # every token scored: the ordinary loss, exactly
         return Batch(
             torch.where(mask, self.words[positions], PAD_INDEX),
             mask,
@@ -292,8 +286,17 @@ class EncodedSentences:
             casings,
             bool(lengths.min() < lengths.max()),
             groups,
-            scored,
+            self._scored(positions, mask),
         )
+
+    def _scored(self, positions: Tensor, mask: Tensor) -> Tensor | None:
+        """(batch, seq_len) True at the tokens the loss scores, or None where all are."""
+        if self.scored is None:
+            return None
+        # (batch, seq_len)
+        scored = torch.where(mask, self.scored[positions], False)
+        # Every token scored: the ordinary loss, exactly.
+        return None if bool(scored[mask].all()) else scored
 
 
 def _pad_with_lengths(rows: Sequence[list[int]]) -> tuple[Tensor, Tensor]:

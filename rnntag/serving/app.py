@@ -24,6 +24,7 @@ from rnntag.errors import RnntagError
 from rnntag.io.schemes import split_tag
 from rnntag.serving.page import page
 from rnntag.serving.service import MAX_BODY_BYTES, Batcher, Busy, RequestError, TaggingService
+from rnntag.serving.service import Request as Job
 from rnntag.version import __version__
 
 # Seconds a stopping server gives the requests in flight before it drops them.
@@ -109,6 +110,34 @@ async def _gone(request: Request) -> None:
         pass
 
 
+async def _answer(request: Request, batcher: Batcher, job: Job) -> Response:
+    """Tag a checked request in the next batch, unless its client goes away first."""
+    tagged = asyncio.ensure_future(batcher.submit(job))
+    gone = asyncio.ensure_future(_gone(request))
+    stopping = _error(503, "the server is stopping", {"Retry-After": "1"})
+    try:
+        await asyncio.wait({tagged, gone}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # The grace for stopping ran out with this request still waiting.
+        tagged.cancel()
+        return stopping
+    finally:
+        gone.cancel()
+    if not tagged.done():
+        # The client went away: its work is dropped from the queue, and no one listens.
+        tagged.cancel()
+        return _error(400, "the client went away")
+    try:
+        sentences = tagged.result()
+    except Busy:
+        return _error(503, "too many requests are waiting; try again", {"Retry-After": "1"})
+    except asyncio.CancelledError:
+        return stopping
+    except Exception as exc:  # one line to the client, never a traceback
+        return _error(500, f"tagging failed: {type(exc).__name__}: {exc}")
+    return JSONResponse({"sentences": sentences})
+
+
 def create_app(
     service: TaggingService, batcher: Batcher | None = None, hosts: frozenset[str] | None = None
 ) -> Starlette:
@@ -145,29 +174,7 @@ def create_app(
             job = service.parse(await _body(request))
         except RequestError as exc:
             return _error(exc.status, exc.message)
-        tagged = asyncio.ensure_future(batcher.submit(job))
-        gone = asyncio.ensure_future(_gone(request))
-        try:
-            await asyncio.wait({tagged, gone}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            # The grace for stopping ran out with this request still waiting.
-            tagged.cancel()
-            return _error(503, "the server is stopping", {"Retry-After": "1"})
-        finally:
-            gone.cancel()
-        if not tagged.done():
-            # The client went away: its work is dropped from the queue, and no one listens.
-            tagged.cancel()
-            return _error(400, "the client went away")
-        try:
-            sentences = tagged.result()
-        except Busy:
-            return _error(503, "too many requests are waiting; try again", {"Retry-After": "1"})
-        except asyncio.CancelledError:
-            return _error(503, "the server is stopping", {"Retry-After": "1"})
-        except Exception as exc:  # one line to the client, never a traceback
-            return _error(500, f"tagging failed: {type(exc).__name__}: {exc}")
-        return JSONResponse({"sentences": sentences})
+        return await _answer(request, batcher, job)
 
     async def models(request: Request) -> Response:
         return JSONResponse({"rnntag_version": __version__, "models": service.describe()})

@@ -174,18 +174,24 @@ class TaggingService:
             raise RequestError(422, "'scores' must be true or false")
         if isinstance(nbest, bool) or not isinstance(nbest, int) or not 1 <= nbest <= MAX_NBEST:
             raise RequestError(422, f"'nbest' must be a whole number in 1..{MAX_NBEST}")
-        if nbest > 1:
-            plain = [m for m in models if self.taggers[m].model.crf is None]
-            if plain:
-                raise RequestError(422, f"'nbest' needs a CRF decoder, which {plain[0]!r} lacks")
-            if tokens * nbest > MAX_TOKENS_NBEST:
-                raise RequestError(
-                    413, f"tokens times 'nbest' is over {MAX_TOKENS_NBEST:,}; ask for fewer"
-                )
+        self._check_nbest(models, nbest, tokens)
         scheme = payload.get("scheme")
         if scheme is not None and scheme not in SCHEMES:
             raise RequestError(422, f"'scheme' must be one of {', '.join(SCHEMES)}")
         return Request(sentences, models, scores, nbest, scheme)
+
+    def _check_nbest(self, models: list[str], nbest: int, tokens: int) -> None:
+        """Refuse n-best sequences from a model without a CRF, or more work than one request
+        may ask for."""
+        if nbest == 1:
+            return
+        plain = [m for m in models if self.taggers[m].model.crf is None]
+        if plain:
+            raise RequestError(422, f"'nbest' needs a CRF decoder, which {plain[0]!r} lacks")
+        if tokens * nbest > MAX_TOKENS_NBEST:
+            raise RequestError(
+                413, f"tokens times 'nbest' is over {MAX_TOKENS_NBEST:,}; ask for fewer"
+            )
 
     def tag(self, requests: list[Request]) -> list[list[dict[str, Any]]]:
         """Tag requests together: each model runs once over the sentences of all the requests

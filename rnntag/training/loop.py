@@ -515,25 +515,39 @@ def _build(
     average = _moving_average(model, config.ema)
     if checkpoint is not None:
         checkpoint.restore(model, optimizer, scheduler, rng, average)
-    items = plan_windows([len(t) for t in train_tokens], config.bptt)
-    # A window of a long sentence is a document of its own: its context overlaps the next.
-    documents = [
-        train_data[w.sentence].document if w.end - w.start == len(train_tokens[w.sentence])
-        else None
-        for w in items
-    ]  # fmt: skip
-    encoded = EncodedSentences(
-        encoder,
-        [train_tokens[w.sentence][w.start : w.end] for w in items],
-        [train_tags[w.sentence][w.start : w.end] for w in items],
-        documents,
-        [(w.scored_start - w.start, w.scored_end - w.start) for w in items],
+    documents = [s.document for s in train_data]
+    encoded, lengths, documents = _training_items(
+        encoder, train_tokens, train_tags, documents, config.bptt
     )
     singletons = _singleton_mask(len(encoder.words), encoded.words).to(device)
     return _Run(
         info, loop, model, network, average, optimizer, scheduler, encoder, encoded, singletons,
-        [w.end - w.start for w in items], documents, rng, digest, out, device, cluster,
+        lengths, documents, rng, digest, out, device, cluster,
     )  # fmt: skip
+
+
+def _training_items(
+    encoder: Encoder,
+    tokens: list[list[str]],
+    tags: list[list[str]],
+    documents: list[int | None],
+    bptt: int,
+) -> tuple[EncodedSentences, list[int], list[int | None]]:
+    """The sentences encoded as training items, those longer than `bptt` tokens as windows
+    (see `rnntag.training.windows`), with each item's length and document."""
+    items = plan_windows([len(t) for t in tokens], bptt)
+    # A window of a long sentence is a document of its own: its context overlaps the next.
+    item_documents = [
+        documents[w.sentence] if w.end - w.start == len(tokens[w.sentence]) else None for w in items
+    ]
+    encoded = EncodedSentences(
+        encoder,
+        [tokens[w.sentence][w.start : w.end] for w in items],
+        [tags[w.sentence][w.start : w.end] for w in items],
+        item_documents,
+        [(w.scored_start - w.start, w.scored_end - w.start) for w in items],
+    )
+    return encoded, [w.end - w.start for w in items], item_documents
 
 
 def _moving_average(model: SequenceTagger, decay: float) -> AveragedModel | None:
