@@ -688,9 +688,10 @@ def write_conllu(
     parsed = sentence.conllu
     if parsed is None:
         marks = marks or ConlluMarks(str(sentence.line))
-        metadata = Metadata(dict.fromkeys(("newdoc",) if marks.newdoc else ()))
-        if marks.newpar:
-            metadata["newpar"] = None
+        metadata = Metadata()
+        for name, starts in (("newdoc", marks.newdoc), ("newpar", marks.newpar)):
+            if starts:
+                metadata[name] = None
         metadata["sent_id"] = marks.sent_id
         # A sentence of plain text may run over several lines.
         metadata["text"] = _LINE_BREAKS.sub(" ", sentence.text or " ".join(sentence.tokens))
