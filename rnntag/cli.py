@@ -330,7 +330,7 @@ def bench(
 
 
 @command()
-def export(model_dir: opt.ModelName, onnx: opt.OnnxFile) -> None:
+def export(onnx: opt.OnnxFile, model_dir: opt.ModelName = None, model: opt.Model = None) -> None:
     """Export a model's network as ONNX, to tag with onnxruntime and numpy alone (see
     rnntag.exporting.runtime); needs the onnx extra of rnntag."""
     try:
@@ -341,8 +341,9 @@ def export(model_dir: opt.ModelName, onnx: opt.OnnxFile) -> None:
     from rnntag.io.files import check_output
     from rnntag.model.directory import resolve_model
 
-    check_output(onnx, models=[resolve_model(model_dir)])
-    export_onnx(model_dir, onnx)
+    name = opt.one_model(model_dir, model)
+    check_output(onnx, models=[resolve_model(name)])
+    export_onnx(name, onnx)
     _say(f"ONNX model written to {onnx}")
 
 
@@ -376,14 +377,16 @@ def serve(
 
 
 @command()
-def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
+def info(
+    model_dir: opt.ModelName = None, as_json: opt.Json = False, model: opt.Model = None
+) -> None:
     """Show a model's configuration, labels, size, training scores and training curve; with
     --json, format 2's config.json, without vocabularies."""
     from rnntag.model.directory import config_json, resolve_model
     from rnntag.model.modelfile import load_model
     from rnntag.report import print_info
 
-    directory = resolve_model(model_dir)
+    directory = resolve_model(opt.one_model(model_dir, model))
     model_info, network = load_model(directory)
     if as_json:
         print(json.dumps(config_json(model_info), indent=1, ensure_ascii=False))
@@ -392,15 +395,16 @@ def info(model_dir: opt.ModelName, as_json: opt.Json = False) -> None:
 
 
 @command()
-def plot(model_dir: opt.ModelName, out: opt.Image) -> None:
+def plot(out: opt.Image, model_dir: opt.ModelName = None, model: opt.Model = None) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
     from rnntag.io.files import check_output
     from rnntag.model.directory import resolve_model
     from rnntag.training.curves import plot_curve, read_curve
 
-    check_output(out, models=[resolve_model(model_dir)])
-    plot_curve(read_curve(resolve_model(model_dir)), out)
+    directory = resolve_model(opt.one_model(model_dir, model))
+    check_output(out, models=[directory])
+    plot_curve(read_curve(directory), out)
     _say(f"training curve written to {out}")
 
 

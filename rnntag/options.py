@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import typer
 import typer.models
 
-from rnntag.errors import RnntagError
+from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Mode as SpanMode
 from rnntag.io.corpus import Format as FileFormat
 from rnntag.io.corpus import parse_tag_field, text_decoder
@@ -41,7 +41,10 @@ _encoding, _tag_field = _checked(text_decoder), _checked(parse_tag_field)
 
 
 ModelName = Annotated[
-    str, typer.Argument(metavar="MODEL", help="Model: ner, pos or a model directory.")
+    str | None,
+    typer.Argument(
+        metavar="MODEL", help="Model: ner, pos or a model directory (or give it with -m)."
+    ),
 ]
 Model = Annotated[
     str | None, typer.Option("--model", "-m", help="Model: ner, pos or a model directory.")
@@ -274,3 +277,10 @@ def _in_panel(parameter: inspect.Parameter) -> inspect.Parameter:
             info.rich_help_panel = _OWN_PANEL
         placed.append(info)
     return parameter.replace(annotation=Annotated[(kind, *placed)])
+
+
+def one_model(positional: str | None, option: str | None) -> str:
+    """The model a command names, as its argument or with `-m`, as `tag` and `eval` take it."""
+    if (positional is None) == (option is None):
+        raise UsageError("name one model, as an argument or with -m")
+    return positional or option or ""

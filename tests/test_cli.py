@@ -488,3 +488,15 @@ def test_info_names_the_model_card_and_only_the_front_ends_the_model_has(capsys)
     out = " ".join(capsys.readouterr().out.split())
     assert "MODEL_CARD.md (training data, scores, licence)" in out
     assert "model.bpe_" not in out
+
+
+@pytest.mark.parametrize("command", ["info", "export", "plot"])
+def test_commands_on_one_model_take_it_as_an_argument_or_with_m(command, capsys):
+    assert run("info", "-m", "ner", "--json") == 0
+    assert run("info", "ner", "--json") == 0
+    capsys.readouterr()
+    extra = {"info": [], "export": ["--onnx", "x.onnx"], "plot": ["-o", "x.png"]}[command]
+    assert run(command, *extra) == 2
+    assert run(command, "ner", "-m", "pos", *extra) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "rnntag: error: name one model, as an argument or with -m"
