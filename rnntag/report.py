@@ -314,6 +314,9 @@ def print_legend(console: Console, styles: dict[str, str]) -> None:
         console.print(legend)
 
 
+_JOIN = "\u00b7"  # a middle dot
+
+
 def print_tagged(
     console: Console,
     sentence: InputSentence,
@@ -350,7 +353,9 @@ def print_tagged(
             label, end = starts[i]
             style = styles.get(label, _ENTITY_STYLES[-1])
             text.append(between(i, end), style=style)
-            text.append(f" {label}", style=f"{style} dim")
+            # Joined without a space (rich wraps at any, no-break ones too): the label stays
+            # on the line of its entity.
+            text.append(f"{_JOIN}{label}", style=f"{style} dim")
             i = end
             continue
         text.append(sentence.tokens[i])

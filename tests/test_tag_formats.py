@@ -116,11 +116,12 @@ def test_inline_and_pretty(capsys, text_file):
     assert inline[0].startswith("Ada/PROPN/B-PER Lovelace/PROPN/I-PER was/AUX/O")
     pretty = tag(capsys, "--output", "pretty", text_file).splitlines()
     assert pretty[0] == "entities: LOC  MISC  ORG  PER"
-    assert pretty[1].startswith("Ada Lovelace PER was/AUX")
-    assert pretty[1].endswith("in/ADP London LOC ./PUNCT")
+    # A middle dot joins each label to its entity, so that no line break parts them.
+    assert pretty[1].startswith("Ada Lovelace\u00b7PER was/AUX")
+    assert pretty[1].endswith("in/ADP London\u00b7LOC ./PUNCT")
     # With no word tags in between, the text keeps its own spacing.
     assert tag(capsys, "-m", "ner", "--output", "pretty", text_file).splitlines()[1] == (
-        "Ada Lovelace PER was born in London LOC."
+        "Ada Lovelace\u00b7PER was born in London\u00b7LOC."
     )
 
 
@@ -140,7 +141,7 @@ def test_pretty_gives_an_entity_type_one_colour_in_every_sentence():
     page = console.export_html(inline_styles=True)
     colours: dict[str, set[str]] = {}
     for style, label in re.findall(
-        r'<span style="([^"]*)">\w+</span><span [^>]*> (\w+)</span>', page
+        r'<span style="([^"]*)">\w+</span><span [^>]*>(?:\u00b7|&#183;|&middot;)(\w+)</span>', page
     ):
         colours.setdefault(label, set()).add(style)
     assert sorted(colours) == ["LOC", "ORG", "PER"]
@@ -482,3 +483,21 @@ def test_conllu_from_text_parses_and_rebuilds_the_text(tmp_path, pieces):
     assert "newdoc" in parsed[0].metadata and "newpar" in parsed[0].metadata
     rebuilt = rebuild((t["form"], t["misc"]) for s in parsed for t in s)
     assert rebuilt == text
+
+
+@pytest.mark.parametrize("width", [12, 17, 23, 31])
+def test_pretty_never_wraps_a_label_away_from_its_entity(width):
+    from rich.console import Console
+
+    from rnntag.io.corpus import read_text
+    from rnntag.report import entity_styles, print_tagged
+    from rnntag.tagging.output import Column
+    from rnntag.tagging.tagged import Prediction
+
+    (sentence,) = read_text(["We flew from Oslo to New York City via London .\n"], "x")
+    tags = ["O", "O", "O", "B-LOC", "O", "B-LOC", "I-LOC", "I-LOC", "O", "B-LOC", "O"]
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    print_tagged(console, sentence, [Column("ner", Prediction(tags), True)], entity_styles(["LOC"]))
+    lines = console.file.getvalue().splitlines()
+    assert all(not line.lstrip().startswith(("LOC", "\u00b7")) for line in lines)
+    assert sum(line.count("LOC") for line in lines) == 3
