@@ -115,6 +115,11 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
         data = info.data_scheme or info.scheme
         table.add_row("tag scheme of its output", f"{OUTPUT_SCHEME} (its data's: {data})")
     table.add_row("hyphenated compounds", f"{info.hyphens} (as its training data wrote them)")
+    if info.forms:
+        shown = " ".join(info.forms[:5])
+        table.add_row(
+            "forms kept whole", f"{len(info.forms):,} from its training data ({shown} ...)"
+        )
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
     for name, value in vars(info.model).items():

@@ -96,3 +96,36 @@ def test_hyphenated_names_in_plain_text_come_out_whole(capsys, tmp_path, models)
 def test_the_python_interface_joins_them_too():
     sentence = rnntag.load("ner").tag(NAMES)[0]
     assert [(e.text, e.label) for e in sentence.entities] == WHOLE
+
+
+def test_a_model_sees_the_forms_its_data_keeps_whole(tmp_path):
+    import json
+
+    from conftest import TINY_TRAINING, run
+
+    import rnntag
+
+    rows = []
+    for place, who in [
+        ("'s-Hertogenbosch", "Anna"),
+        ("Den Haag", "Piet"),
+        ("'s-Gravenhage", "Kees"),
+    ]:
+        for _ in range(3):
+            rows += [f"{who}\tB-PER", "woont\tO", "in\tO"]
+            rows += [f"{w}\t{'B' if i == 0 else 'I'}-LOC" for i, w in enumerate(place.split())]
+            rows += [".\tO", ""]
+    train = tmp_path / "nl.conll"
+    train.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "m"
+    assert run("train", train, "-o", out, *TINY_TRAINING, "--epochs", "30") == 0
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["forms"] == ["'s-Gravenhage", "'s-Hertogenbosch"]
+    tagger = rnntag.load(str(out))
+    (sentence,) = tagger.tag("Anna woont in 's-Hertogenbosch.")
+    # Plain text splits it in four pieces; the model sees it whole, and its tags cover all.
+    assert [t.text for t in sentence.tokens][3:7] == ["'", "s", "-", "Hertogenbosch"]
+    assert [(e.text, e.label) for e in sentence.entities] == [
+        ("Anna", "PER"),
+        ("'s-Hertogenbosch", "LOC"),
+    ]

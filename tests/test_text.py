@@ -135,9 +135,40 @@ def test_names_with_an_elided_article_stay_whole(text, expected):
 @given(
     st.sampled_from("ODdLl"),
     st.sampled_from(["'", "\u2019"]),
-    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=2, max_size=8),
+    # Three letters at least: `'ll`, `'re`, `'ve` are contractions, split off as they should.
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
 )
 def test_a_single_letter_an_apostrophe_and_a_capitalised_word_is_one_token(letter, mark, rest):
     name = f"{letter}{mark}{rest.capitalize()}"
     tokens = [t.text for sentence in split_text(f"We met {name} today.") for t in sentence]
     assert tokens == ["We", "met", name, "today", "."]
+
+
+def test_kept_forms_are_the_recurring_tokens_with_inner_punctuation():
+    from rnntag.io.text import kept_forms
+
+    corpus = [["In", "'s-Hertogenbosch", "zei", "d'r", "man"], ["'s-Hertogenbosch", "d'r", "."]]
+    corpus += [["Jean-Luc", "Jean-Luc", "z'n", "..."]]
+    # Recurring, holding a letter and something else, not a plain hyphenated compound.
+    assert kept_forms(corpus) == ["'s-Hertogenbosch", "d'r"]
+
+
+@pytest.mark.parametrize(
+    ("text", "forms", "expected"),
+    [
+        ("Ik woon in 's-Hertogenbosch, zei d'r man.", {"'s-Hertogenbosch", "d'r"},
+         ["Ik", "woon", "in", "'s-Hertogenbosch", ",", "zei", "d'r", "man", "."]),
+        # Only touching pieces join: with a space between they stay apart.
+        ("zei d 'r man", {"d'r"}, ["zei", "d", "'", "r", "man"]),
+        ("no forms 's-Hertogenbosch", set(), ["no", "forms", "'", "s", "-", "Hertogenbosch"]),
+    ],
+)  # fmt: skip
+def test_pieces_of_a_kept_form_join(text, forms, expected):
+    from rnntag.io.text import form_groups
+
+    (sentence,) = list(split_text(text))
+    tokens = [t.text for t in sentence]
+    offsets = [(t.start, t.end) for t in sentence]
+    single = [range(i, i + 1) for i in range(len(tokens))]
+    groups = form_groups(tokens, offsets, single, frozenset(forms))
+    assert ["".join(tokens[k] for k in g) for g in groups] == expected

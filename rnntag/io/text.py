@@ -266,3 +266,65 @@ def hyphen_groups(tokens: Sequence[str], offsets: Sequence[tuple[int, int]]) -> 
         groups.append(range(i, end))
         i = end
     return groups
+
+
+# Word forms with inner punctuation that a training corpus keeps whole (`EE.UU`, `d'r`,
+# `'s-Hertogenbosch`) and that recur there: plain text's pieces that make one are joined for
+# a model of that corpus, whatever its language. Hyphenated compounds are left to
+# `hyphen_convention`; at most `MAX_FORMS` are kept, the most frequent.
+MAX_FORMS = 5000
+_MIN_COUNT = 2
+# Most pieces one kept form may be joined from.
+_MAX_PIECES = 8
+
+
+def kept_forms(sentences: Iterable[Sequence[str]]) -> list[str]:
+    """The forms with inner punctuation that recur in a tokenised corpus, most frequent first.
+
+    Args:
+        sentences: The corpus's tokens.
+
+    Returns:
+        At most `MAX_FORMS` forms, each holding a letter or digit and something else.
+    """
+    counts: dict[str, int] = {}
+    for tokens in sentences:
+        for token in tokens:
+            inner = not token.isalnum() and any(c.isalnum() for c in token)
+            if inner and not _HYPHENATED.match(token):
+                counts[token] = counts.get(token, 0) + 1
+    frequent = [form for form, count in counts.items() if count >= _MIN_COUNT]
+    return sorted(frequent, key=lambda form: (-counts[form], form))[:MAX_FORMS]
+
+
+def form_groups(
+    tokens: Sequence[str],
+    offsets: Sequence[tuple[int, int]],
+    groups: Sequence[range],
+    forms: frozenset[str],
+) -> list[range]:
+    """`groups` with runs of touching groups joined where together they make one of `forms`
+    (the longest run first, from left to right).
+
+    Args:
+        tokens: A sentence's tokens.
+        offsets: Their character offsets in the text.
+        groups: Consecutive ranges covering all tokens (see `hyphen_groups`).
+        forms: The forms to make whole.
+
+    Returns:
+        Consecutive ranges covering all tokens, in order.
+    """
+    found: list[range] = []
+    g = 0
+    while g < len(groups):
+        end = g + 1
+        for h in range(min(len(groups), g + _MAX_PIECES), g + 1, -1):
+            run = range(groups[g].start, groups[h - 1].stop)
+            touching = all(offsets[k][1] == offsets[k + 1][0] for k in run[:-1])
+            if touching and "".join(tokens[k] for k in run) in forms:
+                end = h
+                break
+        found.append(range(groups[g].start, groups[end - 1].stop))
+        g = end
+    return found

@@ -165,6 +165,9 @@ class ModelInfo:
     # How the training data wrote hyphenated compounds: "split" (`Jean - Luc`, UD English) or
     # "whole" (`Jean-Luc`, CoNLL-2003); plain text reaches the model written the same way.
     hyphens: str = "split"
+    # Word forms with inner punctuation its training data keeps whole (`EE.UU`, `d'r`): plain
+    # text's pieces that make one reach the model joined (see `rnntag.io.text.kept_forms`).
+    forms: list[str] = field(default_factory=list)
     train: TrainConfig = field(default_factory=TrainConfig)
     results: dict[str, Any] = field(default_factory=dict)  # dev scores, epochs, timing
     format_version: int = FORMAT_VERSION

@@ -22,6 +22,7 @@ from typing import Any
 from rnntag.errors import RnntagError
 from rnntag.io.files import atomic_write, current, parse_json, read_small_text, replace_together
 from rnntag.io.schemes import SCHEMES, is_span_tag
+from rnntag.io.text import MAX_FORMS
 from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
 from rnntag.model.subword import load_bpe
 from rnntag.model.vocab import check_entries
@@ -219,6 +220,8 @@ def check_info(info: ModelInfo) -> None:
     for name in ("scheme", "data_scheme"):
         if getattr(info, name) not in (None, *SCHEMES):
             raise RnntagError(f"{name} must be one of {', '.join(SCHEMES)} or null")
+    if len(info.forms) > MAX_FORMS or any(not f or f != "".join(f.split()) for f in info.forms):
+        raise RnntagError(f"forms: at most {MAX_FORMS} tokens, none empty or with white space")
     if info.model.subword == "bpe" and vocab.bpe is None:
         raise RnntagError("model.subword is bpe but vocab.bpe is missing")
     if vocab.bpe is not None:

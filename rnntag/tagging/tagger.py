@@ -11,7 +11,7 @@ import torch
 from rnntag.io.checks import checked_text, checked_tokens
 from rnntag.io.corpus import InputSentence, chunks, read_text, text_lines
 from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, scheme_labels
-from rnntag.io.text import hyphen_groups
+from rnntag.io.text import form_groups, hyphen_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import Encoder
@@ -44,6 +44,7 @@ class Tagger:
         self.output_scheme: str | None = None
         if info.scheme is not None:
             self.output_scheme = output_scheme or OUTPUT_SCHEME
+        self._forms = frozenset(info.forms)
         self.labels = info.vocab.labels
         if self.output_scheme is not None:
             self.labels = scheme_labels(info.vocab.labels, self.output_scheme)
@@ -128,12 +129,19 @@ class Tagger:
         ]
 
     def _compounds(self, sentence: InputSentence) -> list[range] | None:
-        """The pieces to join in a sentence of plain text, for a model that learned
-        hyphenated compounds whole; None when there is nothing to join."""
-        if self.info.hyphens != "whole" or sentence.offsets is None:
+        """The pieces to join in a sentence of plain text for this model: hyphenated
+        compounds, for a model that learned them whole, and the forms with inner punctuation
+        its data keeps whole (`EE.UU`); None when there is nothing to join."""
+        if sentence.offsets is None or (self.info.hyphens != "whole" and not self._forms):
             return None
-        groups = hyphen_groups(sentence.tokens, sentence.offsets)
-        return groups if len(groups) < len(sentence.tokens) else None
+        tokens, offsets = sentence.tokens, sentence.offsets
+        if self.info.hyphens == "whole":
+            groups = hyphen_groups(tokens, offsets)
+        else:
+            groups = [range(i, i + 1) for i in range(len(tokens))]
+        if self._forms:
+            groups = form_groups(tokens, offsets, groups, self._forms)
+        return groups if len(groups) < len(tokens) else None
 
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
         """Split plain text into sentences and tokens, and tag them.

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from rnntag.errors import UsageError
+from rnntag.io.text import MAX_FORMS, kept_forms
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, Vocabularies
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import build_vocabularies, key_function
@@ -92,6 +93,7 @@ def extended_info(
         scheme=parent.scheme,
         data_scheme=data_scheme,
         hyphens=hyphens,
+        forms=_appended(parent.forms, kept_forms(train_tokens))[:MAX_FORMS],
         # What it trains in, recorded as such: the parent's scheme.
         train=dataclasses.replace(
             train_config, train_scheme=parent.scheme or train_config.train_scheme

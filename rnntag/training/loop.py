@@ -22,7 +22,7 @@ from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import dev_score
 from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import convert, detect_scheme
-from rnntag.io.text import hyphen_convention
+from rnntag.io.text import hyphen_convention, kept_forms
 from rnntag.model.config import (
     PLAIN_TAG_NETWORK,
     ModelConfig,
@@ -168,6 +168,7 @@ def _prepare(
         scheme=schemes[1],
         data_scheme=schemes[0],
         hyphens=hyphen_convention(train_tokens),
+        forms=kept_forms(train_tokens),
         train=train_config,
         results={"pretrained_vectors_found": found},
     )
