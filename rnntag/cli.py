@@ -204,6 +204,14 @@ def tag(
                 write(chunk, columns)
 
 
+def _check_output(target: Any, inputs: list[str], models: list[str]) -> None:
+    """Refuse an output that would replace one of the command's inputs or model files."""
+    from rnntag.io.files import check_output
+    from rnntag.model.directory import resolve_model
+
+    check_output(target, inputs, [resolve_model(m) for m in models])
+
+
 def _use_threads(threads: int) -> None:
     """Run the network on `threads` CPU threads, 0 for the automatic choice (`threads_for`)."""
     import torch
@@ -261,11 +269,7 @@ def evaluate(
     if html is not None and not html.parent.is_dir():
         raise UsageError(f"--html: folder {html.parent} does not exist")
     if html is not None:
-        from rnntag.io.files import check_output
-        from rnntag.model.directory import resolve_model
-
-        models = [resolve_model(model)] if model else []
-        check_output(html, [p for p in (test_file, gold, pred) if p], models)
+        _check_output(html, [p for p in (test_file, gold, pred) if p], [model] if model else [])
     read: dict[str, Any] = dict(
         fmt=fmt, tag_column=tag_column, tag_field=tag_field, encoding=encoding, scheme=scheme,
         mode=mode,
@@ -338,11 +342,8 @@ def export(onnx: opt.OnnxFile, model_dir: opt.ModelName = None, model: opt.Model
     except ImportError:
         raise UsageError("rnntag export needs onnx: pip install 'rnntag[onnx]'") from None
 
-    from rnntag.io.files import check_output
-    from rnntag.model.directory import resolve_model
-
     name = opt.one_model(model_dir, model)
-    check_output(onnx, models=[resolve_model(name)])
+    _check_output(onnx, [], [name])
     export_onnx(name, onnx)
     _say(f"ONNX model written to {onnx}")
 
@@ -398,13 +399,12 @@ def info(
 def plot(out: opt.Image, model_dir: opt.ModelName = None, model: opt.Model = None) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
-    from rnntag.io.files import check_output
     from rnntag.model.directory import resolve_model
     from rnntag.training.curves import plot_curve, read_curve
 
-    directory = resolve_model(opt.one_model(model_dir, model))
-    check_output(out, models=[directory])
-    plot_curve(read_curve(directory), out)
+    name = opt.one_model(model_dir, model)
+    _check_output(out, [], [name])
+    plot_curve(read_curve(resolve_model(name)), out)
     _say(f"training curve written to {out}")
 
 
