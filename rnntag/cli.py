@@ -38,7 +38,7 @@ def _say(message: str) -> None:
 
 
 def _stdout() -> Console:
-    from rnntag.report import results_console
+    from rnntag.pretty import results_console
 
     return results_console()
 
@@ -226,7 +226,7 @@ def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any
     unbuffered), or, for `--output pretty`, to the terminal in one colour per entity type,
     after a legend."""
     if output == "pretty":
-        from rnntag.report import pretty_writer
+        from rnntag.pretty import pretty_writer
 
         return pretty_writer(types)
     from rnntag.tagging.output import render

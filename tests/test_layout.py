@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "rnntag"
 # Bottom to top, as docs/development.md's Layout section lists them.
 LAYERS = ["errors", "version", "io", "model", "evaluation", "tagging", "training", "exporting",
-          "serving", "cluster", "report", "api", "options", "process",
+          "serving", "cluster", "pretty", "report", "api", "options", "process",
           "cli", "__init__", "__main__"]  # fmt: skip
 
 

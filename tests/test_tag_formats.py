@@ -129,7 +129,7 @@ def test_pretty_gives_an_entity_type_one_colour_in_every_sentence():
     from rich.console import Console
 
     from rnntag.io.corpus import InputSentence
-    from rnntag.report import entity_styles, print_tagged
+    from rnntag.pretty import entity_styles, print_tagged
     from rnntag.tagging.output import Column
     from rnntag.tagging.tagged import Prediction
 
@@ -490,7 +490,7 @@ def test_pretty_never_wraps_a_label_away_from_its_entity(width):
     from rich.console import Console
 
     from rnntag.io.corpus import read_text
-    from rnntag.report import entity_styles, print_tagged
+    from rnntag.pretty import entity_styles, print_tagged
     from rnntag.tagging.output import Column
     from rnntag.tagging.tagged import Prediction
 
