@@ -59,6 +59,10 @@ class _Command(TyperCommand):
         )
         self.params.append(debug)
 
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        # Typer writes a required argument as `{TRAIN}`; the usage convention is `TRAIN`.
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]
+
     def invoke(self, ctx: Any) -> Any:  # typer's own click Context
         try:
             result = super().invoke(ctx)

@@ -404,6 +404,14 @@ def test_every_option_explains_itself(command):
     assert undocumented == []
 
 
+@pytest.mark.parametrize("command", ["train", "tag", "eval", "bench", "info", "plot", "export"])
+def test_usage_lines_name_arguments_without_braces(command, capsys):
+    assert run(command, "--help") == 0
+    usage = next(line for line in capsys.readouterr().out.splitlines() if "Usage:" in line)
+    assert f"rnntag {command} [OPTIONS] " in usage
+    assert "{" not in usage and "}" not in usage
+
+
 @pytest.mark.parametrize(
     ("args", "missing", "extra"),
     [
