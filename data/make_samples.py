@@ -56,12 +56,33 @@ NER_TEMPLATES = [
 ]
 
 
-def fill(template, rng):
+ENGLISH = {"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS, "MISC": MISC}
+# A Spanish-like sample: `¿ ... ?`, abbreviations the data keeps whole (`Sra.`, `EE.UU.`),
+# a decimal comma.
+SPANISH = {
+    "PER": [["García"], ["Ana", "Pérez"], ["Luis", "Gómez"], ["Marta"], ["José", "Ruiz"]],
+    "LOC": [["Sevilla"], ["Madrid"], ["EE.UU."], ["Buenos", "Aires"], ["Bilbao"]],
+    "ORG": [["Telefónica"], ["la", "ONU"], ["el", "Real", "Madrid"], ["Iberia"]],
+    "MISC": [["español"], ["Goya"], ["Liga"]],
+}
+SPANISH_TEMPLATES = [
+    "¿ Dónde vive el Sr. {PER} desde que volvió de {LOC} ?",
+    "La Sra. {PER} trabaja en {ORG} .",
+    "{PER} nació en {LOC} .",
+    "¡ {ORG} ganó la {MISC} !",
+    "El paro bajó un 3,5 por ciento en {LOC} .",
+    "{ORG} abrió una oficina en {LOC} el lunes .",
+    "La Sra. {PER} y el Sr. {PER} llegaron de {LOC} .",
+    "Hace frío hoy .",
+]
+
+
+def fill(template, rng, lexicon=ENGLISH):
     tokens, tags = [], []
     for word in template.split():
         if word.startswith("{") and word.endswith("}"):
             kind = word[1:-1]
-            pool = {"PER": PEOPLE, "LOC": PLACES, "ORG": ORGS, "MISC": MISC}[kind]
+            pool = lexicon[kind]
             entity = rng.choice(pool)
             tokens += entity
             tags += [f"B-{kind}"] + [f"I-{kind}"] * (len(entity) - 1)
@@ -71,12 +92,12 @@ def fill(template, rng):
     return tokens, tags
 
 
-def write_ner(path, count, seed):
+def write_ner(path, count, seed, templates=NER_TEMPLATES, lexicon=ENGLISH):
     rng = random.Random(seed)
     with open(path, "w", encoding="utf-8") as out:
         out.write("-DOCSTART-\tO\n\n")
         for _ in range(count):
-            tokens, tags = fill(rng.choice(NER_TEMPLATES), rng)
+            tokens, tags = fill(rng.choice(templates), rng, lexicon)
             out.writelines(f"{t}\t{g}\n" for t, g in zip(tokens, tags, strict=True))
             out.write("\n")
 
@@ -127,3 +148,4 @@ if __name__ == "__main__":
     write_pos(HERE / "pos-train.conllu", 80, 3)
     write_pos(HERE / "pos-dev.conllu", 20, 4)
     write_vectors(HERE / "vectors.txt", 16, 5)
+    write_ner(HERE / "es-ner-train.conll", 120, 6, SPANISH_TEMPLATES, SPANISH)

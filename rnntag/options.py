@@ -224,6 +224,7 @@ _PANEL_OF = {
     "embeddings_max": "Pretrained vectors",
     "freeze_embeddings": "Pretrained vectors",
     "init_from": "Pretrained vectors",
+    "lang": "Data and output",
     "seed": "Run",
     "threads": "Run",
 }

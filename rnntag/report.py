@@ -89,8 +89,10 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
         title=f"Model {directory}", box=TABLE_BOX, title_justify="left", show_header=False
     )
     table.add_column("key")
-    table.add_column("value")
+    # Folded, never cut with an ellipsis: a path is only useful whole.
+    table.add_column("value", overflow="fold")
     table.add_row("rnntag version", info.rnntag_version)
+    table.add_row("language", info.lang)
     card = directory / "MODEL_CARD.md"
     if card.is_file():
         table.add_row("model card", f"{card} (training data, scores, licence)")
@@ -105,6 +107,11 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
         shown = " ".join(info.forms[:5])
         table.add_row(
             "forms kept whole", f"{len(info.forms):,} from its training data ({shown} ...)"
+        )
+    if info.abbreviations:
+        shown = " ".join(info.abbreviations[:8])
+        table.add_row(
+            "no sentence end after", f"{len(info.abbreviations):,} abbreviations ({shown} ...)"
         )
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")

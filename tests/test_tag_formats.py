@@ -327,7 +327,7 @@ def test_workers_split_blocks_of_text_as_one_process_splits_the_whole(monkeypatc
     # Small blocks, each a document of the memory as in one process.
     monkeypatch.setattr(corpus, "BLOCK_SIZE", 300)
     sentences = list(read_text(lines, "-"))
-    expected = tag_chunk(taggers, sentences, scores=True)
+    _, expected = tag_chunk(taggers, sentences, scores=True)
     with WorkerPool(names, None, 2) as pool:
         assert pool.spans == [False, True]
         results = list(pool.tag(text_blocks(lines, "-", size=300), scores=True))

@@ -413,7 +413,11 @@ def read_tokens(stream: Iterable[str], path: str) -> Iterator[InputSentence]:
 
 
 def read_text(
-    stream: Iterable[str], path: str, first_line: int = 1, offset: int = 0
+    stream: Iterable[str],
+    path: str,
+    first_line: int = 1,
+    offset: int = 0,
+    abbreviations: frozenset[str] = frozenset(),
 ) -> Iterator[InputSentence]:
     """Read plain text, split into sentences and tokens (see `rnntag.io.text`).
 
@@ -429,6 +433,8 @@ def read_text(
         path: File name for error messages.
         first_line: Number of the first line, when `stream` continues a larger input.
         offset: Characters of that input before the first line.
+        abbreviations: Forms after which no sentence ends, such as the model's
+            (`ModelInfo.abbreviations`); see `rnntag.io.text.split_text`.
 
     Returns:
         An iterator over sentences with `text`, `offsets` and the first line of their
@@ -451,7 +457,9 @@ def read_text(
         blank, waiting = not line.strip(), not pending()
         if blank or waiting:
             paragraph = "".join(lines)
-            found = _paragraph(paragraph, number_of_first, start, document, carried)
+            found = _paragraph(
+                paragraph, number_of_first, start, (document, abbreviations), carried
+            )
             if found:
                 yield from held
                 held, carried = found, ""
@@ -468,7 +476,9 @@ def read_text(
                 # each given a block, drop it.
                 held, carried = [], ""
     yield from held
-    yield from _paragraph("".join(lines), number_of_first, start, document, carried)
+    yield from _paragraph(
+        "".join(lines), number_of_first, start, (document, abbreviations), carried
+    )
 
 
 def text_lines(text: str) -> list[str]:
@@ -488,19 +498,28 @@ class TextBlock:
         path: The input's name, for error messages.
         first_line: Number of the first line in the input.
         offset: Characters of the input before the first line.
+        abbreviations: As for `read_text`.
     """
 
     lines: list[str]
     path: str
     first_line: int
     offset: int
+    abbreviations: frozenset[str] = frozenset()
 
     def sentences(self) -> list[InputSentence]:
         """The block's sentences, with offsets into the whole input."""
-        return list(read_text(self.lines, self.path, self.first_line, self.offset))
+        return list(
+            read_text(self.lines, self.path, self.first_line, self.offset, self.abbreviations)
+        )
 
 
-def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Iterator[TextBlock]:
+def text_blocks(
+    stream: Iterable[str],
+    path: str,
+    size: int = BLOCK_SIZE,
+    abbreviations: frozenset[str] = frozenset(),
+) -> Iterator[TextBlock]:
     """Cut plain text into blocks of whole paragraphs of about `size` characters; like
     `read_text`, a block also ends whenever the stream has nothing more to read yet.
 
@@ -508,6 +527,7 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
         stream: Lines of text, line ends included.
         path: File name for error messages.
         size: Characters after which a block ends at the next paragraph end.
+        abbreviations: As for `read_text`, given to each block.
 
     Returns:
         An iterator over the blocks, in input order.
@@ -521,20 +541,26 @@ def text_blocks(stream: Iterable[str], path: str, size: int = BLOCK_SIZE) -> Ite
         lines.append(line)
         position += len(line)
         if (not line.strip() and position - start >= size) or not pending():
-            yield TextBlock(lines, path, first_line, start)
+            yield TextBlock(lines, path, first_line, start, abbreviations)
             lines = []
     if lines:
-        yield TextBlock(lines, path, first_line, start)
+        yield TextBlock(lines, path, first_line, start, abbreviations)
 
 
 def _paragraph(
-    paragraph: str, first_line: int, start: int, document: int, before: str
+    paragraph: str,
+    first_line: int,
+    start: int,
+    context: tuple[int, frozenset[str]],
+    before: str,
 ) -> list[InputSentence]:
-    """The sentences of one paragraph, `before` and its leading space in the first one's
+    """The sentences of one paragraph of a document (`context`: its number and the
+    abbreviations to split it with), `before` and its leading space in the first one's
     `space_before`."""
     from rnntag.io.text import split_text
 
-    spans = list(split_text(paragraph))
+    document, abbreviations = context
+    spans = list(split_text(paragraph, abbreviations))
     # Line ends are counted from one sentence to the next, not from the paragraph's start
     # each time, which made a long paragraph quadratic. A sentence starts at a token, never
     # between the CR and the LF of a CRLF.
@@ -620,7 +646,11 @@ def chunks(
 
 
 def read_chunks(
-    stream: TextSource, path: str, fmt: Format, size: int = CHUNK_SIZE
+    stream: TextSource,
+    path: str,
+    fmt: Format,
+    size: int = CHUNK_SIZE,
+    abbreviations: frozenset[str] = frozenset(),
 ) -> Iterator[list[InputSentence]]:
     """Untagged input in chunks: of whole paragraphs for plain text (the same chunks that
     `text_blocks` cuts, so that tagging in worker processes batches exactly alike), of
@@ -631,12 +661,14 @@ def read_chunks(
         path: Its name, for error messages.
         fmt: Its format.
         size: Largest chunk of sentences, for formats other than plain text.
+        abbreviations: For plain text, as for `read_text`.
 
     Returns:
         An iterator over chunks, in input order; a chunk of plain text may be empty.
     """
     if fmt == "text":
-        return (block.sentences() for block in text_blocks(stream, path))
+        blocks = text_blocks(stream, path, abbreviations=abbreviations)
+        return (block.sentences() for block in blocks)
     return chunks(read_sentences(stream, path, fmt, tag_column=None), size, stream.pending)
 
 

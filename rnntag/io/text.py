@@ -165,11 +165,14 @@ def _split_inner(token: TokenSpan) -> list[TokenSpan]:
     ]
 
 
-def split_text(text: str) -> Iterator[list[TokenSpan]]:
+def split_text(text: str, abbreviations: frozenset[str] = frozenset()) -> Iterator[list[TokenSpan]]:
     """Split text into sentences of tokens.
 
     Args:
         text: Plain text; blank lines separate paragraphs.
+        abbreviations: Forms after which no sentence ends (`Sra.`, `tel.`), besides the
+            English ones that are always known; a model's come from its training data
+            (see `abbreviations`).
 
     Returns:
         An iterator over sentences, each a list of tokens with offsets into `text`.
@@ -187,7 +190,7 @@ def split_text(text: str) -> Iterator[list[TokenSpan]]:
             adjusted = _joined(_adjust(tokens, masked), text)
             if not adjusted:
                 continue
-            if pending and not _ends_sentence(pending[-1], adjusted[0]):
+            if pending and not _ends_sentence(pending, adjusted[0], abbreviations):
                 pending += adjusted
                 continue
             if pending:
@@ -213,10 +216,19 @@ def _joined(tokens: list[TokenSpan], text: str) -> list[TokenSpan]:
     return found
 
 
-def _ends_sentence(last: TokenSpan, following: TokenSpan) -> bool:
-    """Whether a sentence that syntok ended with `last` really ends before `following`: not
-    after a title (`Dr.`), nor after another abbreviation (`Jan.`, `No.`) when what follows
+def _ends_sentence(
+    sentence: list[TokenSpan], following: TokenSpan, abbreviations: frozenset[str]
+) -> bool:
+    """Whether a sentence that syntok ended really ends before `following`: not after one
+    of `abbreviations` (`Sra.`, whole or as `Sra` and a touching `.`), nor after an English
+    title (`Dr.`), nor after another English abbreviation (`Jan.`, `No.`) when what follows
     begins in lower case or with a digit (`Jan. 5th`, `No. 7`)."""
+    last = sentence[-1]
+    if abbreviations:
+        before = sentence[-2] if len(sentence) > 1 else None
+        touching = last.text == "." and before is not None and before.end == last.start
+        if (f"{before.text}." if touching and before else last.text) in abbreviations:
+            return False
     if not last.text.endswith(".") or last.text[:-1] not in _ABBREVIATIONS:
         return True
     if last.text[:-1] in _TITLES:
@@ -295,6 +307,41 @@ def kept_forms(sentences: Iterable[Sequence[str]]) -> list[str]:
                 counts[token] = counts.get(token, 0) + 1
     frequent = [form for form, count in counts.items() if count >= _MIN_COUNT]
     return sorted(frequent, key=lambda form: (-counts[form], form))[:MAX_FORMS]
+
+
+# An abbreviation: a form ending in a full stop, short (`Sra.`, `tel.`) or with stops inside
+# (`EE.UU.`), that recurs in a corpus, never ends one of its sentences and is commoner than
+# its letters without the stop (which keeps out a word glued to its full stop, `años.`).
+_ABBREVIATION = re.compile(r"^(?:[^\W\d_]{1,4}|[^\W_]+(?:\.[^\W_]+)+)\.$")
+
+
+def kept_abbreviations(sentences: Iterable[Sequence[str]]) -> list[str]:
+    """The abbreviations of a tokenised corpus: plain text's sentences do not end after
+    them for a model of that corpus, whatever its language.
+
+    Args:
+        sentences: The corpus's tokens.
+
+    Returns:
+        At most `MAX_FORMS` forms, most frequent first.
+    """
+    counts: dict[str, int] = {}
+    final: set[str] = set()
+    for tokens in sentences:
+        words = [i for i, token in enumerate(tokens) if any(c.isalnum() for c in token)]
+        for i, token in enumerate(tokens):
+            counts[token] = counts.get(token, 0) + 1
+            if words and i == words[-1]:
+                final.add(token)
+    kept = [
+        form
+        for form, count in counts.items()
+        if _ABBREVIATION.match(form)
+        and count >= _MIN_COUNT
+        and form not in final
+        and counts.get(form[:-1], 0) < count
+    ]
+    return sorted(kept, key=lambda form: (-counts[form], form))[:MAX_FORMS]
 
 
 def form_groups(

@@ -127,6 +127,11 @@ class TrainConfig:
         "Decay of a moving average of the weights, updated after every step, that is evaluated"
         " and saved in their place; 0 for none.",
     )
+    lang: str = setting(
+        "",
+        "Language of the training data (en, es, nl, ...), recorded in the model; by default"
+        " guessed from its commonest words.",
+    )
     seed: int = setting(1, "Random seed; the same seed trains the same model on the CPU.")
     threads: int = setting(0, "CPU threads; 0 = half the cores, 1 to 4.")
     train_scheme: str = setting("IOBES", "Span scheme to train in; predictions use the data's.")
@@ -168,6 +173,11 @@ class ModelInfo:
     # Word forms with inner punctuation its training data keeps whole (`EE.UU`, `d'r`): plain
     # text's pieces that make one reach the model joined (see `rnntag.io.text.kept_forms`).
     forms: list[str] = field(default_factory=list)
+    # Forms after which plain text's sentences do not end (`Sra.`, `tel.`): see
+    # `rnntag.io.text.kept_abbreviations`.
+    abbreviations: list[str] = field(default_factory=list)
+    # The training data's language (ISO 639-1, or "und"): `--lang`, or guessed from the data.
+    lang: str = "und"
     train: TrainConfig = field(default_factory=TrainConfig)
     results: dict[str, Any] = field(default_factory=dict)  # dev scores, epochs, timing
     format_version: int = FORMAT_VERSION

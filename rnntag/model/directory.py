@@ -45,7 +45,15 @@ MAX_LABELS = 2000
 
 
 # Names of the shipped models; any folder name under the models directory works too.
-MODEL_NAMES = {"ner": "en-ner-conll03", "pos": "en-pos-ewt"}
+# Short names of the shipped models: `ner` and `pos` are the English ones.
+MODEL_NAMES = {
+    "ner": "en-ner-conll03",
+    "pos": "en-pos-ewt",
+    "en-ner": "en-ner-conll03",
+    "en-pos": "en-pos-ewt",
+    "es-ner": "es-ner-conll02",
+    "nl-ner": "nl-ner-conll02",
+}
 # Installed, the models are package data (rnntag/models); in a checkout, the top-level models/.
 _PACKAGE = Path(__file__).resolve().parent.parent
 MODEL_ROOTS = (_PACKAGE / "models", _PACKAGE.parent / "models")
@@ -73,7 +81,7 @@ def _shipped_hint(directory: Path) -> str:
     close = difflib.get_close_matches(
         directory.name.lower(), [*MODEL_NAMES, *MODEL_NAMES.values()], n=1, cutoff=0.5
     )
-    hint = f"; the shipped models are {' and '.join(MODEL_NAMES)}"
+    hint = f"; the shipped models are {', '.join(MODEL_NAMES)}"
     return hint + (f" (did you mean {close[0]!r}?)" if close else "")
 
 
@@ -121,7 +129,8 @@ def config_json(info: ModelInfo) -> dict[str, Any]:
     if data["train"]["embeddings"]:
         data["train"]["embeddings"] = Path(data["train"]["embeddings"]).name
     order = (
-        "format_version", "rnntag_version", "scheme", "data_scheme", "hyphens", "labels", "results"
+        "format_version", "rnntag_version", "lang", "scheme", "data_scheme", "hyphens", "labels",
+        "results",
     )  # fmt: skip
     return {**{key: data.pop(key) for key in order}, **data}
 

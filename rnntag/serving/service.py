@@ -149,12 +149,6 @@ class TaggingService:
             )
         if ("text" in payload) == ("tokens" in payload):
             raise RequestError(422, "give either 'text' or 'tokens'")
-        sentences = _text(payload["text"]) if "text" in payload else _tokens(payload["tokens"])
-        tokens = sum(len(s.tokens) for s in sentences)
-        if tokens > MAX_TOKENS:
-            raise RequestError(413, f"more than {MAX_TOKENS:,} tokens")
-        if any(_SURROGATE.search(t) for s in sentences for t in s.tokens):
-            raise RequestError(422, "a token holds a lone surrogate, which is no character")
         models = payload.get("models", self.names)
         if (
             not isinstance(models, list)
@@ -169,6 +163,18 @@ class TaggingService:
                 )
         if len(set(models)) < len(models):
             raise RequestError(422, "'models' names a model twice")
+        if "text" in payload:
+            # Split as `rnntag tag` splits it for the same models.
+            known = [self.taggers[m].info for m in models]
+            abbreviations = frozenset(a for info in known for a in info.abbreviations)
+            sentences = _text(payload["text"], abbreviations)
+        else:
+            sentences = _tokens(payload["tokens"])
+        tokens = sum(len(s.tokens) for s in sentences)
+        if tokens > MAX_TOKENS:
+            raise RequestError(413, f"more than {MAX_TOKENS:,} tokens")
+        if any(_SURROGATE.search(t) for s in sentences for t in s.tokens):
+            raise RequestError(422, "a token holds a lone surrogate, which is no character")
         scores, nbest = payload.get("scores", False), payload.get("nbest", 1)
         if not isinstance(scores, bool):
             raise RequestError(422, "'scores' must be true or false")
@@ -178,6 +184,9 @@ class TaggingService:
         scheme = payload.get("scheme")
         if scheme is not None and scheme not in SCHEMES:
             raise RequestError(422, f"'scheme' must be one of {', '.join(SCHEMES)}")
+        if len(models) == 1:
+            # As `rnntag tag` with one model: the tokens that model sees.
+            sentences = [self.taggers[models[0]].as_seen(s) for s in sentences]
         return Request(sentences, models, scores, nbest, scheme)
 
     def _check_nbest(self, models: list[str], nbest: int, tokens: int) -> None:
@@ -245,13 +254,13 @@ class TaggingService:
         return self._schemed[name, scheme]
 
 
-def _text(text: Any) -> list[InputSentence]:
+def _text(text: Any, abbreviations: frozenset[str]) -> list[InputSentence]:
     if not isinstance(text, str):
         raise RequestError(422, "'text' must be a string")
     if len(text) > MAX_CHARACTERS:
         raise RequestError(413, f"the text is over {MAX_CHARACTERS:,} characters")
     try:
-        return list(read_text(text_lines(text), "text"))
+        return list(read_text(text_lines(text), "text", abbreviations=abbreviations))
     except RnntagError as exc:
         raise RequestError(422, str(exc)) from None
 

@@ -1,12 +1,16 @@
 """Tokens in the convention a model learned: plain text is split as UD English splits it
 (`Jean - Luc`), but a model trained on CoNLL-2003 knows hyphenated compounds as one token
-(`Jean-Luc`). Such a model sees the compounds joined, and its prediction is spread back over
-the pieces, so that every model's tags stand on the same tokens and entities come out whole."""
+(`Jean-Luc`). Such a model always sees the compounds joined. Tagging alone, it prints the
+tokens it saw (`joined_sentence`), so that its output fed back as tokens is tagged the same;
+beside other models its prediction is spread back over the pieces (`spread`), so that every
+model's tags stand on the same tokens and entities come out whole."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
+from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import OUTSIDE, split_tag
 from rnntag.tagging.tagged import Prediction
 
@@ -14,6 +18,16 @@ from rnntag.tagging.tagged import Prediction
 def joined(tokens: Sequence[str], groups: Sequence[range]) -> list[str]:
     """One token per group of pieces (see `rnntag.io.text.hyphen_groups`)."""
     return ["".join(tokens[i] for i in group) for group in groups]
+
+
+def joined_sentence(sentence: InputSentence, groups: Sequence[range]) -> InputSentence:
+    """A sentence of plain text with each group of pieces one token, spanning their offsets."""
+    offsets = sentence.offsets or []
+    return dataclasses.replace(
+        sentence,
+        tokens=joined(sentence.tokens, groups),
+        offsets=[(offsets[g.start][0], offsets[g.stop - 1][1]) for g in groups],
+    )
 
 
 def spread(prediction: Prediction, groups: Sequence[range], scheme: str | None) -> Prediction:

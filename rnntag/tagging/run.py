@@ -81,6 +81,8 @@ class Tagging:
             ]
             self.spans = [t.spans for t in self.taggers]
             infos = [t.info for t in self.taggers]
+        self.abbreviations = frozenset(a for info in infos for a in info.abbreviations)
+        """Where plain text's sentences do not end, for these models (see `read_text`)."""
         self.entity_types = sorted(
             {split_tag(label)[1] for info in infos if info.scheme for label in info.vocab.labels}
             - {""}
@@ -123,16 +125,15 @@ class Tagging:
             if self.workers > 1:
                 # Plain text goes out raw, so that the workers split it too.
                 pieces: Any = (
-                    text_blocks(stream, path) if fmt == "text" else read_chunks(stream, path, fmt)
+                    text_blocks(stream, path, abbreviations=self.abbreviations)
+                    if fmt == "text"
+                    else read_chunks(stream, path, fmt)
                 )
                 tagged = self.pool.tag(pieces, scores, nbest, stream.pending)
             else:
                 tagged = (
-                    (
-                        chunk,
-                        tag_chunk(self.taggers, chunk, scores, nbest, stages),
-                    )
-                    for chunk in read_chunks(stream, path, fmt)
+                    tag_chunk(self.taggers, chunk, scores, nbest, stages)
+                    for chunk in read_chunks(stream, path, fmt, abbreviations=self.abbreviations)
                 )
             for chunk, predicted in tagged:
                 columns = [

@@ -19,7 +19,7 @@ from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
 from rnntag.model.runtime import bound_kernel_cache
 from rnntag.tagging import tagged
-from rnntag.tagging.conventions import joined, spread
+from rnntag.tagging.conventions import joined, joined_sentence, spread
 from rnntag.tagging.predict import FeatureCache, predict
 from rnntag.tagging.tagged import Prediction
 
@@ -128,6 +128,12 @@ class Tagger:
             for p, g in zip(predicted, groups, strict=True)
         ]
 
+    def as_seen(self, sentence: InputSentence) -> InputSentence:
+        """The sentence in the tokens this model sees: for plain text, with the pieces its
+        data keeps whole joined (see `_compounds`); any other sentence as it is."""
+        groups = self._compounds(sentence)
+        return joined_sentence(sentence, groups) if groups else sentence
+
     def _compounds(self, sentence: InputSentence) -> list[range] | None:
         """The pieces to join in a sentence of plain text for this model: hyphenated
         compounds, for a model that learned them whole, and the forms with inner punctuation
@@ -204,10 +210,12 @@ class Tagger:
         """
         if isinstance(texts, str | bytes):
             raise TypeError("iter_tag takes an iterable of texts, not one text: use tag(text)")
-        for chunk in chunks(_own_documents(checked_text(text) for text in texts)):
+        texts = (checked_text(text) for text in texts)
+        for chunk in chunks(_own_documents(texts, frozenset(self.info.abbreviations))):
             yield from self._tag(chunk, scores)
 
     def _tag(self, sentences: list[InputSentence], scores: bool) -> list[tagged.Sentence]:
+        sentences = [self.as_seen(s) for s in sentences]
         full = [s for s in sentences if s.tokens]
         predicted = iter(self.predict_read(full, scores))
         return [
@@ -218,14 +226,14 @@ class Tagger:
         ]
 
 
-def _own_documents(texts: Iterable[str]) -> Iterator[InputSentence]:
+def _own_documents(texts: Iterable[str], abbreviations: frozenset[str]) -> Iterator[InputSentence]:
     """The sentences of each text, read as `rnntag tag` reads a file, with document numbers
     that no other text shares: each text is a document (or several, past `read_text`'s
     block size), however many texts there are."""
     used = 0
     for text in texts:
         own: dict[int | None, int] = {}
-        for sentence in read_text(text_lines(text), "<text>"):
+        for sentence in read_text(text_lines(text), "<text>", abbreviations=abbreviations):
             sentence.document = own.setdefault(sentence.document, used + len(own))
             yield sentence
         used += len(own)

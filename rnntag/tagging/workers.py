@@ -41,10 +41,13 @@ def tag_chunk(
     scores: bool = False,
     nbest: int = 1,
     stages: dict[str, float] | None = None,
-) -> list[list[Prediction]]:
+) -> tuple[list[InputSentence], list[list[Prediction]]]:
     """Each model's predictions for a chunk of sentences as read (see
-    `Tagger.predict_read`)."""
-    return [tagger.predict_read(sentences, scores, nbest, stages) for tagger in taggers]
+    `Tagger.predict_read`), and the sentences they stand on: a model tagging alone gives its
+    own tokens (`Tagger.as_seen`), several models the tokens as read."""
+    if len(taggers) == 1:
+        sentences = [taggers[0].as_seen(s) for s in sentences]
+    return sentences, [tagger.predict_read(sentences, scores, nbest, stages) for tagger in taggers]
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
@@ -68,12 +71,11 @@ def _spans() -> list[bool]:
 def _work(job: Job) -> tuple[list[InputSentence] | None, list[list[Prediction]]]:
     source, scores, nbest = job
     if isinstance(source, TextBlock):
-        sentences = source.sentences()
-        return sentences, tag_chunk(_worker_taggers, sentences, scores, nbest)
+        return tag_chunk(_worker_taggers, source.sentences(), scores, nbest)
     # The parent kept the sentences; only their tokens (and documents) came, and predictions
     # travel back.
     read = [InputSentence(tokens, document=document) for tokens, document in source]
-    return None, tag_chunk(_worker_taggers, read, scores, nbest)
+    return None, tag_chunk(_worker_taggers, read, scores, nbest)[1]
 
 
 class WorkerPool:

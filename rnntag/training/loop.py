@@ -21,8 +21,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import dev_score
 from rnntag.io.corpus import InputSentence
+from rnntag.io.language import guess_language
 from rnntag.io.schemes import convert, detect_scheme
-from rnntag.io.text import hyphen_convention, kept_forms
+from rnntag.io.text import hyphen_convention, kept_abbreviations, kept_forms
 from rnntag.model.config import (
     PLAIN_TAG_NETWORK,
     ModelConfig,
@@ -169,6 +170,8 @@ def _prepare(
         data_scheme=schemes[0],
         hyphens=hyphen_convention(train_tokens),
         forms=kept_forms(train_tokens),
+        abbreviations=kept_abbreviations(train_tokens),
+        lang=train_config.lang or guess_language(train_tokens),
         train=train_config,
         results={"pretrained_vectors_found": found},
     )
