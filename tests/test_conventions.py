@@ -170,3 +170,12 @@ def test_a_model_sees_the_forms_its_data_keeps_whole(tmp_path):
         ("Anna", "PER"),
         ("'s-Hertogenbosch", "LOC"),
     ]
+
+
+def test_a_kept_form_and_a_hyphen_make_one_compound():
+    # Dutch data keeps `'s` whole and hyphenated compounds whole: so `'s-Hertogenbosch`,
+    # which it never wrote, reaches the model as one token.
+    tagger = rnntag.load("ner")
+    tagger._forms = frozenset(["'s"])
+    (sentence,) = tagger.tag("Hij woont in 's-Hertogenbosch.")
+    assert [t.text for t in sentence.tokens] == ["Hij", "woont", "in", "'s-Hertogenbosch", "."]

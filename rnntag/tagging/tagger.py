@@ -135,18 +135,20 @@ class Tagger:
         return joined_sentence(sentence, groups) if groups else sentence
 
     def _compounds(self, sentence: InputSentence) -> list[range] | None:
-        """The pieces to join in a sentence of plain text for this model: hyphenated
-        compounds, for a model that learned them whole, and the forms with inner punctuation
-        its data keeps whole (`EE.UU`); None when there is nothing to join."""
+        """The pieces to join in a sentence of plain text for this model: the forms with
+        inner punctuation its data keeps whole (`EE.UU`, `'s`), then, for a model that
+        learned them whole, hyphenated compounds of what stands (`'s-Hertogenbosch`); None
+        when there is nothing to join."""
         if sentence.offsets is None or (self.info.hyphens != "whole" and not self._forms):
             return None
         tokens, offsets = sentence.tokens, sentence.offsets
-        if self.info.hyphens == "whole":
-            groups = hyphen_groups(tokens, offsets)
-        else:
-            groups = [range(i, i + 1) for i in range(len(tokens))]
+        groups = [range(i, i + 1) for i in range(len(tokens))]
         if self._forms:
             groups = form_groups(tokens, offsets, groups, self._forms)
+        if self.info.hyphens == "whole":
+            spans = [(offsets[g.start][0], offsets[g.stop - 1][1]) for g in groups]
+            compounds = hyphen_groups(joined(tokens, groups), spans)
+            groups = [range(groups[c.start].start, groups[c.stop - 1].stop) for c in compounds]
         return groups if len(groups) < len(tokens) else None
 
     def tag(self, text: str, scores: bool = False) -> list[tagged.Sentence]:
