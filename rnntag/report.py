@@ -82,6 +82,17 @@ def print_eval(
         )
 
 
+def _add_tokenisation(table: Table, info: ModelInfo) -> None:
+    """The rows that say how plain text is split for the model, as its data was."""
+    table.add_row("hyphenated compounds", f"{info.hyphens} (as its training data wrote them)")
+    for key, forms, what in [
+        ("forms kept whole", info.forms, "from its training data"),
+        ("no sentence end after", info.abbreviations, "abbreviations"),
+    ]:
+        if forms:
+            table.add_row(key, f"{len(forms):,} {what} ({' '.join(forms[:6])} ...)")
+
+
 def print_info(console: Console, directory: Path, info: ModelInfo, parameters: int) -> None:
     """Print a model's configuration, labels, size and training results."""
     size = sum(f.stat().st_size for f in directory.iterdir() if f.is_file())
@@ -102,17 +113,7 @@ def print_info(console: Console, directory: Path, info: ModelInfo, parameters: i
     if info.scheme is not None:
         data = info.data_scheme or info.scheme
         table.add_row("tag scheme of its output", f"{OUTPUT_SCHEME} (its data's: {data})")
-    table.add_row("hyphenated compounds", f"{info.hyphens} (as its training data wrote them)")
-    if info.forms:
-        shown = " ".join(info.forms[:5])
-        table.add_row(
-            "forms kept whole", f"{len(info.forms):,} from its training data ({shown} ...)"
-        )
-    if info.abbreviations:
-        shown = " ".join(info.abbreviations[:8])
-        table.add_row(
-            "no sentence end after", f"{len(info.abbreviations):,} abbreviations ({shown} ...)"
-        )
+    _add_tokenisation(table, info)
     table.add_row("labels", f"{len(info.vocab.labels)}: {' '.join(info.vocab.labels)}")
     table.add_row("words / characters", f"{len(info.vocab.words):,} / {len(info.vocab.chars):,}")
     for name, value in vars(info.model).items():

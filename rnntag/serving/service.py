@@ -163,13 +163,7 @@ class TaggingService:
                 )
         if len(set(models)) < len(models):
             raise RequestError(422, "'models' names a model twice")
-        if "text" in payload:
-            # Split as `rnntag tag` splits it for the same models.
-            known = [self.taggers[m].info for m in models]
-            abbreviations = frozenset(a for info in known for a in info.abbreviations)
-            sentences = _text(payload["text"], abbreviations)
-        else:
-            sentences = _tokens(payload["tokens"])
+        sentences = self._sentences(payload, models)
         tokens = sum(len(s.tokens) for s in sentences)
         if tokens > MAX_TOKENS:
             raise RequestError(413, f"more than {MAX_TOKENS:,} tokens")
@@ -201,6 +195,14 @@ class TaggingService:
             raise RequestError(
                 413, f"tokens times 'nbest' is over {MAX_TOKENS_NBEST:,}; ask for fewer"
             )
+
+    def _sentences(self, payload: dict[str, Any], models: list[str]) -> list[InputSentence]:
+        """A request's text, split as `rnntag tag` splits it for the same models, or its
+        tokens."""
+        if "tokens" in payload:
+            return _tokens(payload["tokens"])
+        known = [self.taggers[m].info for m in models]
+        return _text(payload["text"], frozenset(a for info in known for a in info.abbreviations))
 
     def tag(self, requests: list[Request]) -> list[list[dict[str, Any]]]:
         """Tag requests together: each model runs once over the sentences of all the requests
