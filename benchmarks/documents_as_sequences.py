@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-from rnntag.io.corpus import load_corpus
+from rnntag.io.formats import load_corpus
 from rnntag.io.schemes import convert
 
 

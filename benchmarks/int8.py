@@ -21,7 +21,7 @@ from torch import nn
 
 import rnntag
 from rnntag.evaluation.metrics import dev_score
-from rnntag.io.corpus import guess_format, load_corpus
+from rnntag.io.formats import load_corpus
 from rnntag.tagging.predict import predict
 from rnntag.tagging.tagged import Prediction
 from rnntag.tagging.tagger import Tagger
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("dev")
     parser.add_argument("--repeat", type=int, default=5)
     options = parser.parse_args()
-    sentences = load_corpus(options.dev, guess_format(options.dev))
+    sentences = load_corpus(options.dev)
     tokens, gold = [s.tokens for s in sentences], [s.tags or [] for s in sentences]
     taggers = {"fp32": rnntag.load(options.model, "cpu"), "int8": rnntag.load(options.model, "cpu")}
     quantise(taggers["int8"])

@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from rnntag.io.corpus import guess_format, load_corpus
+from rnntag.io.formats import load_corpus
 from rnntag.model import network
 from rnntag.model.config import ModelConfig
 from rnntag.model.documents import document_batches
@@ -37,7 +37,7 @@ def main() -> None:
     options = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    data = load_corpus(options.train, guess_format(options.train))
+    data = load_corpus(options.train)
     tokens, tags = [s.tokens for s in data], [s.tags or [] for s in data]
     documents = [s.document for s in data]
     config = ModelConfig(

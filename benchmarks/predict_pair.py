@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from rnntag.io.corpus import load_corpus
+from rnntag.io.formats import ReadOptions, load_corpus
 from rnntag.tagging.predict import FeatureCache, predict
 from rnntag.tagging.tagger import Tagger
 
@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=2, help="times the file is repeated")
     parser.add_argument("--rounds", type=int, default=9)
     options = parser.parse_args()
-    read = load_corpus(options.conll, "conll")
+    read = load_corpus(options.conll, ReadOptions("conll"))
     sentences = [s.tokens for s in read] * options.copies
     documents = [s.document for s in read] * options.copies
     tokens = sum(len(s) for s in sentences)

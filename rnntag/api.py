@@ -9,12 +9,12 @@ import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Evaluation, Mode, evaluate
-from rnntag.io.corpus import Format, InputSentence, guess_format, load_corpus
 from rnntag.io.files import check_output
+from rnntag.io.formats import Format, ReadOptions, load_corpus
 from rnntag.io.schemes import (
     SCHEMES,
     detect_scheme,
@@ -22,6 +22,7 @@ from rnntag.io.schemes import (
     is_span_tag,
     split_tag,
 )
+from rnntag.io.sentence import InputSentence
 from rnntag.model.config import (
     ModelConfig,
     TrainConfig,
@@ -146,8 +147,7 @@ def train(
     )
     if scheme is not None and scheme not in SCHEMES:
         raise UsageError(f"scheme must be one of {', '.join(SCHEMES)}")
-    if fmt not in (None, "conll", "conllu"):
-        raise UsageError("format must be conll or conllu")
+    read = _tagged_files(fmt, tag_column, tag_field, encoding)
     check_finite(model_config, train_config)
     check_recipe(train_config)
     if train_config.final_fit and dev is None:
@@ -168,8 +168,8 @@ def train(
     # Under torchrun, rank 0 alone writes.
     writes = os.environ.get("RANK", "0") == "0"
     with claim_output(out, force, resume) if writes else contextlib.nullcontext():
-        train_data = _read(train, fmt, tag_column, tag_field, encoding, scheme)
-        dev_data = _read(dev, fmt, tag_column, tag_field, encoding, scheme) if dev else None
+        train_data = _read(train, read, scheme)
+        dev_data = _read(dev, read, scheme) if dev else None
         reporter = _progress_reporter() if progress and observer is None else None
         observer = observer or reporter or TrainObserver()
         if dev_data and train_config.final_fit:
@@ -186,6 +186,13 @@ def train(
             if reporter is not None:
                 reporter.close()
     return Tagger.load(out)
+
+
+def _tagged_files(fmt: str | None, tag_column: int, tag_field: str, encoding: str) -> ReadOptions:
+    """How `train` reads its files; a format other than CoNLL or CoNLL-U is a usage error."""
+    if fmt not in (None, "conll", "conllu"):
+        raise UsageError("format must be conll or conllu")
+    return ReadOptions(cast("Format | None", fmt), tag_column, tag_field, encoding)
 
 
 def _documents_after(
@@ -233,19 +240,11 @@ def _check_dev_labels(
     observer.on_warning(f"{dev} has {what} the training data lacks, never predicted: {listed}")
 
 
-def _read(
-    path: str | Path,
-    fmt: str | None,
-    tag_column: int,
-    tag_field: str,
-    encoding: str,
-    scheme: str | None,
-) -> list[InputSentence]:
+def _read(path: str | Path, read: ReadOptions, scheme: str | None) -> list[InputSentence]:
     name = str(path)
-    file_format = fmt or guess_format(name)
-    sentences = load_corpus(name, file_format, tag_column, tag_field, encoding)  # type: ignore[arg-type]
+    sentences = load_corpus(name, read)
     if scheme is not None:
-        check_scheme(name, sentences, scheme, file_format)
+        check_scheme(name, sentences, scheme, read.format_of(name))
     return sentences
 
 
@@ -329,9 +328,8 @@ def score(
     """
     if (model is None) == (pred_path is None):
         raise UsageError("give either a model or a predicted file to score")
-    gold_data = load_corpus(
-        gold_path, fmt or guess_format(gold_path), tag_column, tag_field, encoding
-    )
+    read = ReadOptions(fmt, tag_column, tag_field, encoding)
+    gold_data = load_corpus(gold_path, read)
     tokens = [s.tokens for s in gold_data]
     gold = [s.tags or [] for s in gold_data]
     if scheme is not None:
@@ -339,9 +337,7 @@ def score(
     scheme = scheme or detect_scheme(gold)
     lines = [s.line for s in gold_data]
     if pred_path is not None:
-        pred_data = load_corpus(
-            pred_path, fmt or guess_format(pred_path), tag_column, tag_field, encoding
-        )
+        pred_data = load_corpus(pred_path, read)
         _check_aligned(gold_path, gold_data, pred_path, pred_data)
         if scheme is not None:
             _check_span_tags(pred_data, pred_path, f"the gold tags are {scheme} spans")

@@ -192,7 +192,8 @@ def tag(
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
     with long_lived():
-        from rnntag.io.corpus import STDIN
+        from rnntag.io.formats import ReadOptions
+        from rnntag.io.source import STDIN
         from rnntag.tagging.run import Tagging
 
     if nbest > 1 and output != "jsonl":
@@ -200,11 +201,11 @@ def tag(
     if workers <= 1:
         # With workers the network runs in them, one thread each, and never here.
         _use_threads(threads)
-    fmt: Any = input_format
+    read = ReadOptions(input_format, encoding=encoding)
     with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
         write = _writer(output, tag_field, tagging.entity_types)
         for path in files or [STDIN]:
-            for chunk, columns in tagging.tag_file(path, fmt, encoding, scores, nbest):
+            for chunk, columns in tagging.tag_file(path, read, scores, nbest):
                 write(chunk, columns)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 from distributed import WorkerPlugin
 
 from rnntag.errors import UsageError
-from rnntag.io.corpus import Format
 from rnntag.io.files import atomic_write, check_output
+from rnntag.io.formats import Format, ReadOptions
 from rnntag.io.schemes import check_output_scheme
 from rnntag.model.directory import resolve_model
 from rnntag.tagging.output import render
@@ -78,9 +78,7 @@ def _tag_file(
 
     def write(path: str) -> None:
         with open(path, "w", encoding="utf-8") as out:
-            chunks = tagging.tag_file(
-                source, options["fmt"], options["encoding"], options["scores"], options["nbest"]
-            )
+            chunks = tagging.tag_file(source, options["read"], options["scores"], options["nbest"])
             for chunk, columns in chunks:
                 out.write(render(chunk, columns, options["output"], options["tag_field"]))
 
@@ -153,9 +151,8 @@ def tag_files(
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     plugin = ModelsPlugin(models, output_scheme)
     client.register_plugin(plugin)
-    options = dict(
-        fmt=fmt, encoding=encoding, scores=scores, nbest=nbest, output=output, tag_field=tag_field
-    )
+    read = ReadOptions(fmt, encoding=encoding)
+    options = dict(read=read, scores=scores, nbest=nbest, output=output, tag_field=tag_field)
     futures = [
         client.submit(_tag_file, plugin.key, str(f), str(t), options, pure=False)
         for f, t in zip(files, targets, strict=True)

@@ -16,9 +16,10 @@ import typer.models
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Mode as SpanMode
-from rnntag.io.corpus import Format as FileFormat
-from rnntag.io.corpus import parse_tag_field, text_decoder
+from rnntag.io.conll import parse_tag_field
+from rnntag.io.formats import Format as FileFormat
 from rnntag.io.schemes import Scheme as SpanScheme
+from rnntag.io.source import text_decoder
 from rnntag.model.config import CHOICES, PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
 from rnntag.model.documents import Documents
 from rnntag.tagging.output import OutputFormat as Output

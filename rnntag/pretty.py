@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from rnntag.io.corpus import InputSentence
+from rnntag.io.sentence import InputSentence
 from rnntag.tagging.output import Column
 
 

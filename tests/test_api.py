@@ -16,7 +16,7 @@ import rnntag.api
 import rnntag.tagging.tagger
 from rnntag.cli import main
 from rnntag.errors import RnntagError
-from rnntag.io.corpus import load_corpus
+from rnntag.io.formats import load_corpus
 from rnntag.io.schemes import SCHEMES, convert
 from rnntag.tagging.predict import BATCH_TOKENS, predict
 

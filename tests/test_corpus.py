@@ -11,20 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rnntag.errors import RnntagError
-from rnntag.io import corpus
-from rnntag.io.corpus import (
-    InputSentence,
-    load_corpus,
-    open_text,
-    read_conll,
-    read_conllu,
-    read_sentences,
-    read_text,
-    read_tokens,
-    text_blocks,
-    write_conll,
-    write_conllu,
-)
+from rnntag.io import plaintext
+from rnntag.io.conll import read_conll, read_conllu, read_tokens
+from rnntag.io.formats import ReadOptions, guess_format, load_corpus, read_sentences
+from rnntag.io.plaintext import read_text, text_blocks
+from rnntag.io.sentence import InputSentence
+from rnntag.io.source import open_text
+from rnntag.io.writers import write_conll, write_conllu
 
 TRICKY_CONLL = str(DATA / "tricky.conll")
 TRICKY_CONLLU = str(DATA / "tricky.conllu")
@@ -38,7 +31,7 @@ ADA_WENT = ["Ada", "went", "to", "Paris", ",", "and", "Bob", "too", "."]
 def read_file(path: str, fmt: str, **options) -> list[InputSentence]:
     """All sentences of a file, read as the command line reads it."""
     with open_text(path) as stream:
-        return list(read_sentences(stream, path, fmt, **options))
+        return list(read_sentences(stream, path, ReadOptions(fmt, **options)))
 
 
 def conllu_line(token_id: str, form: str, upos: str = "X", misc: str = "_") -> str:
@@ -358,7 +351,7 @@ def test_bad_input_names_file_and_line(tmp_path, name, content, options, line, f
         path.write_text(content, encoding="utf-8")
 
     with pytest.raises(RnntagError) as caught:
-        load_corpus(str(path), **options)
+        load_corpus(str(path), ReadOptions(**options))
 
     assert caught.value.line == line
     assert fragment in caught.value.message
@@ -385,8 +378,25 @@ def test_invalid_utf8_from_a_strict_stream_is_still_an_error():
 def test_other_encodings_are_read_when_named(tmp_path, encoding, data):
     path = tmp_path / "other.conll"
     path.write_bytes(data)
-    (sentence,) = load_corpus(str(path), "conll", encoding=encoding)
+    (sentence,) = load_corpus(str(path), ReadOptions("conll", encoding=encoding))
     assert sentence.tokens == ["Zürich"] and sentence.tags == ["B-LOC"]
+
+
+@pytest.mark.parametrize(
+    ("name", "otherwise", "expected"),
+    [
+        ("dev.conllu", "conll", "conllu"),
+        ("dev.CoNLLU", "text", "conllu"),
+        ("dev.conll", "text", "conll"),
+        ("notes.txt", "text", "text"),
+        ("notes.txt", "conll", "conll"),
+        ("-", "text", "text"),
+    ],
+)
+def test_the_format_is_guessed_from_the_suffix_in_any_case(name, otherwise, expected):
+    assert guess_format(name, otherwise) == expected
+    assert ReadOptions().format_of(name, otherwise) == expected
+    assert ReadOptions("tokens").format_of(name, otherwise) == "tokens"
 
 
 TOKENS = st.text(
@@ -409,7 +419,8 @@ def _through_file(
     path = tmp_path_factory.mktemp("roundtrip") / f"data.{fmt}"
     path.write_text(text, encoding="utf-8")
     with open_text(str(path)) as stream:
-        return list(read_sentences(stream, str(path), fmt, tag_field=field))  # type: ignore[arg-type]
+        read = ReadOptions(fmt, tag_field=field)  # type: ignore[arg-type]
+        return list(read_sentences(stream, str(path), read))
 
 
 @given(SENTENCES)
@@ -443,7 +454,8 @@ def test_garbage_gives_sentences_or_a_clean_error(tmp_path_factory, garbage, fmt
     path.write_bytes(garbage)
     try:
         with open_text(str(path)) as stream:
-            list(read_sentences(stream, str(path), fmt, require_tags=fmt in ("conll", "conllu")))  # type: ignore[arg-type]
+            read, tagged = ReadOptions(fmt), fmt in ("conll", "conllu")
+            list(read_sentences(stream, str(path), read, require_tags=tagged))
     except RnntagError as exc:
         assert exc.path == str(path)
 
@@ -460,7 +472,7 @@ def test_text_blocks_split_into_the_sentences_of_the_whole_input(text, size):
     lines = text.splitlines(keepends=True)
     # A block is a document: `read_text` cuts them where `text_blocks` does.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(corpus, "BLOCK_SIZE", size)
+        patch.setattr(plaintext, "BLOCK_SIZE", size)
         whole = list(read_text(lines, "-"))
         blocks = list(text_blocks(lines, "-", size))
         in_blocks = [sentence for block in blocks for sentence in block.sentences()]
@@ -484,7 +496,7 @@ _LINE_END_INPUTS = {
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_any_universal_line_ends_read_like_line_feeds(tmp_path_factory, monkeypatch, fmt, ends):
     # Blocks of 3 bytes split many a CRLF between two reads.
-    monkeypatch.setattr("rnntag.io.corpus.TextSource.BLOCK", 3)
+    monkeypatch.setattr("rnntag.io.source.TextSource.BLOCK", 3)
     text = _LINE_END_INPUTS[fmt]
     lines = text.split("\n")
     chosen = [ends[i % len(ends)] for i in range(len(lines) - 1)]

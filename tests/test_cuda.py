@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnntag.io.corpus import load_corpus
+from rnntag.io.formats import load_corpus
 from rnntag.model.config import ModelConfig, TrainConfig
 from rnntag.tagging.tagger import Tagger
 from rnntag.training.loop import train

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from test_model import SENTENCES, TAGS, make_model
 
 from rnntag.api import score
-from rnntag.io.corpus import read_conll, read_conllu, read_text
+from rnntag.io.conll import read_conll, read_conllu
+from rnntag.io.plaintext import read_text
 from rnntag.model.documents import document_batches, document_groups
 from rnntag.model.encode import EncodedSentences
 from rnntag.model.network import in_shared_group, others_mean

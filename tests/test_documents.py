@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 import rnntag
 from rnntag.api import score
-from rnntag.io.corpus import InputSentence, chunks, read_text, text_lines
+from rnntag.io.chunks import chunks
+from rnntag.io.plaintext import read_text, text_lines
+from rnntag.io.sentence import InputSentence
 from rnntag.model.documents import document_groups
 from rnntag.model.encode import EncodedSentences
 from rnntag.serving.service import TaggingService

@@ -19,7 +19,7 @@ from rnntag.errors import RnntagError
 from rnntag.exporting import runtime
 from rnntag.exporting.onnx import _FinalStates
 from rnntag.exporting.runtime import OnnxTagger, viterbi
-from rnntag.io.corpus import load_corpus
+from rnntag.io.formats import ReadOptions, load_corpus
 from rnntag.model.crf import CRF
 from rnntag.model.network import SymbolBiLSTM
 
@@ -36,12 +36,12 @@ SAMPLES = [DATA / "ner-dev.conll", DATA / "tricky.conll"]
 
 
 def sentences() -> list[list[str]]:
-    return [s.tokens for path in SAMPLES for s in load_corpus(str(path), "conll")]
+    return [s.tokens for path in SAMPLES for s in load_corpus(str(path), ReadOptions("conll"))]
 
 
 def documents() -> list[int | None]:
     """The document of each of `sentences()`: the NER sample is one, whose names recur."""
-    return [s.document for path in SAMPLES for s in load_corpus(str(path), "conll")]
+    return [s.document for path in SAMPLES for s in load_corpus(str(path), ReadOptions("conll"))]
 
 
 @pytest.fixture(scope="module")

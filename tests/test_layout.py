@@ -13,7 +13,7 @@ LAYERS = ["errors", "version", "io", "model", "evaluation", "tagging", "training
 
 
 def _layer(module: str) -> str:
-    """`rnntag.io.corpus` is in layer `io`, `rnntag.api` in `api`, `rnntag` in `__init__`."""
+    """`rnntag.io.formats` is in layer `io`, `rnntag.api` in `api`, `rnntag` in `__init__`."""
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "__init__"
 

@@ -20,8 +20,9 @@ from conftest import DATA, run, run_captured
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rnntag.io import corpus
-from rnntag.io.corpus import load_corpus, read_text, text_blocks
+from rnntag.io import plaintext
+from rnntag.io.formats import load_corpus
+from rnntag.io.plaintext import read_text, text_blocks
 from rnntag.model.directory import resolve_model
 from rnntag.tagging.tagger import Tagger
 from rnntag.tagging.workers import WorkerPool, tag_chunk
@@ -128,7 +129,7 @@ def test_inline_and_pretty(capsys, text_file):
 def test_pretty_gives_an_entity_type_one_colour_in_every_sentence():
     from rich.console import Console
 
-    from rnntag.io.corpus import InputSentence
+    from rnntag.io.sentence import InputSentence
     from rnntag.pretty import entity_styles, print_tagged
     from rnntag.tagging.output import Column
     from rnntag.tagging.tagged import Prediction
@@ -325,7 +326,7 @@ def test_workers_split_blocks_of_text_as_one_process_splits_the_whole(monkeypatc
     names = ["pos", "ner"]
     taggers = [Tagger.load(name) for name in names]
     # Small blocks, each a document of the memory as in one process.
-    monkeypatch.setattr(corpus, "BLOCK_SIZE", 300)
+    monkeypatch.setattr(plaintext, "BLOCK_SIZE", 300)
     sentences = list(read_text(lines, "-"))
     _, expected = tag_chunk(taggers, sentences, scores=True)
     with WorkerPool(names, None, 2) as pool:
@@ -489,7 +490,7 @@ def test_conllu_from_text_parses_and_rebuilds_the_text(tmp_path, pieces):
 def test_pretty_never_wraps_a_label_away_from_its_entity(width):
     from rich.console import Console
 
-    from rnntag.io.corpus import read_text
+    from rnntag.io.plaintext import read_text
     from rnntag.pretty import entity_styles, print_tagged
     from rnntag.tagging.output import Column
     from rnntag.tagging.tagged import Prediction

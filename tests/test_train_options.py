@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 import rnntag
 from rnntag.api import _documents_after
 from rnntag.errors import UsageError
-from rnntag.io.corpus import InputSentence, load_corpus
+from rnntag.io.formats import ReadOptions, load_corpus
 from rnntag.io.schemes import is_well_formed
+from rnntag.io.sentence import InputSentence
 from rnntag.model.config import PLAIN_TAG_NETWORK, ModelConfig
 from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
 from rnntag.training.checkpoint import fingerprint
@@ -385,7 +386,8 @@ def test_final_fit_trains_on_train_and_dev_together_for_every_epoch(tmp_path):
     assert run(*arguments, "--patience", "1", "--final-fit") == 0
 
     info, _ = load_model(out, torch.device("cpu"))
-    train_data, dev_data = load_corpus(str(train), "conll"), load_corpus(str(dev), "conll")
+    conll = ReadOptions("conll")
+    train_data, dev_data = load_corpus(str(train), conll), load_corpus(str(dev), conll)
     only_dev = {t for s in dev_data for t in s.tokens} - {t for s in train_data for t in s.tokens}
     assert "Zanzibar" in only_dev and only_dev <= set(info.vocab.words)
     assert info.train.final_fit
@@ -435,7 +437,7 @@ def test_a_checkpoint_from_before_later_settings_resumes(tmp_path):
     state = json.loads(path.read_text(encoding="utf-8"))
     for section, name in [("model", "merge"), ("model", "doc_memory"), ("train", "final_fit")]:
         del state["info"][section][name]
-    sentences = load_corpus(str(train), "conllu")
+    sentences = load_corpus(str(train), ReadOptions("conllu"))
     state["data"] = fingerprint(
         [state["info"]["model"], state["info"]["train"]],
         [s.tokens for s in sentences],

@@ -13,8 +13,9 @@ from typing import Any
 
 from rnntag.errors import RnntagError
 from rnntag.io.checks import checked_tokens
-from rnntag.io.corpus import InputSentence, read_text, text_lines
+from rnntag.io.plaintext import read_text, text_lines
 from rnntag.io.schemes import SCHEMES
+from rnntag.io.sentence import InputSentence
 from rnntag.model.runtime import resolve_device
 from rnntag.tagging.output import Column, to_json
 from rnntag.tagging.run import column_names

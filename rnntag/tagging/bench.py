@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from rnntag.io.corpus import Format, open_text, read_sentences
+from rnntag.io.formats import Format, ReadOptions, read_sentences
+from rnntag.io.source import open_text
 from rnntag.tagging.output import render
 from rnntag.tagging.run import Tagging
 
@@ -41,9 +42,10 @@ def benchmark(
     """
     seconds = dict.fromkeys(("read", "encode", "network", "decode", "tags", "write"), 0.0)
     tokens = sentences = 0
+    read = ReadOptions(input_format, encoding=encoding)
     with Tagging(models, None, device) as tagging:
         started = time.perf_counter()
-        for chunk, columns in tagging.tag_file(path, input_format, encoding, stages=seconds):
+        for chunk, columns in tagging.tag_file(path, read, stages=seconds):
             mark = time.perf_counter()
             render(chunk, columns, "conll", "upos")
             seconds["write"] += time.perf_counter() - mark
@@ -92,7 +94,7 @@ def tokenization_scores(path: str) -> dict[str, Any]:
     sentences = 0
     document: list[str] = []
     with open_text(path) as stream:
-        for sentence in read_sentences(stream, path, "conllu"):
+        for sentence in read_sentences(stream, path, ReadOptions("conllu")):
             assert sentence.conllu is not None
             text = sentence.conllu.metadata.get("text")
             if text is None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import OUTSIDE, split_tag
+from rnntag.io.sentence import InputSentence
 from rnntag.tagging.tagged import Prediction
 
 

@@ -11,13 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Literal
 
-from rnntag.io.corpus import (
-    ConlluMarks,
-    InputSentence,
-    conllu_marks,
-    write_conll,
-    write_conllu,
-)
+from rnntag.io.sentence import InputSentence
+from rnntag.io.writers import ConlluMarks, conllu_marks, write_conll, write_conllu
 from rnntag.tagging import tagged
 from rnntag.tagging.tagged import Prediction, offsets, text_of
 

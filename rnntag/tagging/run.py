@@ -12,8 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import UsageError
-from rnntag.io.corpus import Format, InputSentence, open_text, read_chunks, text_blocks
+from rnntag.io.chunks import read_chunks
+from rnntag.io.formats import ReadOptions
+from rnntag.io.plaintext import text_blocks
 from rnntag.io.schemes import split_tag
+from rnntag.io.sentence import InputSentence
+from rnntag.io.source import open_text
 from rnntag.tagging.output import Column
 from rnntag.tagging.tagged import check_nbest
 from rnntag.tagging.workers import WorkerPool, tag_chunk
@@ -21,8 +25,6 @@ from rnntag.tagging.workers import WorkerPool, tag_chunk
 if TYPE_CHECKING:
     from rnntag.tagging.tagger import Tagger
 
-# What a file is read as when no input format is given.
-SUFFIX_FORMATS: dict[str, Format] = {".conllu": "conllu", ".conll": "conll"}
 _MISC_UNSAFE = re.compile(r"[|=\s]+")
 
 
@@ -98,18 +100,17 @@ class Tagging:
     def tag_file(
         self,
         path: str,
-        fmt: Format | None,
-        encoding: str,
+        read: ReadOptions,
         scores: bool = False,
         nbest: int = 1,
         stages: dict[str, float] | None = None,
     ) -> Iterator[tuple[list[InputSentence], list[list[Column]]]]:
-        """Tag a file (or `rnntag.io.corpus.STDIN`) chunk by chunk.
+        """Tag a file (or `rnntag.io.source.STDIN`) chunk by chunk.
 
         Args:
             path: The input.
-            fmt: Its format; by default from its suffix (`SUFFIX_FORMATS`), else plain text.
-            encoding: Its encoding.
+            read: Its format, by default from its suffix (`guess_format`), else plain text;
+                and its encoding. Tags in it are not read.
             scores: Compute probabilities too.
             nbest: Number of best sequences.
             stages: Seconds per stage of the networks' work, added to as by
@@ -119,8 +120,8 @@ class Tagging:
             An iterator over (sentences, each sentence's columns, one per model).
         """
         check_nbest(nbest)  # before any worker is sent anything
-        fmt = fmt or SUFFIX_FORMATS.get(Path(path).suffix.lower(), "text")
-        with open_text(path, encoding) as stream:
+        fmt = read.format_of(path, "text")
+        with open_text(path, read.encoding) as stream:
             tagged: Any
             if self.workers > 1:
                 # Plain text goes out raw, so that the workers split it too.

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rnntag.errors import UsageError
-from rnntag.io.corpus import InputSentence
 from rnntag.io.schemes import to_spans
+from rnntag.io.sentence import InputSentence
 
 # Best sequences one may ask for: each costs its share of every Viterbi step's memory.
 MAX_NBEST = 100

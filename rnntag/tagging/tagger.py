@@ -9,8 +9,10 @@ from pathlib import Path
 import torch
 
 from rnntag.io.checks import checked_text, checked_tokens
-from rnntag.io.corpus import InputSentence, chunks, read_text, text_lines
+from rnntag.io.chunks import chunks
+from rnntag.io.plaintext import read_text, text_lines
 from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, scheme_labels
+from rnntag.io.sentence import InputSentence
 from rnntag.io.text import form_groups, hyphen_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model

@@ -20,7 +20,8 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import RnntagError
-from rnntag.io.corpus import InputSentence, TextBlock
+from rnntag.io.plaintext import TextBlock
+from rnntag.io.sentence import InputSentence
 from rnntag.model.directory import read_info, resolve_model
 from rnntag.tagging.tagged import Prediction
 

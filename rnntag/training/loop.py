@@ -20,9 +20,9 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import dev_score
-from rnntag.io.corpus import InputSentence
 from rnntag.io.language import guess_language
 from rnntag.io.schemes import convert, detect_scheme
+from rnntag.io.sentence import InputSentence
 from rnntag.io.text import hyphen_convention, kept_abbreviations, kept_forms
 from rnntag.model.config import (
     PLAIN_TAG_NETWORK,
