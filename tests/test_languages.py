@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import rnntag
 from rnntag.io.language import guess_language
-from rnntag.io.text import kept_abbreviations, split_text
+from rnntag.io.text import kept_abbreviations, split_text, stop_groups
 from rnntag.serving.service import TaggingService
 
 SPANISH = (
@@ -74,6 +74,25 @@ def test_no_sentence_ends_after_an_abbreviation_of_the_model(abbreviation, name,
         assert len(sentences) == 2
         assert name in sentences[0]
     assert all(text[t.start : t.end] == t.text for s in split_text(text, given_) for t in s)
+
+
+@given(st.lists(st.sampled_from(["Sra", ".", "Pérez", "3", "?", "EE.UU"]), max_size=10))
+def test_a_stop_joins_the_word_it_touches_only_inside_a_sentence(tokens):
+    offsets, at = [], 0
+    for token in tokens:  # `.` touches what stands before it; the others stand apart
+        at += 0 if token == "." else 1
+        offsets.append((at, at + len(token)))
+        at += len(token)
+    groups = stop_groups(tokens, offsets, [range(i, i + 1) for i in range(len(tokens))])
+    assert [i for g in groups for i in g] == list(range(len(tokens)))
+    last_word = max((i for i, t in enumerate(tokens) if t[0].isalnum()), default=-1)
+    for g in groups:
+        if len(g) == 2:
+            assert tokens[g.stop - 1] == "." and tokens[g.start][-1].isalpha()
+            assert g.stop - 1 < last_word
+        else:
+            joinable = tokens[g.start] == "." and 0 < g.start < last_word
+            assert not (joinable and tokens[g.start - 1][-1].isalpha())
 
 
 def test_a_model_records_its_language_forms_and_abbreviations(spanish_model, capsys):

@@ -375,3 +375,36 @@ def form_groups(
         found.append(range(groups[g].start, groups[end - 1].stop))
         g = end
     return found
+
+
+def stop_groups(
+    tokens: Sequence[str], offsets: Sequence[tuple[int, int]], groups: Sequence[range]
+) -> list[range]:
+    """`groups` with a full stop joined to the word it touches where the sentence goes on
+    after it (`Sra` `.` `Pérez`: an abbreviation, since no sentence ended there), for a model
+    whose data writes abbreviations with their stop (one with `kept_abbreviations`).
+
+    Args:
+        tokens: A sentence's tokens.
+        offsets: Their character offsets in the text.
+        groups: Consecutive ranges covering all tokens.
+
+    Returns:
+        Consecutive ranges covering all tokens, in order.
+    """
+    last_word = max((i for i, t in enumerate(tokens) if any(c.isalnum() for c in t)), default=-1)
+    found: list[range] = []
+    for group in groups:
+        previous = found[-1] if found else None
+        if (
+            previous is not None
+            and tokens[group.start] == "."
+            and len(group) == 1
+            and group.start < last_word
+            and tokens[previous.stop - 1][-1:].isalpha()
+            and offsets[previous.stop - 1][1] == offsets[group.start][0]
+        ):
+            found[-1] = range(previous.start, group.stop)
+        else:
+            found.append(group)
+    return found

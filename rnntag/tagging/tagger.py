@@ -13,7 +13,7 @@ from rnntag.io.chunks import chunks
 from rnntag.io.plaintext import read_text, text_lines
 from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, scheme_labels
 from rnntag.io.sentence import InputSentence
-from rnntag.io.text import form_groups, hyphen_groups
+from rnntag.io.text import form_groups, hyphen_groups, stop_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import Encoder
@@ -138,15 +138,19 @@ class Tagger:
 
     def _compounds(self, sentence: InputSentence) -> list[range] | None:
         """The pieces to join in a sentence of plain text for this model: the forms with
-        inner punctuation its data keeps whole (`EE.UU`, `'s`), then, for a model that
-        learned them whole, hyphenated compounds of what stands (`'s-Hertogenbosch`); None
-        when there is nothing to join."""
-        if sentence.offsets is None or (self.info.hyphens != "whole" and not self._forms):
+        inner punctuation its data keeps whole (`EE.UU`, `'s`), an abbreviation's stop where
+        its data writes them so (`Sra.`), then, for a model that learned them whole,
+        hyphenated compounds of what stands (`'s-Hertogenbosch`); None when there is
+        nothing to join."""
+        stops = bool(self.info.abbreviations)
+        if sentence.offsets is None or not (self.info.hyphens == "whole" or self._forms or stops):
             return None
         tokens, offsets = sentence.tokens, sentence.offsets
         groups = [range(i, i + 1) for i in range(len(tokens))]
         if self._forms:
             groups = form_groups(tokens, offsets, groups, self._forms)
+        if stops:
+            groups = stop_groups(tokens, offsets, groups)
         if self.info.hyphens == "whole":
             spans = [(offsets[g.start][0], offsets[g.stop - 1][1]) for g in groups]
             compounds = hyphen_groups(joined(tokens, groups), spans)
