@@ -33,6 +33,8 @@ from rnntag.model.crf import CRF
         ([["B-PER", "B-PER", "O"], ["O"]], "IOB2"),
         # An I- after a span of another type starts a span: only IOB1 allows that.
         ([["B-PER", "I-LOC"]], "IOB1"),
+        # IOB2 with a stray I- start, as CoNLL-2002 Spanish has one among 18,751 spans.
+        ([["B-PER", "I-PER", "O"], ["O", "I-LOC"], ["B-ORG"], ["B-LOC", "O"]], "IOB2"),
         ([["S-PER", "O", "B-LOC", "E-LOC"]], "IOBES"),
         ([["U-PER", "O", "B-LOC", "L-LOC"]], "IOBES"),
         ([["O", "O"]], None),

@@ -45,11 +45,13 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> Scheme | None:
         sentences: Tag sequences.
 
     Returns:
-        "IOBES" if E-, S-, L- or U- occurs; "IOB1" if some span starts with I-; otherwise
-        "IOB2". None when any tag is not a span tag (POS tags, say) or every tag is `O`.
+        "IOBES" if E-, S-, L- or U- occurs; "IOB1" if at least as many spans start with I-
+        as start with B- after `O` or another type (which IOB1 never does; CoNLL-2002's IOB2 Spanish
+        has one stray I- start among 18,751 spans); otherwise "IOB2". None when any tag is
+        not a span tag (POS tags, say) or every tag is `O`.
     """
     seen_prefixes: set[str] = set()
-    starts_with_inside = False
+    starts = {"B": 0, "I": 0}
     for tags in sentences:
         previous = OUTSIDE
         for tag in tags:
@@ -57,16 +59,15 @@ def detect_scheme(sentences: Iterable[Sequence[str]]) -> Scheme | None:
                 return None
             prefix, label = split_tag(tag)
             seen_prefixes.add(prefix)
-            if prefix == "I":
-                before, before_label = split_tag(previous)
-                if before == OUTSIDE or before_label != label:
-                    starts_with_inside = True
+            before, before_label = split_tag(previous)
+            if prefix in starts and (before == OUTSIDE or before_label != label):
+                starts[prefix] += 1
             previous = tag
     if seen_prefixes <= {OUTSIDE}:
         return None
     if seen_prefixes & {"E", "S"}:
         return "IOBES"
-    return "IOB1" if starts_with_inside else "IOB2"
+    return "IOB1" if starts["I"] and starts["I"] >= starts["B"] else "IOB2"
 
 
 def to_spans(tags: Sequence[str]) -> list[Span]:
