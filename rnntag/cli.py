@@ -38,7 +38,7 @@ def _say(message: str) -> None:
 
 
 def _stdout() -> Console:
-    from rnntag.pretty import results_console
+    from rnntag.console.results import results_console
 
     return results_console()
 
@@ -143,7 +143,7 @@ def train(
     from rich.console import Console
 
     from rnntag.api import train as train_tagger
-    from rnntag.report import ProgressReporter, print_trained
+    from rnntag.console.progress import ProgressReporter, print_trained
     from rnntag.training.loop import TrainingInterrupted
     from rnntag.training.signals import StopOnSignal
 
@@ -221,7 +221,7 @@ def _use_threads(threads: int) -> None:
     """Run the network on `threads` CPU threads, 0 for the automatic choice (`threads_for`)."""
     import torch
 
-    from rnntag.model.runtime import threads_for
+    from rnntag.model.device import threads_for
 
     torch.set_num_threads(threads_for(threads))
 
@@ -231,10 +231,10 @@ def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any
     unbuffered), or, for `--output pretty`, to the terminal in one colour per entity type,
     after a legend."""
     if output == "pretty":
-        from rnntag.pretty import pretty_writer
+        from rnntag.console.pretty import pretty_writer
 
         return pretty_writer(types)
-    from rnntag.tagging.output import render
+    from rnntag.tagging.render import render
 
     def write(chunk: Any, columns: Any) -> None:
         sys.stdout.write(render(chunk, columns, output, tag_field))
@@ -263,8 +263,8 @@ def evaluate(
     threads: opt.Threads = 0,
 ) -> None:
     """Score a model on a gold file, or a predicted file against a gold file."""
-    from rnntag.api import score
-    from rnntag.report import print_eval
+    from rnntag.console.tables import print_eval
+    from rnntag.evaluation.scoring import score
 
     _use_threads(threads)
 
@@ -299,7 +299,7 @@ def evaluate(
 
         analysis = analyze(scored.tokens, scored.gold, scored.pred, spans=result.spans is not None)
         if errors:
-            from rnntag.report import print_errors
+            from rnntag.console.tables import print_errors
 
             print_errors(_stdout(), analysis.confusions, errors)
         if html is not None:
@@ -322,7 +322,7 @@ def bench(
 ) -> None:
     """Measure tagging speed on a file as `rnntag tag` tags it (the same models and input
     format by default): tokens/s, sentences/s, peak memory, time per stage."""
-    from rnntag.report import print_bench, print_tokenization
+    from rnntag.console.tables import print_bench, print_tokenization
     from rnntag.tagging.bench import benchmark, tokenization_scores
 
     if tokenization:
@@ -388,9 +388,9 @@ def info(
 ) -> None:
     """Show a model's configuration, labels, size, training scores and training curve; with
     --json, format 2's config.json, without vocabularies."""
+    from rnntag.console.tables import print_info
     from rnntag.model.directory import config_json, resolve_model
     from rnntag.model.modelfile import load_model
-    from rnntag.report import print_info
 
     directory = resolve_model(opt.one_model(model_dir, model))
     model_info, network = load_model(directory)
@@ -404,8 +404,8 @@ def info(
 def plot(out: opt.Image, model_dir: opt.ModelName = None, model: opt.Model = None) -> None:
     """Draw a model's training curve (dev score and loss per epoch) as PNG or SVG; needs
     matplotlib, which the plot extra of rnntag installs."""
+    from rnntag.evaluation.curves import plot_curve, read_curve
     from rnntag.model.directory import resolve_model
-    from rnntag.training.curves import plot_curve, read_curve
 
     name = opt.one_model(model_dir, model)
     _check_output(out, [], [name])

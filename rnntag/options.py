@@ -22,7 +22,7 @@ from rnntag.io.schemes import Scheme as SpanScheme
 from rnntag.io.source import text_decoder
 from rnntag.model.config import CHOICES, PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
 from rnntag.model.documents import Documents
-from rnntag.tagging.output import OutputFormat as Output
+from rnntag.tagging.render import OutputFormat as Output
 
 
 def _checked(check: Callable[[str], object]) -> Callable[[str], str]:

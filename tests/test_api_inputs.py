@@ -59,7 +59,7 @@ def test_tag_tokens_and_serve_refuse_the_same_sentences(tagger, service, sentenc
 
 @pytest.mark.parametrize("scheme", ["iob2", "BIO", "IOB3"])
 def test_every_entry_point_refuses_an_unknown_output_scheme(tiny_models, scheme):
-    from rnntag.cluster import tag_files
+    from rnntag.tagging.cluster import tag_files
 
     with pytest.raises(RnntagError, match="output scheme"):
         rnntag.load(str(tiny_models["ner"]), output_scheme=scheme)

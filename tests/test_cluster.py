@@ -1,5 +1,5 @@
-"""`rnntag.cluster.tag_files` on a local Dask cluster of two worker processes: each output is
-what `rnntag tag` writes for its file, and each worker loaded the models once."""
+"""`rnntag.tagging.cluster.tag_files` on a local Dask cluster of two worker processes: each
+output is what `rnntag tag` writes for its file, and each worker loaded the models once."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import distributed
 import pytest
 from conftest import DATA, run_captured
 
-from rnntag.cluster import load_counts, tag_files
 from rnntag.errors import RnntagError, UsageError
 from rnntag.model.directory import resolve_model
+from rnntag.tagging.cluster import load_counts, tag_files
 from rnntag.tagging.workers import WORKER_MODULES
 
 # Seconds the cluster may take to start, and any one call on it.

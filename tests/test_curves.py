@@ -16,10 +16,10 @@ import pytest
 from conftest import DATA, run
 from rich.console import Console
 
+from rnntag.console.sparklines import print_curve
 from rnntag.errors import RnntagError
+from rnntag.evaluation.curves import Curve, draw_curve, read_curve
 from rnntag.model.directory import CONFIG_FILE, METRICS_FILE, resolve_model
-from rnntag.report import print_curve
-from rnntag.training.curves import Curve, draw_curve, read_curve
 
 EPOCH_KEYS = {
     "epoch", "loss", "dev_metric", "dev_score", "improved", "seconds", "tokens_per_second", "lr",

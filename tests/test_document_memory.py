@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_model import SENTENCES, TAGS, make_model
 
-from rnntag.api import score
+from rnntag.evaluation.scoring import score
 from rnntag.io.conll import read_conll, read_conllu
 from rnntag.io.plaintext import read_text
 from rnntag.model.documents import document_batches, document_groups

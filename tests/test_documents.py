@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import rnntag
-from rnntag.api import score
+from rnntag.evaluation.scoring import score
 from rnntag.io.chunks import chunks
 from rnntag.io.plaintext import read_text, text_lines
 from rnntag.io.sentence import InputSentence

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import rnntag
-from rnntag.model.runtime import KERNEL_CACHE_SIZE, release_free_memory
+from rnntag.model.memory import KERNEL_CACHE_SIZE, release_free_memory
 
 
 def test_release_free_memory_keeps_live_tensors_intact():

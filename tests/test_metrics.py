@@ -113,7 +113,7 @@ def test_json_of_an_evaluation_names_each_score_once(scheme):
 def test_the_report_leaves_out_a_split_without_tokens():
     from rich.console import Console
 
-    from rnntag.report import print_eval
+    from rnntag.console.tables import print_eval
 
     console = Console(file=io.StringIO(), width=100)
     result = evaluate([["DET", "NOUN"]], [["DET", "VERB"]], None, tokens=[["the", "cat"]],

@@ -25,7 +25,7 @@ from rnntag.model.config import ModelInfo
 from rnntag.model.modelfile import build_model, load_model, restored, save_model, stored
 from rnntag.model.network import SequenceTagger
 from rnntag.training.checkpoint import LoopState, load_checkpoint, save_checkpoint
-from rnntag.training.output import LOCK_FILE, claim_output
+from rnntag.training.output_folder import LOCK_FILE, claim_output
 
 QUICK = [
     DATA / "ner-train.conll", "--epochs", "1", "--hidden-size", "8", "--char-hidden", "8",

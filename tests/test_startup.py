@@ -26,8 +26,9 @@ main()
 UNUSED = {"conllu", "matplotlib", "rich", "seqeval", "sklearn", "tokenizers"}
 
 
-def loaded_modules(tmp_path: Path, args: list[str], stdin: str) -> set[str]:
-    """The top-level packages a `python -m rnntag ARGS` process imported."""
+def loaded_modules(tmp_path: Path, args: list[str], stdin: str, start: str = "Hello\t") -> set[str]:
+    """The top-level packages a `python -m rnntag ARGS` process imported; its output must begin
+    with `start`."""
     listing = tmp_path / "modules.txt"
     result = subprocess.run(
         [sys.executable, "-c", SCRIPT, str(listing), *args],
@@ -37,7 +38,7 @@ def loaded_modules(tmp_path: Path, args: list[str], stdin: str) -> set[str]:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Hello\t")
+    assert result.stdout.startswith(start)
     return {name.split(".")[0] for name in listing.read_text().splitlines()}
 
 
@@ -60,6 +61,14 @@ def test_tagging_imports_only_what_it_uses(tmp_path, args, stdin, needed):
     assert needed <= modules
     unexpected = ((UNUSED | {"syntok", "torch"}) - needed) & modules
     assert unexpected == set()
+
+
+def test_pretty_output_with_workers_leaves_torch_to_them(tmp_path):
+    args = ["tag", "--input", "tokens", "--workers", "2", "--output", "pretty"]
+    modules = loaded_modules(tmp_path, args, "Hello world .\n", start="entities: ")
+
+    assert "rich" in modules
+    assert "torch" not in modules
 
 
 def test_collection_is_held_only_while_long_lived_objects_are_made():

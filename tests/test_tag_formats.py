@@ -129,9 +129,9 @@ def test_inline_and_pretty(capsys, text_file):
 def test_pretty_gives_an_entity_type_one_colour_in_every_sentence():
     from rich.console import Console
 
+    from rnntag.console.pretty import entity_styles, print_tagged
     from rnntag.io.sentence import InputSentence
-    from rnntag.pretty import entity_styles, print_tagged
-    from rnntag.tagging.output import Column
+    from rnntag.tagging.render import Column
     from rnntag.tagging.tagged import Prediction
 
     console = Console(record=True, width=200, file=io.StringIO())
@@ -229,11 +229,11 @@ def test_every_command_that_runs_the_network_takes_threads(capsys):
 
 @pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (4, 2), (8, 4), (64, 4)])
 def test_the_default_threads_are_half_the_cores_from_one_to_four(monkeypatch, cores, threads):
-    from rnntag.model import runtime
+    from rnntag.model import device
 
-    monkeypatch.setattr(runtime.os, "sched_getaffinity", lambda _: set(range(cores)))
-    assert runtime.threads_for(0) == threads
-    assert runtime.threads_for(3) == 3
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert device.threads_for(0) == threads
+    assert device.threads_for(3) == 3
 
 
 def test_tokenisation_scores_against_gold_words(tmp_path):
@@ -490,9 +490,9 @@ def test_conllu_from_text_parses_and_rebuilds_the_text(tmp_path, pieces):
 def test_pretty_never_wraps_a_label_away_from_its_entity(width):
     from rich.console import Console
 
+    from rnntag.console.pretty import entity_styles, print_tagged
     from rnntag.io.plaintext import read_text
-    from rnntag.pretty import entity_styles, print_tagged
-    from rnntag.tagging.output import Column
+    from rnntag.tagging.render import Column
     from rnntag.tagging.tagged import Prediction
 
     (sentence,) = read_text(["We flew from Oslo to New York City via London .\n"], "x")

@@ -2,7 +2,7 @@
 examples, and the sentences that hold errors.
 
 Everything here is a pure function of gold and predicted tag sequences (and the words, for
-examples); `rnntag.report` prints the results and `rnntag.evaluation.html` renders them as a page.
+examples); `rnntag.console.tables` prints them and `rnntag.evaluation.html` renders them as a page.
 
 Span tags (NER) are compared span by span, reading spans as conlleval does
 (`schemes.to_spans`). A gold span and a predicted span *match* when they cover exactly the

@@ -16,8 +16,8 @@ from rnntag.io.checks import checked_tokens
 from rnntag.io.plaintext import read_text, text_lines
 from rnntag.io.schemes import SCHEMES
 from rnntag.io.sentence import InputSentence
-from rnntag.model.runtime import resolve_device
-from rnntag.tagging.output import Column, to_json
+from rnntag.model.device import resolve_device
+from rnntag.tagging.render import Column, to_json
 from rnntag.tagging.run import column_names
 from rnntag.tagging.tagged import MAX_NBEST
 from rnntag.tagging.tagger import Tagger

@@ -1,2 +1,2 @@
 """Tagging with a trained model: the inference path, tagged sentences, output formats, worker
-processes and the benchmark."""
+processes, a Dask cluster and the benchmark."""

@@ -11,7 +11,7 @@ import torch
 
 from rnntag.io.formats import Format, ReadOptions, read_sentences
 from rnntag.io.source import open_text
-from rnntag.tagging.output import render
+from rnntag.tagging.render import render
 from rnntag.tagging.run import Tagging
 
 

@@ -18,7 +18,7 @@ from rnntag.io.plaintext import text_blocks
 from rnntag.io.schemes import split_tag
 from rnntag.io.sentence import InputSentence
 from rnntag.io.source import open_text
-from rnntag.tagging.output import Column
+from rnntag.tagging.render import Column
 from rnntag.tagging.tagged import check_nbest
 from rnntag.tagging.workers import WorkerPool, tag_chunk
 
@@ -74,7 +74,7 @@ class Tagging:
         else:
             # Imported here, so that with workers this process (which only reads and writes)
             # starts without torch: two seconds sooner.
-            from rnntag.model.runtime import resolve_device
+            from rnntag.model.device import resolve_device
             from rnntag.tagging.tagger import Tagger
 
             torch_device = resolve_device(device)

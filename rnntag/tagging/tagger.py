@@ -17,9 +17,9 @@ from rnntag.io.text import form_groups, hyphen_groups, stop_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import Encoder
+from rnntag.model.memory import bound_kernel_cache
 from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
-from rnntag.model.runtime import bound_kernel_cache
 from rnntag.tagging import tagged
 from rnntag.tagging.conventions import joined, joined_sentence, spread
 from rnntag.tagging.predict import FeatureCache, predict

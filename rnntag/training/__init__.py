@@ -1,2 +1,2 @@
-"""Training: the loop, optimiser, checkpoints, distributed processes, pretrained vectors and
-training curves."""
+"""Training: the loop, what it tells an observer, optimiser, checkpoints, the output folder,
+distributed processes and pretrained vectors."""

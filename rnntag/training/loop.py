@@ -32,6 +32,7 @@ from rnntag.model.config import (
     check_sizes,
     from_dict,
 )
+from rnntag.model.device import threads_for
 from rnntag.model.directory import check_info, save_config, save_metrics
 from rnntag.model.documents import document_batches
 from rnntag.model.encode import (
@@ -45,9 +46,9 @@ from rnntag.model.encode import (
     length_batches,
     word_counts,
 )
+from rnntag.model.memory import bound_kernel_cache, release_free_memory
 from rnntag.model.modelfile import build_model, first_not_finite, save_model
 from rnntag.model.network import SequenceTagger
-from rnntag.model.runtime import bound_kernel_cache, release_free_memory, threads_for
 from rnntag.model.subword import learn_bpe
 from rnntag.tagging.predict import predict
 from rnntag.training.checkpoint import (
@@ -62,52 +63,14 @@ from rnntag.training.checkpoint import (
 from rnntag.training.distributed import Cluster, any_rank, join, leave, share_int, share_text
 from rnntag.training.embeddings import pretrained_vocabulary
 from rnntag.training.finetune import check_parent, extended_info, graft, load_parent
+from rnntag.training.observer import EpochResult, TrainObserver
 from rnntag.training.optim import RowAdam, clip_grad_norm
 from rnntag.training.windows import plan_windows
 
-# Batches between returns of freed memory to the system (see `rnntag.model.runtime`): each costs
+# Batches between returns of freed memory to the system (see `rnntag.model.memory`): each costs
 # page faults when the memory is used again, and a few hundred batches would let the process
 # grow by over 100 MB.
 RELEASE_EVERY = 50
-
-
-@dataclass
-class EpochResult:
-    """What one epoch did."""
-
-    epoch: int
-    loss: float  # mean training loss per sentence
-    dev_metric: str
-    dev_score: float | None
-    improved: bool
-    seconds: float
-    tokens_per_second: float
-    lr: float
-    # A document-memory model's two dev scores, whose mean is `dev_score`: with the dev
-    # file's documents ("documents") and with each sentence its own document ("sentences").
-    dev_situations: dict[str, float] | None = None
-
-
-class TrainObserver:
-    """Receives progress; the CLI shows it, the library itself stays silent."""
-
-    def on_data(self, train_sentences: int, dev_sentences: int, device: str) -> None:
-        """The data is read; training on `device` (cpu or cuda) comes next."""
-
-    def on_start(self, epochs: int, batches_per_epoch: int) -> None:
-        """Training is about to start."""
-
-    def on_choice(self, text: str) -> None:
-        """A setting the caller left open was chosen from the data, as `text` says."""
-
-    def on_batch(self, epoch: int, batch: int, loss: float, tokens: int) -> None:
-        """A batch of `tokens` tokens finished with mean loss `loss`."""
-
-    def on_epoch(self, result: EpochResult) -> None:
-        """An epoch and its dev evaluation finished."""
-
-    def on_warning(self, message: str) -> None:
-        """Something about the data the user should know; training goes on."""
 
 
 def _singleton_mask(num_words: int, words: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@ when it joins (a worker plugin: the task carries only names), and each file is o
 whose output is what `rnntag tag` writes for that file, in its order.
 
     from dask.distributed import Client
-    from rnntag.cluster import tag_files
+    from rnntag.tagging.cluster import tag_files
 
     with Client("tcp://scheduler:8786") as client:      # or Client() for this machine
         tag_files(client, ["a.txt", "b.txt"], "tagged/", models=["ner"], output="jsonl")
@@ -25,7 +25,7 @@ from rnntag.io.files import atomic_write, check_output
 from rnntag.io.formats import Format, ReadOptions
 from rnntag.io.schemes import check_output_scheme
 from rnntag.model.directory import resolve_model
-from rnntag.tagging.output import render
+from rnntag.tagging.render import render
 from rnntag.tagging.tagged import check_nbest
 
 # The suffix of each output format's files.

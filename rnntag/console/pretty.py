@@ -1,6 +1,6 @@
-"""Tagged text for a person (`--output pretty`) and the console results go to. It imports
-neither torch nor the training loop, so that `rnntag tag --workers N --output pretty` keeps
-torch out of the parent process."""
+"""Tagged text for a person (`--output pretty`): entities in one colour per type, word tags
+dimmed. It imports neither torch nor the training loop, so that `rnntag tag --workers N
+--output pretty` keeps torch out of the parent process."""
 
 from __future__ import annotations
 
@@ -10,21 +10,9 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from rnntag.console.results import results_console
 from rnntag.io.sentence import InputSentence
-from rnntag.tagging.output import Column
-
-
-def results_console(**settings: Any) -> Console:
-    """A console for results on standard output. A reader that goes away raises
-    `BrokenPipeError`, which the command line ends quietly, not rich's exit code 1."""
-
-    def broken_pipe() -> None:
-        raise BrokenPipeError
-
-    console = Console(**settings)
-    console.on_broken_pipe = broken_pipe  # type: ignore[method-assign]
-    return console
-
+from rnntag.tagging.render import Column
 
 _ENTITY_STYLES = ("bold magenta", "bold cyan", "bold green", "bold yellow", "bold blue", "bold red")
 

@@ -1,5 +1,6 @@
-"""Writing tagged sentences: CoNLL columns, CoNLL-U, JSON lines and inline `word/TAG`.
-(The `pretty` terminal view lives in `rnntag/report.py`, with the other rich output.)"""
+"""Tagged sentences as text in each `--output` format: CoNLL columns, CoNLL-U, JSON lines and
+inline `word/TAG`. (The `pretty` terminal view lives in `rnntag/console/pretty.py`, with the
+other rich output.)"""
 
 from __future__ import annotations
 
