@@ -42,7 +42,7 @@ def main() -> None:
     documents = [s.document for s in data]
     config = ModelConfig(
         word_dim=50, hidden_size=options.hidden_size, num_layers=options.num_layers,
-        char_encoder=options.char_encoder, char_hidden=options.char_hidden, doc_memory=True,
+        char_encoder=options.char_encoder, char_hidden=options.char_hidden, doc_memory="on",
     )  # fmt: skip
     vocab = build_vocabularies(tokens, tags, config)
     model = network.SequenceTagger(config, len(vocab.words), len(vocab.chars), 0, len(vocab.labels))

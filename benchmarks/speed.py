@@ -91,7 +91,7 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
     from rnntag.tagging.tagger import Tagger
 
     tagger = Tagger.load(model, torch.device("cpu"))
-    memory = tagger.model.config.doc_memory
+    memory = tagger.model.config.doc_memory == "on"
     with torch.inference_mode():
         batches = []
         for indices in token_batches([len(s) for s in sentences], BATCH_TOKENS):

@@ -20,9 +20,7 @@ from rnntag.io.sentence import InputSentence
 from rnntag.model.config import (
     ModelConfig,
     TrainConfig,
-    check_finite,
-    check_recipe,
-    check_sizes,
+    check_settings,
     from_dict,
     read_toml,
 )
@@ -141,17 +139,16 @@ def train(
     if scheme is not None and scheme not in SCHEMES:
         raise UsageError(f"scheme must be one of {', '.join(SCHEMES)}")
     read = _tagged_files(fmt, tag_column, tag_field, encoding)
-    check_finite(model_config, train_config)
-    check_recipe(train_config)
+    try:
+        # Before the output folder is made: a refused setting leaves nothing behind.
+        check_settings(train_config)
+        check_settings(model_config)
+    except RnntagError as exc:
+        raise UsageError(exc.message) from None
     if train_config.final_fit and dev is None:
         raise UsageError(
             "train.final_fit trains on the training and dev files together: give a dev file"
         )
-    try:
-        # Before the output folder is made: a refused setting leaves nothing behind.
-        check_sizes(model_config)
-    except RnntagError as exc:
-        raise UsageError(exc.message) from None
     out = Path(out)
     # The folder written must hold none of what training reads: its data, the parent model
     # of a fine-tuning.

@@ -20,7 +20,7 @@ from rnntag.io.conll import parse_tag_field
 from rnntag.io.formats import Format as FileFormat
 from rnntag.io.schemes import Scheme as SpanScheme
 from rnntag.io.source import text_decoder
-from rnntag.model.config import CHOICES, PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
+from rnntag.model.config import PLAIN_TAG_NETWORK, ModelConfig, TrainConfig
 from rnntag.model.documents import Documents
 from rnntag.tagging.render import OutputFormat as Output
 
@@ -243,9 +243,10 @@ def shown_default(name: str, default: object) -> str | bool:
 
 
 def with_settings(command: Callable[..., None]) -> Callable[..., None]:
-    """Give `command` an option for every field of `ModelConfig` and `TrainConfig`, with the
-    help declared beside it (see `rnntag.model.config.setting`), passed as keywords, in
-    panels by subject; the command's own options go to the "Data and output" panel."""
+    """Give `command` an option for every field of `ModelConfig` and `TrainConfig`, of the
+    type (`Literal` for choices) and with the help declared with it (see
+    `rnntag.model.config.setting`), passed as keywords, in panels by subject; the command's
+    own options go to the "Data and output" panel."""
     signature = inspect.signature(command, eval_str=True)
     options = [_in_panel(p) for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     for cls in (ModelConfig, TrainConfig):
@@ -256,12 +257,18 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
                 rich_help_panel=_PANEL_OF.get(item.name, _PANELS[cls]),
                 show_default=shown_default(item.name, item.default),
             )
-            kind, default = inspect.Parameter.KEYWORD_ONLY, item.default
-            choices = CHOICES.get(item.name)
-            kind_of_value = Literal[choices] if choices else hints[item.name]
-            annotation = Annotated[kind_of_value, option]  # type: ignore[valid-type]
+            # A setting with flags is --name/--no-name, or neither: True, False or None,
+            # which `from_dict` reads as the values they stand for.
+            flags = item.metadata["flags"] is not None
+            kind_of_value = bool | None if flags else hints[item.name]
+            default = None if flags else item.default
             options.append(
-                inspect.Parameter(item.name, kind, default=default, annotation=annotation)
+                inspect.Parameter(
+                    item.name,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=default,
+                    annotation=Annotated[kind_of_value, option],
+                )
             )
     command.__signature__ = signature.replace(parameters=options)  # type: ignore[attr-defined]
     return command

@@ -476,7 +476,7 @@ def test_train_help_groups_its_options_and_shows_the_defaults_that_apply(tmp_pat
         for field, plain in PLAIN_TAG_NETWORK.items():
             assert model[field] == (plain if kind == "plain" else getattr(ModelConfig(), field))
         # The NER sample marks documents; the POS sample's tags are plain.
-        assert model["doc_memory"] == (kind == "span")
+        assert model["doc_memory"] == ("on" if kind == "span" else "off")
 
 
 def test_train_says_what_it_chose_from_the_data(tmp_path, capsys):

@@ -83,7 +83,7 @@ def make_model(
         word_dim=8, char_encoder=char_encoder, char_dim=6, char_hidden=8, rnn=rnn,
         hidden_size=8, num_layers=2, decoder=decoder, subword=subword, bpe_pool=pool,
         bpe_dim=6, bpe_hidden=8, bpe_vocab_size=40, case_dim=case_dim, lowercase=case_dim > 0,
-        locked_dropout=case_dim > 0, doc_memory=doc_memory, merge=merge,
+        locked_dropout=case_dim > 0, doc_memory="on" if doc_memory else "off", merge=merge,
     )  # fmt: skip
     vocab = build_vocabularies(SENTENCES[:3], TAGS[:3], config)
     vocab.labels = sorted({t for tags in TAGS for t in tags})

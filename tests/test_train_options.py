@@ -312,10 +312,11 @@ def test_torchrun_training_on_two_cpu_processes_resumes_and_gives_a_model_that_t
 @pytest.mark.parametrize(
     ("data", "options", "memory"),
     [
-        ("ner-train.conll", [], True),  # span tags in -DOCSTART- documents
-        ("ner-train.conll", ["--no-doc-memory"], False),
-        ("tricky.conllu", [], False),  # a # newdoc document, but plain tags
-        ("ner-train.conll without -DOCSTART-", [], False),
+        ("ner-train.conll", [], "on"),  # span tags in -DOCSTART- documents
+        ("ner-train.conll", ["--no-doc-memory"], "off"),
+        ("tricky.conllu", ["--doc-memory"], "on"),
+        ("tricky.conllu", [], "off"),  # a # newdoc document, but plain tags
+        ("ner-train.conll without -DOCSTART-", [], "off"),
     ],
 )
 def test_document_memory_is_on_by_default_for_span_tags_in_documents(
@@ -330,7 +331,7 @@ def test_document_memory_is_on_by_default_for_span_tags_in_documents(
     out = tmp_path / "model"
     assert run("train", path, "-o", out, *SMALL, "--epochs", "1", *options) == 0
     info, _ = load_model(out, torch.device("cpu"))
-    assert info.model.doc_memory is memory
+    assert info.model.doc_memory == memory
 
 
 DEFAULT_NETWORK = {name: getattr(ModelConfig(), name) for name in PLAIN_TAG_NETWORK}
@@ -425,9 +426,11 @@ def test_dev_documents_never_join_a_training_document(first, second):
     assert [d is None for d in after] == [d is None for d in before]
 
 
-def test_a_checkpoint_from_before_later_settings_resumes(tmp_path):
+@pytest.mark.parametrize("memory", ["absent", False])
+def test_a_checkpoint_from_before_later_settings_resumes(tmp_path, memory):
     # An earlier release stored no merge, final_fit or doc_memory setting, and hashed the
-    # settings it had; the settings added since take their defaults on resume.
+    # settings it had; the settings added since take their defaults on resume. The next
+    # stored doc_memory as true, false or null.
     train = DATA / "pos-train.conllu"
     settings = EMA_SETTINGS | {"epochs": 3}
     steps = iter(range(100))
@@ -437,6 +440,8 @@ def test_a_checkpoint_from_before_later_settings_resumes(tmp_path):
     state = json.loads(path.read_text(encoding="utf-8"))
     for section, name in [("model", "merge"), ("model", "doc_memory"), ("train", "final_fit")]:
         del state["info"][section][name]
+    if memory != "absent":
+        state["info"]["model"]["doc_memory"] = memory
     sentences = load_corpus(str(train), ReadOptions("conllu"))
     state["data"] = fingerprint(
         [state["info"]["model"], state["info"]["train"]],

@@ -93,7 +93,7 @@ def score(
     tagger = Tagger.load(model, resolve_device(device), scheme)
     _check_gold_fits(tagger, gold_data, gold_path)
     order = ["documents", "sentences"] if documents == "file" else ["sentences", "documents"]
-    if not tagger.info.model.doc_memory:
+    if tagger.info.model.doc_memory != "on":
         order = order[:1]
     known, labels = tagger.encoder.knows, tagger.labels
     results = {}

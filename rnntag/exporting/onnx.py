@@ -98,7 +98,7 @@ class _Emissions(nn.Module):
         features = torch.cat(parts, dim=2)
         # (batch, seq_len, state_size)
         states = self.model.rnn(features, mask, True)
-        if not self.model.config.doc_memory:
+        if self.model.config.doc_memory != "on":
             # (batch, seq_len, num_tags)
             return self.model.emissions(states)
         # (batch, seq_len, num_tags)
@@ -126,7 +126,7 @@ def export_onnx(model: str | Path, out: Path) -> None:
     unsupported = _unsupported(info)
     if unsupported is not None:
         raise RnntagError(f"ONNX export does not cover {unsupported} yet", str(directory))
-    memory = bool(info.model.doc_memory)
+    memory = info.model.doc_memory == "on"
     graph = onnx.load_model_from_string(_trace(_Emissions(network.eval()), memory))
     crf = network.crf
     scores = crf.constrained_scores() if crf is not None else None

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 _REPEATABLE = re.compile(r"^([^\w\s])\1*$")
 _FINAL_MARKS = re.compile(r"^[.!?:]+$")
@@ -241,9 +242,11 @@ _HYPHENATED = re.compile(r"^[^\W_]+(?:-[^\W_]+)+$")
 # Share of such tokens above which a corpus keeps hyphenated compounds whole: CoNLL-2003's
 # training data has 2.2 %, UD English EWT's, which splits all but bound prefixes, 0.16 %.
 WHOLE_HYPHENS_SHARE = 0.005
+# How a corpus writes hyphenated compounds: `Jean - Luc` (UD English) or `Jean-Luc`.
+Hyphens = Literal["split", "whole"]
 
 
-def hyphen_convention(sentences: Iterable[Sequence[str]]) -> str:
+def hyphen_convention(sentences: Iterable[Sequence[str]]) -> Hyphens:
     """ "whole" if a tokenised corpus keeps hyphenated compounds as one token, else "split"."""
     total = hyphenated = 0
     for tokens in sentences:

@@ -8,22 +8,12 @@ import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
-from rnntag.errors import RnntagError, UsageError
+from rnntag.errors import RnntagError
+from rnntag.io.text import Hyphens
 
 FORMAT_VERSION = 2
-CHOICES: dict[str, tuple[str, ...]] = {
-    "char_encoder": ("cnn", "lstm", "none"),
-    "rnn": ("lstm", "gru", "rnn"),
-    "merge": ("concat", "sum", "product"),
-    "decoder": ("crf", "softmax"),
-    "optimizer": ("adam", "sgd"),
-    "train_scheme": ("IOB1", "IOB2", "IOBES"),
-    "subword": ("none", "bpe"),
-    "bpe_pool": ("lstm", "mean"),
-    "hyphens": ("split", "whole"),
-}
 # The network `rnntag train` gives plain tags (POS) in place of the defaults the caller did
 # not set: on EWT dev it scored UPOS 96.17 +- 0.06 over 3 seeds against 95.74 +- 0.04 for the
 # defaults (docs/benchmarks.md). Span tags keep the defaults, the best measured for entities.
@@ -41,54 +31,92 @@ MAX_DIM = 4096
 MAX_LAYERS = 8
 
 
-def setting(default: Any, help: str) -> Any:
-    """A hyperparameter with its default and the one-line help of its `rnntag train` option,
-    so that each is declared once."""
-    return field(default=default, metadata={"help": help})
+def setting(
+    default: Any,
+    help: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    flags: tuple[str, str] | None = None,
+) -> Any:
+    """A hyperparameter declared once: its default, the one-line help of its `rnntag train`
+    option and the range of its values (both ends included; None for no bound). Its choices,
+    where it has some, are its `Literal` type.
+
+    `flags` (on, off) makes its option the pair `--name`/`--no-name`, giving one or the other
+    and the default when neither is given; a JSON or TOML `true`, `false` or `null` (as a
+    bool setting was written before it had choices) reads as on, off and the default."""
+    metadata = {"help": help, "low": low, "high": high, "flags": flags}
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
 class ModelConfig:
     """Network architecture. Sizes of the vocabularies live with the vocabularies."""
 
-    word_dim: int = setting(100, "Word embedding size (that of --embeddings when given).")
-    char_encoder: str = setting(
+    word_dim: int = setting(
+        100, "Word embedding size (that of --embeddings when given).", low=1, high=MAX_DIM
+    )
+    char_encoder: Literal["cnn", "lstm", "none"] = setting(
         "cnn", "cnn (Ma & Hovy 2016), lstm (Lample et al. 2016) or none; lstm for plain tags."
     )
-    char_dim: int = setting(30, "Character embedding size.")
+    char_dim: int = setting(30, "Character embedding size.", low=1, high=MAX_DIM)
     char_hidden: int = setting(
-        50, "CNN filters, or char-BiLSTM size (both directions); 100 for plain tags."
+        50,
+        "CNN filters, or char-BiLSTM size (both directions); 100 for plain tags.",
+        low=1,
+        high=MAX_DIM,
     )
-    char_kernel: int = setting(3, "Character CNN window, in characters.")
+    char_kernel: int = setting(3, "Character CNN window, in characters.", low=1, high=MAX_DIM)
     max_word_chars: int = setting(
-        30, "Characters of a word the front end reads (longer words keep first and last)."
+        30,
+        "Characters of a word the front end reads (longer words keep first and last).",
+        low=1,
+        high=1000,
     )
-    subword: str = setting("none", "none, or bpe: byte-pair pieces of each word.")
-    bpe_vocab_size: int = setting(2000, "Byte-pair pieces learned, <pad> and <unk> included.")
-    bpe_dim: int = setting(50, "Byte-pair piece embedding size.")
-    bpe_pool: str = setting("lstm", "lstm (a small BiLSTM) or mean over a word's pieces.")
-    bpe_hidden: int = setting(50, "Size of the BiLSTM over a word's pieces (both directions).")
-    rnn: str = setting("lstm", "lstm, gru or rnn (Elman).")
-    hidden_size: int = setting(200, "RNN size per direction; 300 for plain tags.")
-    num_layers: int = setting(1, "Stacked BiRNN layers; 2 for plain tags.")
-    merge: str = setting(
+    subword: Literal["none", "bpe"] = setting(
+        "none", "none, or bpe: byte-pair pieces of each word."
+    )
+    bpe_vocab_size: int = setting(
+        2000, "Byte-pair pieces learned, <pad> and <unk> included.", low=3, high=1_000_000
+    )
+    bpe_dim: int = setting(50, "Byte-pair piece embedding size.", low=1, high=MAX_DIM)
+    bpe_pool: Literal["lstm", "mean"] = setting(
+        "lstm", "lstm (a small BiLSTM) or mean over a word's pieces."
+    )
+    bpe_hidden: int = setting(
+        50, "Size of the BiLSTM over a word's pieces (both directions).", low=1, high=MAX_DIM
+    )
+    rnn: Literal["lstm", "gru", "rnn"] = setting("lstm", "lstm, gru or rnn (Elman).")
+    hidden_size: int = setting(
+        200, "RNN size per direction; 300 for plain tags.", low=1, high=MAX_DIM
+    )
+    num_layers: int = setting(1, "Stacked BiRNN layers; 2 for plain tags.", low=1, high=MAX_LAYERS)
+    merge: Literal["concat", "sum", "product"] = setting(
         "concat",
         "How the top layer joins its two directions: concat, or element-wise sum or product.",
     )
-    dropout: float = setting(0.5, "Dropout on the word representations and between layers.")
-    decoder: str = setting(
+    # Below 1 too: see `_check_beyond_ranges`.
+    dropout: float = setting(
+        0.5, "Dropout on the word representations and between layers.", low=0.0, high=1.0
+    )
+    decoder: Literal["crf", "softmax"] = setting(
         "crf", "crf (Viterbi over whole sequences) or softmax (arg-max per token)."
     )
     constrain: bool = setting(True, "Forbid CRF transitions that break the span scheme.")
     normalize_digits: bool = setting(True, "Look words up with every digit as 0.")
     lowercase: bool = setting(False, "Look words up lowercased (--case-dim adds casing back).")
-    case_dim: int = setting(0, "Size of a casing-pattern embedding; 0 for none.")
+    case_dim: int = setting(
+        0, "Size of a casing-pattern embedding; 0 for none.", low=0, high=MAX_DIM
+    )
     locked_dropout: bool = setting(False, "Drop the same features at every position of a sentence.")
-    doc_memory: bool | None = setting(
-        None,
+    # A trained model's is on or off (see `ModelInfo`): training decides auto from the data.
+    doc_memory: Literal["auto", "on", "off"] = setting(
+        "auto",
         "Give each capitalised token the mean RNN state of its other occurrences in the"
         " document (sentences between -DOCSTART- lines, # newdoc, or a plain text); by"
         " default on for span tags in training data with documents.",
+        flags=("on", "off"),
     )
 
 
@@ -96,50 +124,63 @@ class ModelConfig:
 class TrainConfig:
     """Training recipe."""
 
-    epochs: int = setting(30, "Most passes over the training data.")
-    batch_size: int = setting(32, "Sentences per training batch.")
-    optimizer: str = setting("adam", "adam or sgd.")
-    lr: float = setting(0.002, "Learning rate.")
-    momentum: float = setting(0.9, "SGD momentum.")
-    lr_decay: float = setting(0.05, "Learning rate at epoch e is lr / (1 + lr_decay * e).")
-    weight_decay: float = setting(0.0, "L2 penalty (makes the word table's update dense).")
-    clip: float = setting(1.0, "Gradient norm cap; 0 disables.")
-    patience: int = setting(5, "Epochs without dev improvement before stopping.")
+    epochs: int = setting(30, "Most passes over the training data.", low=1)
+    batch_size: int = setting(32, "Sentences per training batch.", low=1)
+    optimizer: Literal["adam", "sgd"] = setting("adam", "adam or sgd.")
+    # Above 0 too: see `_check_beyond_ranges`.
+    lr: float = setting(0.002, "Learning rate.", low=0.0)
+    momentum: float = setting(0.9, "SGD momentum.", low=0.0, high=1.0)
+    lr_decay: float = setting(0.05, "Learning rate at epoch e is lr / (1 + lr_decay * e).", low=0.0)
+    weight_decay: float = setting(0.0, "L2 penalty (makes the word table's update dense).", low=0.0)
+    clip: float = setting(1.0, "Gradient norm cap; 0 disables.", low=0.0)
+    patience: int = setting(5, "Epochs without dev improvement before stopping.", low=1)
     final_fit: bool = setting(
         False,
         "Train on the training and --dev files together for all --epochs (take them from an"
         " earlier run's best epoch), without early stopping, and save the last epoch.",
     )
-    unk_replace: float = setting(0.5, "Probability of replacing a training singleton by <unk>.")
+    unk_replace: float = setting(
+        0.5, "Probability of replacing a training singleton by <unk>.", low=0.0, high=1.0
+    )
+    # 0 or at least MIN_WINDOW: see `_check_beyond_ranges`.
     bptt: int = setting(
         500,
         "Train a sentence longer than this many tokens as overlapping windows of it, each"
         " scoring its middle half (truncated backpropagation through time); 0 never.",
+        low=0,
     )
     doc_dropout: float = setting(
         0.5,
         "With a document memory: probability that a training document is shown, for one"
         " step, as sentences that are each their own document, so that the model also tags"
         " well a sentence given alone.",
+        low=0.0,
+        high=1.0,
     )
     ema: float = setting(
         0.0,
         "Decay of a moving average of the weights, updated after every step, that is evaluated"
         " and saved in their place; 0 for none.",
+        low=0.0,
+        high=0.9999,
     )
     lang: str = setting(
         "",
         "Language of the training data (en, es, nl, ...), recorded in the model; by default"
         " guessed from its commonest words.",
     )
-    seed: int = setting(1, "Random seed; the same seed trains the same model on the CPU.")
-    threads: int = setting(0, "CPU threads; 0 = half the cores, 1 to 4.")
-    train_scheme: str = setting("IOBES", "Span scheme to train in; predictions use the data's.")
+    seed: int = setting(
+        1, "Random seed; the same seed trains the same model on the CPU.", low=0, high=2**63 - 1
+    )
+    threads: int = setting(0, "CPU threads; 0 = half the cores, 1 to 4.", low=0, high=4096)
+    train_scheme: Literal["IOB1", "IOB2", "IOBES"] = setting(
+        "IOBES", "Span scheme to train in; predictions use the data's."
+    )
     embeddings: str | None = setting(
         None, "Pretrained vectors: GloVe or word2vec/fastText text (.gz too), or .bin."
     )
     embeddings_max: int = setting(
-        100000, "The vector file's most frequent words added to the vocabulary."
+        100000, "The vector file's most frequent words added to the vocabulary.", low=0
     )
     freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed.")
     init_from: str | None = setting(
@@ -169,7 +210,7 @@ class ModelInfo:
     data_scheme: str | None = None  # span scheme of the training data: the default output scheme
     # How the training data wrote hyphenated compounds: "split" (`Jean - Luc`, UD English) or
     # "whole" (`Jean-Luc`, CoNLL-2003); plain text reaches the model written the same way.
-    hyphens: str = "split"
+    hyphens: Hyphens = "split"
     # Word forms with inner punctuation its training data keeps whole (`EE.UU`, `d'r`): plain
     # text's pieces that make one reach the model joined (see `rnntag.io.text.kept_forms`).
     forms: list[str] = field(default_factory=list)
@@ -183,6 +224,12 @@ class ModelInfo:
     format_version: int = FORMAT_VERSION
     rnntag_version: str = ""
 
+    def __post_init__(self) -> None:
+        # A trained network has the document memory or not: one from before the setting
+        # existed (config.json without it, or with null) has none.
+        if self.model.doc_memory == "auto":
+            self.model = dataclasses.replace(self.model, doc_memory="off")
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return dataclasses.asdict(self)
@@ -192,7 +239,9 @@ T = TypeVar("T")
 
 
 def from_dict(cls: type[T], data: Any, where: str) -> T:
-    """Build dataclass `cls` from parsed JSON, checking keys, types and choices.
+    """Build dataclass `cls` from parsed JSON, checking keys, types and choices (`Literal`
+    types), and reading the `true`, `false` or `null` of a setting with `flags` (see
+    `setting`) as the value it stands for.
 
     Args:
         cls: A dataclass type from this module.
@@ -215,10 +264,10 @@ def from_dict(cls: type[T], data: Any, where: str) -> T:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise RnntagError(f"{where}: missing key {f.name!r}")
             continue
-        values[f.name] = _convert(hints[f.name], data[f.name], f"{where}.{f.name}")
-        allowed = CHOICES.get(f.name)
-        if allowed and values[f.name] not in allowed:
-            raise RnntagError(f"{where}.{f.name}: must be one of {', '.join(allowed)}")
+        value, flags = data[f.name], f.metadata.get("flags")
+        if flags and (value is None or isinstance(value, bool)):
+            value = f.default if value is None else flags[0] if value else flags[1]
+        values[f.name] = _convert(hints[f.name], value, f"{where}.{f.name}")
     return cls(**values)
 
 
@@ -226,6 +275,11 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     origin = get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where)  # type: ignore[arg-type]
+    if origin is Literal:
+        allowed = get_args(hint)
+        if not isinstance(value, str) or value not in allowed:
+            raise RnntagError(f"{where}: must be one of {', '.join(allowed)}")
+        return value
     if origin in (typing.Union, types.UnionType):
         options = get_args(hint)
         if value is None and type(None) in options:
@@ -254,74 +308,34 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     return value
 
 
-def check_finite(*configs: ModelConfig | TrainConfig) -> None:
-    """Refuse a setting that is not a finite number (`--lr inf`, `--lr-decay nan`)."""
-    for config in configs:
-        section = "model" if isinstance(config, ModelConfig) else "train"
-        for item in dataclasses.fields(config):
-            value = getattr(config, item.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UsageError(f"{section}.{item.name} = {value} is not a finite number")
-
-
-# The range of each training setting, both ends included; None for no bound.
-RECIPE_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "epochs": (1, None),
-    "batch_size": (1, None),
-    "patience": (1, None),
-    "lr": (0.0, None),
-    "momentum": (0.0, 1.0),
-    "lr_decay": (0.0, None),
-    "weight_decay": (0.0, None),
-    "clip": (0.0, None),
-    "unk_replace": (0.0, 1.0),
-    "doc_dropout": (0.0, 1.0),
-    "bptt": (0, None),
-    "ema": (0.0, 0.9999),
-    "seed": (0, 2**63 - 1),
-    "threads": (0, 4096),
-    "embeddings_max": (0, None),
-}
-
-
-def check_recipe(config: TrainConfig) -> None:
-    """Refuse training settings outside their range (`--epochs 0`, `--batch-size -5`,
-    `--lr -1`, a seed beyond 64 bits) before anything is read or written."""
-    for name, (low, high) in RECIPE_RANGES.items():
-        value = getattr(config, name)
+def check_settings(config: ModelConfig | TrainConfig) -> None:
+    """Refuse what no setting can be (not a finite number: `--lr inf`), what its declaration
+    puts outside its range (`--epochs 0`, `--lr -1`, a seed beyond 64 bits, a size that would
+    exhaust memory in a tampered config), and the few things a range cannot say, before
+    anything is read, allocated or written."""
+    section = "model" if isinstance(config, ModelConfig) else "train"
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RnntagError(f"{section}.{item.name} = {value} is not a finite number")
+    _check_beyond_ranges(config)
+    for item in dataclasses.fields(config):
+        value, low, high = getattr(config, item.name), item.metadata["low"], item.metadata["high"]
         if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"at least {low}" if high is None else f"in {low}..{high}"
-            raise UsageError(f"train.{name} = {value} must be {bounds}")
+            bounds = f"must be at least {low}" if high is None else f"is outside {low}..{high}"
+            raise RnntagError(f"{section}.{item.name} = {value} {bounds}")
+
+
+def _check_beyond_ranges(config: ModelConfig | TrainConfig) -> None:
+    """The checks of `check_settings` that are not a range."""
+    if isinstance(config, ModelConfig):
+        if not 0.0 <= config.dropout < 1.0:
+            raise RnntagError(f"model.dropout = {config.dropout} is outside [0, 1)")
+        return
     if config.lr == 0:
-        raise UsageError("train.lr = 0 would train nothing; give a positive learning rate")
+        raise RnntagError("train.lr = 0 would train nothing; give a positive learning rate")
     if 0 < config.bptt < MIN_WINDOW:
-        raise UsageError(f"train.bptt = {config.bptt} must be 0 or at least {MIN_WINDOW}")
-
-
-def check_sizes(config: ModelConfig) -> None:
-    """Refuse absurd or non-positive sizes before anything is allocated."""
-    for name in (
-        "word_dim",
-        "char_dim",
-        "char_hidden",
-        "char_kernel",
-        "hidden_size",
-        "bpe_dim",
-        "bpe_hidden",
-    ):
-        value = getattr(config, name)
-        if not 1 <= value <= MAX_DIM:
-            raise RnntagError(f"model.{name} = {value} is outside 1..{MAX_DIM}")
-    if not 0 <= config.case_dim <= MAX_DIM:
-        raise RnntagError(f"model.case_dim = {config.case_dim} is outside 0..{MAX_DIM}")
-    if not 1 <= config.num_layers <= MAX_LAYERS:
-        raise RnntagError(f"model.num_layers = {config.num_layers} is outside 1..{MAX_LAYERS}")
-    if not 3 <= config.bpe_vocab_size <= 1_000_000:
-        raise RnntagError(f"model.bpe_vocab_size = {config.bpe_vocab_size} is outside 3..1000000")
-    if not 1 <= config.max_word_chars <= 1000:
-        raise RnntagError(f"model.max_word_chars = {config.max_word_chars} is outside 1..1000")
-    if not 0.0 <= config.dropout < 1.0:
-        raise RnntagError(f"model.dropout = {config.dropout} is outside [0, 1)")
+        raise RnntagError(f"train.bptt = {config.bptt} must be 0 or at least {MIN_WINDOW}")
 
 
 def read_toml(path: str) -> tuple[ModelConfig, TrainConfig, frozenset[str]]:

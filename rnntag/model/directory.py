@@ -23,7 +23,7 @@ from rnntag.errors import RnntagError
 from rnntag.io.files import atomic_write, current, parse_json, read_small_text, replace_together
 from rnntag.io.schemes import SCHEMES, is_span_tag
 from rnntag.io.text import MAX_FORMS
-from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_sizes, from_dict
+from rnntag.model.config import FORMAT_VERSION, ModelInfo, check_settings, from_dict
 from rnntag.model.subword import load_bpe
 from rnntag.model.vocab import check_entries
 from rnntag.version import __version__
@@ -204,7 +204,7 @@ def _read_vocabularies(directory: Path, labels: Any, bpe: bool) -> dict[str, Any
 
 def check_info(info: ModelInfo) -> None:
     """Check what `from_dict` cannot: sizes, vocabularies, labels, schemes, byte-pair model."""
-    check_sizes(info.model)
+    check_settings(info.model)
     vocab = info.vocab
     for name, items in (("words", vocab.words), ("chars", vocab.chars)):
         try:

@@ -82,7 +82,7 @@ class Encoder:
         self.label_index = {label: i for i, label in enumerate(vocab.labels)}
         self.key = key_function(config)
         self.casing = config.case_dim > 0
-        self.doc_memory = config.doc_memory
+        self.doc_memory = config.doc_memory == "on"
         self.max_word_chars = config.max_word_chars
         self.pieces = PieceCache(load_bpe(vocab.bpe)) if vocab.bpe is not None else None
         # Word forms follow Zipf's law: remembering the indices of the forms seen recently

@@ -383,7 +383,7 @@ class SequenceTagger(nn.Module):
         state_size = self.rnn.output_size
         # With a document memory, each token's state is joined by its memory (see
         # `scores_with_memory`).
-        memory = state_size + 1 if config.doc_memory else 0
+        memory = state_size + 1 if config.doc_memory == "on" else 0
         self.emissions = nn.Linear(state_size + memory, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
 
@@ -443,7 +443,7 @@ class SequenceTagger(nn.Module):
         """
         # (batch, seq_len, state_size)
         encoded = self.encode(features, mask, padded)
-        if not self.config.doc_memory:
+        if self.config.doc_memory != "on":
             # (batch, seq_len, num_tags)
             return self.emissions(encoded)
         assert groups is not None

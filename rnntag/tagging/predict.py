@@ -111,7 +111,7 @@ def _emissions(
         An iterator over (sentence indices, (batch, seq_len, num_tags) scores, (batch,
         seq_len) mask), in no particular order.
     """
-    if model.config.doc_memory:
+    if model.config.doc_memory == "on":
         yield from _memory_emissions(model, features, sentences, documents, max_tokens, clock)
         return
     for indices in token_batches([len(s) for s in sentences], max_tokens):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from rnntag.errors import UsageError
-from rnntag.io.text import MAX_FORMS, kept_forms
+from rnntag.io.schemes import Scheme
+from rnntag.io.text import MAX_FORMS, Hyphens, kept_forms
 from rnntag.model.config import ModelConfig, ModelInfo, TrainConfig, Vocabularies
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import build_vocabularies, key_function
@@ -73,7 +75,7 @@ def extended_info(
     train_tokens: list[list[str]],
     train_tags: list[list[str]],
     data_scheme: str | None,
-    hyphens: str,
+    hyphens: Hyphens,
     train_config: TrainConfig,
     parent_name: str,
 ) -> ModelInfo:
@@ -96,7 +98,7 @@ def extended_info(
         forms=_appended(parent.forms, kept_forms(train_tokens))[:MAX_FORMS],
         # What it trains in, recorded as such: the parent's scheme.
         train=dataclasses.replace(
-            train_config, train_scheme=parent.scheme or train_config.train_scheme
+            train_config, train_scheme=cast("Scheme", parent.scheme or train_config.train_scheme)
         ),
         results={
             "parent": {

@@ -29,7 +29,7 @@ from rnntag.model.config import (
     ModelConfig,
     ModelInfo,
     TrainConfig,
-    check_sizes,
+    check_settings,
     from_dict,
 )
 from rnntag.model.device import threads_for
@@ -125,7 +125,7 @@ def _prepare(
             train_config.seed,
         )
         model_config = replace(model_config, word_dim=vectors.shape[1])
-    check_sizes(model_config)
+    check_settings(model_config)
     info = ModelInfo(
         model=model_config,
         vocab=vocab,
@@ -284,7 +284,7 @@ def _train(
 def _choices(info: ModelInfo, asked: ModelConfig, given: Collection[str] | None) -> list[str]:
     """What `rnntag train` chose from the data among the settings the caller left open."""
     found = []
-    if asked.doc_memory is None and info.model.doc_memory:
+    if asked.doc_memory == "auto" and info.model.doc_memory == "on":
         found.append(
             "document memory on: span tags in data with documents (--no-doc-memory turns it off)"
         )
@@ -313,8 +313,6 @@ def _check_unchanged(
                 continue
             if name == "embeddings":
                 now, then = (Path(value).name if value else value for value in (now, then))
-            if name == "doc_memory" and then is None:
-                then = False  # a checkpoint from before the memory existed: none
             if now != then:
                 option = "--" + name.replace("_", "-")
                 raise UsageError(
@@ -406,9 +404,9 @@ def _with_data_decided(
     if train_config.init_from:
         return model_config
     spans = (scheme or detect_scheme(train_tags)) is not None
-    if model_config.doc_memory is None:
+    if model_config.doc_memory == "auto":
         documented = any(s.document is not None for s in train_data)
-        model_config = replace(model_config, doc_memory=spans and documented)
+        model_config = replace(model_config, doc_memory="on" if spans and documented else "off")
     if given is None or (spans and checkpoint is None):
         return model_config
     # A resumed training keeps the network it began with, whatever this release's defaults.
@@ -538,7 +536,7 @@ def _one_epoch(
         loop.loss_sum, loop.token_sum, loop.epoch_seconds = 0.0, 0, 0.0
     run.model.train()
     epoch_start = time.perf_counter() - loop.epoch_seconds
-    if run.info.model.doc_memory:
+    if run.info.model.doc_memory == "on":
         batches = list(document_batches(run.documents, config.batch_size, run.rng))
     else:
         batches = list(length_batches(run.lengths, config.batch_size, run.rng))
@@ -605,7 +603,7 @@ def _shown_alone(run: _Run, indices: list[int]) -> list[bool] | None:
     is shown this step as sentences that are each a document of their own. The model then
     meets "no other mention known" in training as it does when a user tags one sentence, and
     learns to use the memory without leaning on it."""
-    if not (run.info.model.doc_memory and run.info.train.doc_dropout > 0):
+    if not (run.info.model.doc_memory == "on" and run.info.train.doc_dropout > 0):
         return None
     documents = [run.documents[i] for i in indices]
     # torch's generator, seeded like the rest of the step's randomness
@@ -628,7 +626,7 @@ def _evaluate(
     gold = [s.tags or [] for s in dev]
     tokens = [s.tokens for s in dev]
     situations = {"documents": [s.document for s in dev]}
-    if info.model.doc_memory:
+    if info.model.doc_memory == "on":
         situations["sentences"] = [None] * len(dev)
     scores: dict[str, float] = {}
     for situation, documents in situations.items():
