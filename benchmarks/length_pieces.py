@@ -19,10 +19,11 @@ import time
 import torch
 
 from rnntag.io.formats import load_corpus
-from rnntag.model import network
+from rnntag.model import birnn
 from rnntag.model.config import ModelConfig
 from rnntag.model.documents import document_batches
 from rnntag.model.encode import EncodedSentences, Encoder, build_vocabularies
+from rnntag.model.network import SequenceTagger
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
         char_encoder=options.char_encoder, char_hidden=options.char_hidden, doc_memory="on",
     )  # fmt: skip
     vocab = build_vocabularies(tokens, tags, config)
-    model = network.SequenceTagger(config, len(vocab.words), len(vocab.chars), 0, len(vocab.labels))
+    model = SequenceTagger(config, len(vocab.words), len(vocab.chars), 0, len(vocab.labels))
     model.train()
     optimizer = torch.optim.Adam(model.parameters())
     encoded = EncodedSentences(Encoder(vocab, config), tokens, tags, documents)
@@ -64,11 +65,11 @@ def main() -> None:
         return time.perf_counter() - start
 
     seconds()  # warm-up
-    saving = network.PIECE_SAVING
+    saving = birnn.PIECE_SAVING
     for number in range(options.rounds):
-        network.PIECE_SAVING = 2.0  # no cut ever saves that much: one call per batch
+        birnn.PIECE_SAVING = 2.0  # no cut ever saves that much: one call per batch
         whole = seconds()
-        network.PIECE_SAVING = saving
+        birnn.PIECE_SAVING = saving
         pieces = seconds()
         print(
             f"round {number}: one call {whole:.1f} s, pieces {pieces:.1f} s,"

@@ -86,6 +86,7 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
     """One pass of an rnntag model's BiLSTM, emission layer and Viterbi decoder, batched as
     `rnntag tag` batches them, over token features looked up beforehand (as `rnntag tag`
     looks them up in its cache of word forms)."""
+    from rnntag.model.document_memory import batch_scores
     from rnntag.model.encode import token_batches
     from rnntag.tagging.predict import BATCH_TOKENS
     from rnntag.tagging.tagger import Tagger
@@ -101,8 +102,12 @@ def network_seconds(model: str, sentences: list[list[str]]) -> float:
             batches.append((*tagger.cache.batch(batch), groups))
         start = time.perf_counter()
         for features, mask, padded, groups in batches:
-            emissions = tagger.model.score_features(features, mask, padded, groups)
-            tagger.model.best_tags(emissions, mask).tolist()
+            states = tagger.model.states(features, mask, padded)
+            if groups is None:
+                emissions = tagger.model.emissions(states)
+            else:
+                emissions = batch_scores(tagger.model.emissions, states, mask, groups)
+            tagger.model.decode(emissions, mask).tolist()
         return time.perf_counter() - start
 
 

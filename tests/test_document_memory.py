@@ -1,5 +1,6 @@
 """The document memory: groups of a name's occurrences in a document, batches of whole
-documents, the pooled states against a brute-force mean, and documents as read."""
+documents, the pooled states against a brute-force mean, the numpy twin against torch, and
+documents as read."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import DATA, TINY_TRAINING, run
@@ -17,14 +19,22 @@ from test_model import SENTENCES, TAGS, make_model
 from rnntag.evaluation.scoring import score
 from rnntag.io.conll import read_conll, read_conllu
 from rnntag.io.plaintext import read_text
+from rnntag.model.document_memory import (
+    DocumentMemory,
+    NumpyDocumentMemory,
+    TokenGroups,
+    batch_scores,
+    memory_weights,
+    others_mean,
+    shared_tokens,
+    state_scores,
+)
 from rnntag.model.documents import document_batches, document_groups
 from rnntag.model.encode import EncodedSentences
-from rnntag.model.network import in_shared_group, others_mean
 from rnntag.tagging import workers
 from rnntag.tagging.predict import predict
 from rnntag.tagging.tagger import Tagger
 
-NER_FILES = ["ner-dev.conll", "ner-train.conll"]
 # SENTENCES again, with names that recur: 0 and 1 are one document, 2 and 3 another.
 DOCUMENTS = [10, 10, 20, 20]
 RECURRING = [
@@ -105,7 +115,7 @@ def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
     states = torch.randn(9, 5, generator=generator)
     groups = torch.randint(0, 6, (9,), generator=generator)
 
-    shared = in_shared_group(groups).nonzero().squeeze(1)
+    shared = shared_tokens(groups, torch.ones(9, dtype=torch.bool)).nonzero().squeeze(1)
     mean = others_mean(states[shared], groups[shared])
 
     expected = {}
@@ -119,34 +129,63 @@ def test_memory_is_the_mean_state_of_the_other_tokens_of_the_group(seed):
 
 
 @pytest.mark.parametrize(("seed", "merge"), [(0, "concat"), (1, "concat"), (2, "sum")])
-def test_scores_with_memory_are_the_output_layer_over_states_and_memory_joined(seed, merge):
-    # The definition: each real token's state, its memory (0 when alone) and the flag, joined.
+def test_memory_scores_are_the_output_layer_over_states_and_memory_joined(seed, merge):
+    # The definition: each real token's state, its memory and the flag, joined; the memory
+    # is the mean state of the other real tokens of its group, memory and flag 0 for none.
     generator = torch.Generator().manual_seed(seed)
     model, _ = make_model("cnn", "crf", doc_memory=True, merge=merge)
     size = model.rnn.output_size
     mask = torch.arange(4) < torch.tensor([4, 2, 3])[:, None]
     states = torch.randn(3, 4, size, generator=generator)
     groups = torch.randint(0, 5, (3, 4), generator=generator)
-    shared = in_shared_group(groups[mask]).nonzero().squeeze(1)
-    mean = others_mean(states[mask][shared], groups[mask][shared])
-    rows, columns = mask.nonzero()[shared].unbind(1)
-    memory = torch.zeros(int(mask.sum()), size + 1)
-    memory[shared] = torch.cat([mean, torch.ones(len(shared), 1)], dim=1)
+    real = mask.nonzero().tolist()
     joined = torch.zeros(3, 4, 2 * size + 1)
-    joined[mask] = torch.cat([states[mask], memory], dim=1)
+    for b, t in real:
+        others = [
+            states[c, u] for c, u in real if (c, u) != (b, t) and groups[c, u] == groups[b, t]
+        ]
+        memory = [torch.stack(others).mean(0), torch.ones(1)] if others else [torch.zeros(size + 1)]
+        joined[b, t] = torch.cat([states[b, t], *memory])
 
     with torch.no_grad():
-        got = model.scores_with_memory(states, rows, columns, mean)
+        got = batch_scores(model.emissions, states, mask, groups)
         expected = model.emissions(joined)
 
-    assert len(shared) > 0
+    assert shared_tokens(groups, mask).any()
     assert torch.allclose(got[mask], expected[mask], atol=1e-5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_numpy_twin_scores_as_the_torch_memory_over_several_batches(seed):
+    # The ONNX runtime's phase 1 and 2 against the network's, on the same batches of one
+    # input: the only place the two implementations meet.
+    generator, rng = torch.Generator().manual_seed(seed), random.Random(seed)
+    model, _ = make_model("cnn", "crf", doc_memory=True)
+    forms = ["Ada", "ada", "Oslo", "Hopper", "the"]
+    sentences = [[rng.choice(forms) for _ in range(rng.randint(1, 5))] for _ in range(9)]
+    groups = TokenGroups(sentences, [rng.choice([None, 1, 2]) for _ in sentences])
+    weights = (w.detach().numpy() for w in memory_weights(model.emissions))
+    torch_memory, numpy_memory = DocumentMemory(model.emissions), NumpyDocumentMemory(*weights)
+    kept = 0
+    with torch.no_grad():
+        for indices in ([4, 0, 7], [1, 2], [3, 5, 6, 8]):
+            numbers, keep = groups.batch(indices)
+            states = torch.randn(*keep.shape, model.rnn.output_size, generator=generator)
+            torch_memory.add(states, torch.from_numpy(keep), torch.from_numpy(numbers))
+            scores = state_scores(model.emissions, states).numpy()
+            numpy_memory.add(scores, states.numpy(), keep, numbers)
+            kept += int(keep.sum())
+        expected = torch_memory.scores()
+
+    assert kept > 0
+    for got, wanted in zip(numpy_memory.scores(), expected, strict=True):
+        np.testing.assert_allclose(got, wanted.numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_memory_gradient_reaches_the_other_tokens_of_the_group_only():
     states = torch.randn(6, 4, requires_grad=True)
     groups = torch.tensor([0, 1, 2, 0, 4, 5])
-    shared = in_shared_group(groups).nonzero().squeeze(1)
+    shared = shared_tokens(groups, torch.ones(6, dtype=torch.bool)).nonzero().squeeze(1)
     assert shared.tolist() == [0, 3]
     mean = others_mean(states[shared], groups[shared])
     mean[0].sum().backward()
@@ -235,32 +274,6 @@ def test_every_tagging_path_gives_a_document_model_its_documents(document_model,
     assert predicted == [expected]
     scored = score(str(path), model=str(document_model))
     assert scored.pred == [p.tags for p in expected]
-
-
-def test_tagging_by_length_within_documents_scores_as_batches_of_whole_documents(
-    document_model,
-):
-    text = "".join((DATA / name).read_text(encoding="utf-8") for name in NER_FILES)
-    sentences = list(read_conll(io.StringIO(text), "two documents"))
-    documents = [s.document for s in sentences]
-    assert len(set(documents)) == 2
-    tagger = Tagger.load(str(document_model))
-    model, encoder = tagger.model, tagger.encoder
-    tokens = [s.tokens for s in sentences]
-    # Small batches by length, so that every document is spread over several.
-    got = predict(model, encoder, tokens, scores=True, max_tokens=64, documents=documents)
-    with torch.no_grad():
-        for document in set(documents):
-            rows = [i for i, d in enumerate(documents) if d == document]
-            batch = encoder.batch([tokens[i] for i in rows], documents=[document] * len(rows))
-            path = model.path_scores(model(batch), batch.mask)
-            for row, i in enumerate(rows):
-                n = len(tokens[i])
-                assert got[i].tags == [encoder.labels[t] for t in path.tags[row, :n].tolist()]
-                expected = path.token_log_p[row, :n].exp()
-                assert torch.allclose(
-                    torch.tensor(got[i].scores, dtype=expected.dtype), expected, atol=1e-5
-                )
 
 
 @given(

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 import torch
@@ -16,7 +15,6 @@ from conftest import DATA, TINY_TRAINING, run, run_captured
 
 import rnntag
 from rnntag.errors import RnntagError
-from rnntag.exporting import runtime
 from rnntag.exporting.onnx import _FinalStates
 from rnntag.exporting.runtime import OnnxTagger, viterbi
 from rnntag.io.formats import ReadOptions, load_corpus
@@ -110,36 +108,17 @@ def test_onnx_emissions_equal_torch_emissions(models, exported, name):
     )
 
 
-def test_onnx_memory_pools_over_every_batch_of_a_document(exported, monkeypatch):
-    # In batches of 3 sentences by length, each sentence must get the scores it gets when
-    # the whole sample is one batch: the memory pooled over its whole document.
-    inputs, tagger = sentences(), OnnxTagger(exported["char-CNN, CRF, document memory"])
-    whole, mask = tagger.emissions(inputs, documents())
-    alone, _ = tagger.emissions(inputs)
-    assert not np.allclose(whole[mask], alone[mask], atol=1e-4)
-    seen: list[np.ndarray] = []
-    decode = runtime.viterbi
-
-    def recording(scores: np.ndarray, mask: np.ndarray, *crf: np.ndarray) -> np.ndarray:
-        seen.extend(scores[row, : mask[row].sum()] for row in range(len(scores)))
-        return decode(scores, mask, *crf)
-
-    monkeypatch.setattr(runtime, "BATCH_SENTENCES", 3)
-    monkeypatch.setattr(runtime, "viterbi", recording)
-    tagger.tag(inputs, documents())
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    assert len(seen) == len(inputs) > 3
-    for scores, i in zip(seen, order, strict=True):
-        np.testing.assert_allclose(scores, whole[i, : len(inputs[i])], atol=1e-5)
-
-
 def test_onnx_tags_equal_torch_tags_without_torch(models, exported):
     inputs = sentences()
     files = exported
-    # One process for all the files: onnxruntime and numpy, and torch never imported.
+    # One process for all the files: onnxruntime and numpy, and torch never imported. In
+    # batches of 3 sentences by length, so that the document memory pools each document
+    # over several batches, as `rnntag tag` does in torch.
     script = (
         "import json, sys\n"
+        "from rnntag.exporting import runtime\n"
         "from rnntag.exporting.runtime import OnnxTagger\n"
+        "runtime.BATCH_SENTENCES = 3\n"
         "files, inputs, documents = json.loads(sys.stdin.read())\n"
         "tags = {name: OnnxTagger(path).tag(inputs, documents) for name, path in files.items()}\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnntag.model.birnn import BiRNN, SequenceDropout, in_length_pieces
 from rnntag.model.config import ModelConfig
 from rnntag.model.encode import (
     EncodedSentences,
@@ -19,7 +20,7 @@ from rnntag.model.encode import (
     length_batches,
     token_batches,
 )
-from rnntag.model.network import BiRNN, SequenceDropout, SequenceTagger, in_length_pieces
+from rnntag.model.network import SequenceTagger
 from rnntag.model.subword import learn_bpe
 from rnntag.model.vocab import CASINGS, casing, clip_word
 
@@ -108,12 +109,14 @@ def test_sentence_tagged_alone_equals_in_batch(char_encoder, subword, pool, case
         # Larger emissions so that the decoded tags are not all the same.
         model.emissions.weight.mul_(20)
         batch = encoder.batch(SENTENCES)
-        together = model.decode(batch)
         scores = model(batch)
+        together = model.decode(scores, batch.mask)
         for b, sentence in enumerate(SENTENCES):
             alone = encoder.batch([sentence])
-            assert model.decode(alone)[0].tolist() == together[b, : len(sentence)].tolist()
-            assert torch.allclose(model(alone)[0], scores[b, : len(sentence)], atol=1e-5)
+            alone_scores = model(alone)
+            best = model.decode(alone_scores, alone.mask)[0].tolist()
+            assert best == together[b, : len(sentence)].tolist()
+            assert torch.allclose(alone_scores[0], scores[b, : len(sentence)], atol=1e-5)
     assert len({t for row in together.tolist() for t in row}) > 1
 
 

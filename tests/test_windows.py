@@ -69,6 +69,6 @@ def test_a_model_trained_in_windows_tags_a_long_sentence_whole(long_model):
     # The whole sentence through the network and the CRF at once, as one batch.
     batch = tagger.encoder.batch([tokens])
     with torch.no_grad():
-        best = tagger.model.decode(batch)[0].tolist()
+        best = tagger.model.decode(tagger.model(batch), batch.mask)[0].tolist()
     assert prediction.tags == [tagger.encoder.labels[k] for k in best]
     assert len(prediction.tags) == len(tokens) > 16

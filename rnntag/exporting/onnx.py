@@ -19,6 +19,8 @@ from rnntag.errors import RnntagError
 from rnntag.io.files import atomic_write
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
+from rnntag.model.document_memory import memory_weights, state_scores
+from rnntag.model.encode import Batch
 from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger, SymbolBiLSTM
 from rnntag.version import __version__
@@ -67,17 +69,21 @@ class _FinalStates(nn.Module):
 
 
 class _Emissions(nn.Module):
-    """The exported function: word and character indices to emission scores; for a model with
-    a document memory, to the scores of the states alone and the states, which the runtime
-    pools over documents and adds the memory's scores to (see `SequenceTagger.
-    scores_with_memory`)."""
+    """The exported function: word and character indices to emission scores, through the
+    network's own `features` and `states`; for a model with a document memory, to phase 1
+    of `rnntag.model.document_memory` (the scores without the memory, and the states), whose
+    phase 2 the runtime runs over whole documents.
+
+    Args:
+        model: The network, whose character BiLSTM, if it has one, this replaces with its
+            unpacked twin (`_FinalStates`, the same numbers): the export's own copy.
+    """
 
     def __init__(self, model: SequenceTagger):
         super().__init__()
+        if isinstance(model.chars, SymbolBiLSTM):
+            model.chars = _FinalStates(model.chars)
         self.model = model
-        self.chars = (
-            _FinalStates(model.chars) if isinstance(model.chars, SymbolBiLSTM) else model.chars
-        )
 
     def forward(
         self, words: Tensor, chars: Tensor, mask: Tensor, casing: Tensor
@@ -86,23 +92,16 @@ class _Emissions(nn.Module):
         (batch, seq_len) boolean. Returns: (batch, seq_len, num_tags), and with a memory
         (batch, seq_len, state_size)."""
         batch, seq_len = words.shape
-        # (batch, seq_len, word_dim)
-        parts = [self.model.word_embed(words)]
-        if self.chars is not None:
-            # (batch, seq_len, char_size)
-            parts.append(self.chars(chars.flatten(0, 1)).view(batch, seq_len, -1))
-        if self.model.case_embed is not None:
-            # (batch, seq_len, case_dim)
-            parts.append(self.model.case_embed(casing))
-        # (batch, seq_len, input_size)
-        features = torch.cat(parts, dim=2)
+        # (batch, seq_len): every token is its own row of the (batch * seq_len) words' chars
+        rows = torch.arange(batch * seq_len, device=words.device).view(batch, seq_len)
+        inputs = Batch(words, mask, chars.flatten(0, 1), rows, casing=casing)
         # (batch, seq_len, state_size)
-        states = self.model.rnn(features, mask, True)
+        states = self.model.states(self.model.features(inputs), mask)
         if self.model.config.doc_memory != "on":
             # (batch, seq_len, num_tags)
             return self.model.emissions(states)
         # (batch, seq_len, num_tags)
-        return self.model.state_scores(states), states
+        return state_scores(self.model.emissions, states), states
 
 
 def _unsupported(info: ModelInfo) -> str | None:
@@ -157,9 +156,8 @@ def export_onnx(model: str | Path, out: Path) -> None:
 
 def _memory_weights(network: SequenceTagger) -> dict[str, list[Any]]:
     """The output layer's columns that read a document memory: its mean and its flag."""
-    size = network.rnn.output_size
-    weight = network.emissions.weight.detach()
-    return {"weight": weight[:, size:-1].tolist(), "flag": weight[:, -1].tolist()}
+    weight, flag = (w.detach() for w in memory_weights(network.emissions))
+    return {"weight": weight.tolist(), "flag": flag.tolist()}
 
 
 def _trace(wrapper: nn.Module, memory: bool) -> bytes:

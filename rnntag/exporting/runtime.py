@@ -20,7 +20,7 @@ import numpy as np
 from rnntag.exporting.metadata import read_metadata
 from rnntag.io.checks import checked_tokens
 from rnntag.io.schemes import OUTPUT_SCHEME, check_output_scheme, convert
-from rnntag.model.documents import document_groups
+from rnntag.model.document_memory import NumpyDocumentMemory, TokenGroups
 from rnntag.model.vocab import Vocab, casing, clip_word, word_key
 
 # Sentences run through the network at once.
@@ -157,38 +157,21 @@ class OnnxTagger:
         batches: list[list[int]],
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """The scores and mask of each batch of sentence indices. With a document memory,
-        as `rnntag.tagging.predict` gives it: each batch keeps the states of the tokens whose
-        group has others, and once all have run, those tokens get the output layer's memory
-        columns applied to the mean state of their group's other tokens."""
+        as `rnntag.tagging.predict` gives them: each batch goes through the memory's phase 1
+        (the graph's scores and states), and once all have, through phase 2 (see
+        `rnntag.model.document_memory`)."""
         if self.memory is None or not batches:
             return [self._network([sentences[i] for i in batch])[:2] for batch in batches]
-        weight, flag = self.memory
-        # (tokens,) each, in input order
-        groups = np.asarray(document_groups(sentences, documents))
-        shared = np.bincount(groups)[groups] > 1
-        # (sentences,): where each sentence starts among the tokens
-        lengths = np.asarray([len(s) for s in sentences])
-        starts = np.cumsum(lengths) - lengths
-        parts, gathered, numbers = [], [], []
+        groups = TokenGroups(sentences, documents)
+        memory = NumpyDocumentMemory(*self.memory)
+        masks = []
         for batch in batches:
             scores, mask, states = self._network([sentences[i] for i in batch])
             assert states is not None
-            # (batch, seq_len): each token's position among all, 0 at padding
-            where = np.where(mask, starts[batch][:, None] + np.arange(mask.shape[1]), 0)
-            rows, columns = np.nonzero(mask & shared[where])
-            gathered.append(states[rows, columns])
-            numbers.append(groups[where[rows, columns]])
-            parts.append((scores, mask, rows, columns))
-        states, mine = np.concatenate(gathered), np.concatenate(numbers)
-        _, dense, members = np.unique(mine, return_inverse=True, return_counts=True)
-        sums = np.zeros((len(members), states.shape[1]), states.dtype)
-        np.add.at(sums, dense, states)
-        # (shared, state_size): the mean state of each token's group's others
-        mean = (sums[dense] - states) / (members[dense] - 1)[:, None]
-        extra = np.split(mean @ weight.T + flag, np.cumsum([len(p[2]) for p in parts])[:-1])
-        for (scores, _, rows, columns), add in zip(parts, extra, strict=True):
-            scores[rows, columns] += add
-        return [(scores, mask) for scores, mask, _, _ in parts]
+            numbers, keep = groups.batch(batch)
+            memory.add(scores, states, keep, numbers)
+            masks.append(mask)
+        return list(zip(memory.scores(), masks, strict=True))
 
     def _network(
         self, sentences: Sequence[Sequence[str]]

@@ -1,2 +1,2 @@
-"""The network and what defines it: vocabularies, front ends, BiRNN, CRF, configuration and
-the model directory."""
+"""The network and what defines it: vocabularies, front ends, BiRNN, document memory, CRF,
+configuration and the model directory."""

@@ -1,29 +1,28 @@
 """The network: word embeddings with character and byte-pair front ends, a stacked
-bidirectional RNN, a linear layer of emission scores, and a CRF or softmax decoder.
+bidirectional RNN (`rnntag.model.birnn`), a linear layer of emission scores, with a document
+memory where the model has one (`rnntag.model.document_memory`), and a CRF or softmax
+decoder.
 
 References: Huang et al. 2015 (BiLSTM-CRF); Lample et al. 2016 (character BiLSTM);
-Ma & Hovy 2016 (character CNN); Elman 1990; Hochreiter & Schmidhuber 1997; Cho et al. 2014.
+Ma & Hovy 2016 (character CNN).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from rnntag.model.birnn import BiRNN, SequenceDropout, in_length_pieces
 from rnntag.model.config import ModelConfig
 from rnntag.model.crf import CRF, PathScores
+from rnntag.model.document_memory import batch_scores
 from rnntag.model.encode import PAD_INDEX, Batch
 from rnntag.model.vocab import CASINGS
 
 _RNNS: dict[str, Callable[..., nn.RNNBase]] = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-# Sentences per piece when `in_length_pieces` cuts a batch, and the share of its padded area
-# the pieces must save: below these, one call over the whole batch is faster on the CPU.
-PIECE_SENTENCES = 8
-PIECE_SAVING = 0.3
 
 
 class CharCNN(nn.Module):
@@ -105,236 +104,16 @@ class SymbolMean(nn.Module):
         return self.embed(symbols).sum(dim=1) / counts
 
 
-class SequenceDropout(nn.Module):
-    """Dropout over (batch, seq_len, features). Locked (variational) dropout drops the same
-    features at every position of a sentence (Gal & Ghahramani 2016); otherwise each position
-    draws its own mask.
-
-    Args:
-        p: Drop probability.
-        locked: Share the mask across positions.
-    """
-
-    def __init__(self, p: float, locked: bool):
-        super().__init__()
-        self.p = p
-        self.locked = locked
-
-    def forward(self, inputs: Tensor) -> Tensor:
-        """Args: inputs (batch, seq_len, features). Returns: the same shape."""
-        if not self.training or self.p == 0.0:
-            return inputs
-        if not self.locked:
-            # Uniform draws compared with p: on the CPU several times faster than the Bernoulli
-            # draws of `nn.functional.dropout`, and the masks follow the same distribution.
-            # (batch, seq_len, features)
-            keep = torch.rand_like(inputs) >= self.p
-            return inputs * keep / (1.0 - self.p)
-        # (batch, 1, features)
-        keep = torch.empty_like(inputs[:, :1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
-        # (batch, seq_len, features)
-        return inputs * keep
-
-
-class BiRNN(nn.Module):
-    """Stacked bidirectional RNN over left-aligned padded batches.
-
-    Each direction is a unidirectional RNN run on the padded tensor; the backward one reads
-    every sentence reversed within its own length. Real positions therefore never see
-    padding, as with packed sequences, at the speed of the padded kernels (about twice that of
-    packed ones on the CPU).
-
-    Args:
-        cell: `nn.LSTM`, `nn.GRU` or `nn.RNN`.
-        input_size: Input features per token.
-        hidden_size: Output features per direction.
-        num_layers: Stacked layers.
-        dropout: Dropout between layers.
-        locked: Locked dropout between layers (see `SequenceDropout`).
-        merge: How the top layer joins its directions: "concat", or the element-wise "sum"
-            or "product", which halve the output. Lower layers always concatenate.
-    """
-
-    def __init__(
-        self,
-        cell: Callable[..., nn.RNNBase],
-        input_size: int,
-        hidden_size: int,
-        num_layers: int,
-        dropout: float,
-        locked: bool = False,
-        merge: str = "concat",
-    ):
-        super().__init__()
-        sizes = [input_size] + [2 * hidden_size] * (num_layers - 1)
-        self.forward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
-        self.backward_layers = nn.ModuleList(cell(n, hidden_size, batch_first=True) for n in sizes)
-        self.dropout = SequenceDropout(dropout, locked)
-        self.merge = merge
-        self.output_size = 2 * hidden_size if merge == "concat" else hidden_size
-
-    def forward(self, inputs: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
-        """Args: inputs (batch, seq_len, input_size); mask (batch, seq_len) boolean; padded:
-        False when every sentence fills the whole batch, which then runs through torch's
-        bidirectional kernel (the same numbers, faster).
-        Returns: (batch, seq_len, output_size); concatenated, forward states first."""
-        batch, seq_len = mask.shape
-        if padded:
-            # (seq_len,)
-            positions = torch.arange(seq_len, device=mask.device)
-            # (batch, seq_len): position t of the reversed sentence is position reverse[t]
-            reverse = torch.where(mask, mask.sum(dim=1, keepdim=True) - 1 - positions, positions)
-            # (batch * seq_len,): the same as rows of the flattened batch; selecting whole rows
-            # is several times faster than a gather over every feature.
-            rows = (
-                reverse + seq_len * torch.arange(batch, device=mask.device).unsqueeze(1)
-            ).flatten()
-        # (batch, seq_len, features)
-        states = inputs
-        for depth, (ahead, back) in enumerate(
-            zip(self.forward_layers, self.backward_layers, strict=True)
-        ):
-            if depth > 0:
-                states = self.dropout(states)
-            if not padded:
-                # (batch, seq_len, 2 * hidden_size)
-                states = _bidirectional(ahead, back, states)
-                continue
-            # (batch, seq_len, hidden_size)
-            forward_states = ahead(states)[0]
-            # (batch * seq_len, hidden_size): the backward RNN over each sentence reversed
-            flat_backward = back(_rows(states, rows))[0].flatten(0, 1)
-            # (batch, seq_len, hidden_size), reversed back
-            backward_states = flat_backward.index_select(0, rows).view_as(forward_states)
-            # (batch, seq_len, 2 * hidden_size)
-            states = torch.cat([forward_states, backward_states], dim=2)
-        if self.merge == "concat":
-            return states
-        # (batch, seq_len, hidden_size) each
-        ahead_states, back_states = states.chunk(2, dim=2)
-        if self.merge == "sum":
-            # (batch, seq_len, hidden_size)
-            return ahead_states + back_states
-        # (batch, seq_len, hidden_size)
-        return ahead_states * back_states
-
-
-def _rows(states: Tensor, rows: Tensor) -> Tensor:
-    """(batch, seq_len, features) states rearranged by source row of the flattened batch."""
-    # (batch, seq_len, features)
-    return states.flatten(0, 1).index_select(0, rows).view_as(states)
-
-
-_KERNELS: dict[type[nn.RNNBase], Callable[..., Any]] = {
-    nn.LSTM: torch.lstm,
-    nn.GRU: torch.gru,
-    nn.RNN: torch.rnn_tanh,
-}
-
-
-def in_length_pieces(
-    rnn: BiRNN, inputs: Tensor, mask: Tensor, size: int = PIECE_SENTENCES
-) -> Tensor:
-    """`rnn` over a batch of ragged lengths (a document memory's batch of whole documents)
-    cut into pieces of `size` sentences of similar length, each padded only to its own
-    longest: the same states as one call over the batch for a fraction of the padding.
-
-    Args:
-        rnn: The BiRNN.
-        inputs: (batch, seq_len, input_size).
-        mask: (batch, seq_len) boolean.
-        size: Sentences per piece.
-
-    Returns:
-        (batch, seq_len, output_size) states; rows at padded positions are meaningless.
-    """
-    lengths = mask.sum(dim=1).tolist()
-    order = sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True)
-    pieces = [order[i : i + size] for i in range(0, len(order), size)]
-    longest = [lengths[piece[0]] for piece in pieces]
-    saving = 1 - sum(len(p) * n for p, n in zip(pieces, longest, strict=True)) / mask.numel()
-    if len(pieces) == 1 or saving < PIECE_SAVING:
-        # (batch, seq_len, output_size)
-        return rnn(inputs, mask)
-    states = []
-    for piece, n in zip(pieces, longest, strict=True):
-        rows = torch.tensor(piece, device=mask.device)
-        # (piece, n)
-        piece_mask = mask[rows, :n]
-        # (piece, n, output_size)
-        piece_states = rnn(inputs[rows, :n], piece_mask, not bool(piece_mask.all()))
-        # (piece, seq_len, output_size)
-        states.append(nn.functional.pad(piece_states, (0, 0, 0, mask.size(1) - n)))
-    # (batch,): where each sentence of the batch is among the pieces' rows
-    back = torch.tensor(order, device=mask.device).argsort()
-    # (batch, seq_len, output_size)
-    return torch.cat(states).index_select(0, back)
-
-
-def _bidirectional(ahead: nn.Module, back: nn.Module, inputs: Tensor) -> Tensor:
-    """Two one-layer unidirectional RNNs as one bidirectional layer, over unpadded inputs.
-
-    Args:
-        ahead: The forward RNN.
-        back: The backward RNN, of the same kind and sizes.
-        inputs: (batch, seq_len, input_size).
-
-    Returns:
-        (batch, seq_len, 2 * hidden_size), forward states first.
-    """
-    assert isinstance(ahead, nn.RNNBase) and isinstance(back, nn.RNNBase)
-    # (2, batch, hidden_size)
-    zeros = inputs.new_zeros(2, inputs.size(0), ahead.hidden_size)
-    start: Any = (zeros, zeros) if isinstance(ahead, nn.LSTM) else zeros
-    weights = [*ahead.all_weights[0], *back.all_weights[0]]
-    # (batch, seq_len, 2 * hidden_size)
-    return _KERNELS[type(ahead)](inputs, start, weights, True, 1, 0.0, False, True, True)[0]
-
-
-def in_shared_group(groups: Tensor) -> Tensor:
-    """Whether each token's group has other tokens (a name's other occurrences in the
-    document).
-
-    Args:
-        groups: (tokens,) group numbers, none negative.
-
-    Returns:
-        (tokens,) boolean.
-    """
-    # (groups,): most tokens are alone (a name recurs; lower-case words never share)
-    members = torch.bincount(groups)
-    # (tokens,)
-    return members[groups] > 1
-
-
-def others_mean(states: Tensor, groups: Tensor) -> Tensor:
-    """Each token's memory: the mean state of the other tokens of its group.
-
-    Args:
-        states: (shared, size) states of every member of some groups of more than one
-            token (see `in_shared_group`).
-        groups: (shared,) their group numbers.
-
-    Returns:
-        (shared, size) the means.
-    """
-    # (shared,), (groups,): numbered from 0, so that the sums take no more rows than needed
-    _, dense, members = torch.unique(groups, return_inverse=True, return_counts=True)
-    # (groups, size)
-    sums = states.new_zeros(members.numel(), states.size(1)).index_add_(0, dense, states)
-    # (shared, 1)
-    others = (members[dense] - 1).unsqueeze(1).to(states.dtype)
-    # (shared, size)
-    return (sums[dense] - states) / others
-
-
 class SequenceTagger(nn.Module):
-    """BiRNN tagger with a CRF or softmax output layer.
+    """BiRNN tagger with a CRF or softmax output layer: `forward` gives emission scores,
+    through `features` and `states`; `loss` trains; `decode` and `path_scores` read the
+    scores. Batching, caching and pooling over whole inputs belong to `rnntag.tagging`.
 
     Args:
         config: Architecture.
         num_words: Word vocabulary size.
         num_chars: Character vocabulary size.
+        num_pieces: Byte-pair piece vocabulary size; 0 without pieces.
         num_tags: Number of tags.
         allowed: The CRF's allowed (start, transition, end) moves; all when None.
     """
@@ -381,8 +160,8 @@ class SequenceTagger(nn.Module):
             config.merge,
         )
         state_size = self.rnn.output_size
-        # With a document memory, each token's state is joined by its memory (see
-        # `scores_with_memory`).
+        # With a document memory, each token's state is joined by its memory: the mean state
+        # of its group's other tokens and a flag (see `rnntag.model.document_memory`).
         memory = state_size + 1 if config.doc_memory == "on" else 0
         self.emissions = nn.Linear(state_size + memory, num_tags)
         self.crf = CRF(num_tags, allowed) if config.decoder == "crf" else None
@@ -391,18 +170,24 @@ class SequenceTagger(nn.Module):
         """Emission scores.
 
         Args:
-            batch: Padded input.
+            batch: Padded input; with a document memory, holding its documents whole.
 
         Returns:
             (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
         """
-        return self.score_features(
-            self.token_features(batch), batch.mask, batch.padded, batch.groups
-        )
+        # (batch, seq_len, state_size)
+        states = self.states(self.features(batch), batch.mask, batch.padded)
+        if self.config.doc_memory != "on":
+            # (batch, seq_len, num_tags)
+            return self.emissions(states)
+        assert batch.groups is not None
+        # (batch, seq_len, num_tags)
+        return batch_scores(self.emissions, states, batch.mask, batch.groups)
 
-    def token_features(self, batch: Batch) -> Tensor:
+    def features(self, batch: Batch) -> Tensor:
         """Each token's input to the RNN: its word embedding joined with its sub-word and
-        casing features. Outside training these depend on the word form alone.
+        casing features. Outside training these depend on the word form alone, which lets
+        tagging keep them per form (`rnntag.tagging.predict.FeatureCache`).
 
         Args:
             batch: Padded input.
@@ -426,98 +211,17 @@ class SequenceTagger(nn.Module):
         # (batch, seq_len, input_size)
         return torch.cat(parts, dim=2)
 
-    def score_features(
-        self, features: Tensor, mask: Tensor, padded: bool = True, groups: Tensor | None = None
-    ) -> Tensor:
-        """Emission scores from token features (see `token_features`).
+    def states(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
+        """The RNN's states over token features: what the output layer and the document
+        memory (`rnntag.model.document_memory`) read.
 
         Args:
-            features: (batch, seq_len, input_size).
-            mask: (batch, seq_len) boolean.
-            padded: False when every sentence fills the whole batch.
-            groups: (batch, seq_len) document groups (see `Batch.groups`), for a model with
-                a document memory.
-
-        Returns:
-            (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
-        """
-        # (batch, seq_len, state_size)
-        encoded = self.encode(features, mask, padded)
-        if self.config.doc_memory != "on":
-            # (batch, seq_len, num_tags)
-            return self.emissions(encoded)
-        assert groups is not None
-        # (shared,) each: the tokens whose group has others
-        rows, columns = mask.nonzero()[in_shared_group(groups[mask])].unbind(1)
-        # (shared, state_size)
-        mean = others_mean(encoded[rows, columns], groups[rows, columns])
-        # (batch, seq_len, num_tags)
-        return self.scores_with_memory(encoded, rows, columns, mean)
-
-    def scores_with_memory(
-        self, states: Tensor, rows: Tensor, columns: Tensor, mean: Tensor
-    ) -> Tensor:
-        """Emission scores with a document memory. The output layer reads each token's state
-        joined by its memory: the mean state of its group's other tokens and a flag saying
-        whether there are any, both 0 for a token alone; so the memory's share
-        (`memory_scores`) is added to the states' (`state_scores`) only where it is not 0.
-
-        Args:
-            states: (batch, seq_len, state_size) RNN states.
-            rows: (shared,) batch rows of the tokens whose group has others.
-            columns: (shared,) their positions in those rows.
-            mean: (shared, state_size) the mean state of those others (see
-                `others_mean`).
-
-        Returns:
-            (batch, seq_len, num_tags) scores; rows at padded positions are meaningless.
-        """
-        # (batch, seq_len, num_tags)
-        scores = self.state_scores(states)
-        return scores.index_put((rows, columns), self.memory_scores(mean), accumulate=True)
-
-    def state_scores(self, states: Tensor) -> Tensor:
-        """The share of a memory model's emission scores that reads the states (see
-        `scores_with_memory`): the scores of a token alone.
-
-        Args:
-            states: (batch, seq_len, state_size) RNN states.
-
-        Returns:
-            (batch, seq_len, num_tags) scores.
-        """
-        # (num_tags, state_size); a contiguous copy of the slice multiplies faster
-        weight = self.emissions.weight[:, : states.size(-1)].contiguous()
-        # (batch, seq_len, num_tags)
-        return nn.functional.linear(states, weight, self.emissions.bias)
-
-    def memory_scores(self, mean: Tensor) -> Tensor:
-        """The share of a memory model's emission scores that reads the memory (see
-        `scores_with_memory`), its flag 1.
-
-        Args:
-            mean: (shared, state_size) memories.
-
-        Returns:
-            (shared, num_tags) scores.
-        """
-        size = mean.size(1)
-        # (num_tags, 2 * size + 1): state, mean, flag
-        weight = self.emissions.weight
-        # (shared, num_tags)
-        return nn.functional.linear(mean, weight[:, size:-1], weight[:, -1])
-
-    def encode(self, features: Tensor, mask: Tensor, padded: bool = True) -> Tensor:
-        """The RNN's states over token features, as `score_features` passes them on to the
-        document memory and the output layer.
-
-        Args:
-            features: (batch, seq_len, input_size).
+            features: (batch, seq_len, input_size) token features (see `features`).
             mask: (batch, seq_len) boolean.
             padded: False when every sentence fills the whole batch.
 
         Returns:
-            (batch, seq_len, state_size) states.
+            (batch, seq_len, state_size) states; rows at padded positions are meaningless.
         """
         # (batch, seq_len, input_size)
         dropped = self.dropout(features)
@@ -552,22 +256,11 @@ class SequenceTagger(nn.Module):
         counted = batch.mask if batch.scored is None else batch.mask & batch.scored
         return torch.where(counted, token_loss, 0.0).sum() / batch.mask.size(0)
 
-    def decode(self, batch: Batch) -> Tensor:
+    def decode(self, emissions: Tensor, mask: Tensor) -> Tensor:
         """Best tags: Viterbi with the CRF, per-token arg-max with softmax.
 
         Args:
-            batch: Padded input.
-
-        Returns:
-            (batch, seq_len) tag indices, 0 at padded positions.
-        """
-        return self.best_tags(self(batch), batch.mask)
-
-    def best_tags(self, emissions: Tensor, mask: Tensor) -> Tensor:
-        """Best tags for emission scores (see `decode`).
-
-        Args:
-            emissions: (batch, seq_len, num_tags) scores.
+            emissions: (batch, seq_len, num_tags) scores (see `forward`).
             mask: (batch, seq_len) boolean.
 
         Returns:
@@ -583,7 +276,7 @@ class SequenceTagger(nn.Module):
         decoder a stretch's probability is the product of its tokens'.
 
         Args:
-            emissions: (batch, seq_len, num_tags) scores.
+            emissions: (batch, seq_len, num_tags) scores (see `forward`).
             mask: (batch, seq_len) boolean.
 
         Returns:

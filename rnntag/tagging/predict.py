@@ -11,9 +11,9 @@ from torch import Tensor
 
 from rnntag.errors import RnntagError
 from rnntag.io.schemes import conversion_table, is_span_tag, to_spans
-from rnntag.model.documents import document_groups
+from rnntag.model.document_memory import DocumentMemory, TokenGroups
 from rnntag.model.encode import Encoder, token_batches
-from rnntag.model.network import SequenceTagger, in_shared_group, others_mean
+from rnntag.model.network import SequenceTagger
 from rnntag.tagging.tagged import Prediction, check_nbest
 
 # Largest batch in tokens (sentences times the longest length). Larger batches keep both cores
@@ -75,7 +75,7 @@ def predict(
                 _add_nbest(model, emissions, mask, nbest, labels, table, results_of_batch)
             if not scores:
                 # (batch, seq_len)
-                paths = _converted(model.best_tags(emissions, mask), mask, table).tolist()
+                paths = _converted(model.decode(emissions, mask), mask, table).tolist()
                 clock.lap("decode")
                 for row, i in zip(paths, indices, strict=True):
                     results[i].tags = [labels[t] for t in row[: len(sentences[i])]]
@@ -119,7 +119,7 @@ def _emissions(
         inputs, mask, padded = features.batch([sentences[i] for i in indices])
         clock.lap("encode")
         # (batch, seq_len, num_tags)
-        yield indices, model.score_features(inputs, mask, padded), mask
+        yield indices, model.emissions(model.states(inputs, mask, padded)), mask
 
 
 def _memory_emissions(
@@ -132,46 +132,30 @@ def _memory_emissions(
 ) -> Iterator[tuple[list[int], Tensor, Tensor]]:
     """`_emissions` of a model with a document memory, each token's memory pooled over its
     whole document (a sentence without one is its own). The sentences are batched by length
-    as for any model; each batch keeps its scores without the memory and the states of the
-    tokens whose group has others (a name's other occurrences), and once every batch has run,
-    those tokens get their memory's share."""
+    as for any model, and go through the memory's two phases (see
+    `rnntag.model.document_memory`): every batch is added, then all are scored."""
     if not sentences:
         return
     device = next(model.parameters()).device
-    # (tokens,) each, in input order
-    groups = torch.tensor(document_groups(sentences, documents), device=device)
-    shared = in_shared_group(groups)
-    # (sentences,): where each sentence starts among the tokens
-    lengths = torch.tensor([len(s) for s in sentences], device=device)
-    starts = lengths.cumsum(0) - lengths
-    parts, gathered, numbers = [], [], []
+    groups = TokenGroups(sentences, documents)
+    memory = DocumentMemory(model.emissions)
+    batches = []
     for indices in token_batches([len(s) for s in sentences], max_tokens):
         # (batch, seq_len, input_size), (batch, seq_len)
         inputs, mask, padded = features.batch([sentences[i] for i in indices])
         clock.lap("encode")
-        # (batch, seq_len, state_size)
-        states = model.encode(inputs, mask, padded)
-        # (batch, seq_len): each token's position among all, 0 at padding
-        where = starts[indices].unsqueeze(1) + torch.arange(mask.size(1), device=device)
-        where = torch.where(mask, where, 0)
-        # (shared in the batch,) each
-        rows, columns = (mask & shared[where]).nonzero().unbind(1)
-        gathered.append(states[rows, columns])
-        numbers.append(groups[where[rows, columns]])
-        # (batch, seq_len, num_tags)
-        parts.append((indices, mask, model.state_scores(states), rows, columns))
+        # (batch, seq_len) each
+        numbers, keep = (torch.from_numpy(a).to(device) for a in groups.batch(indices))
+        memory.add(model.states(inputs, mask, padded), keep, numbers)
+        batches.append((indices, mask))
         # All batches run before the first is given out: each one's network time is its own.
         clock.lap("network")
-    # (shared, num_tags)
-    extra = model.memory_scores(others_mean(torch.cat(gathered), torch.cat(numbers)))
-    for (indices, mask, scores, rows, columns), mine in zip(
-        parts, extra.split([len(r) for _, _, _, r, _ in parts]), strict=True
-    ):
-        yield indices, scores.index_put_((rows, columns), mine, accumulate=True), mask
+    for (indices, mask), scores in zip(batches, memory.scores(), strict=True):
+        yield indices, scores, mask
 
 
 class FeatureCache:
-    """The token features (see `SequenceTagger.token_features`) of the word forms seen so
+    """The token features (see `SequenceTagger.features`) of the word forms seen so
     far, each computed once: outside training they depend on the form alone, and since word
     forms follow Zipf's law, most tokens of a text are forms seen before. Valid only while
     the model's weights stay as they are.
@@ -229,7 +213,7 @@ class FeatureCache:
     def _add(self, forms: list[str]) -> None:
         device = next(self.model.parameters()).device
         # (forms, input_size): every new form as one sentence
-        features = self.model.token_features(self.encoder.batch([forms]).to(device))[0]
+        features = self.model.features(self.encoder.batch([forms]).to(device))[0]
         start = len(self.rows)
         if self.table is None or start + len(forms) > self.table.size(0):
             # Room for twice what is needed, so that the table is reallocated rarely, but never
