@@ -17,25 +17,18 @@ from rnntag.io.files import check_output
 from rnntag.io.formats import Format, ReadOptions, load_corpus
 from rnntag.io.schemes import SCHEMES, detect_scheme, first_violation
 from rnntag.io.sentence import InputSentence
-from rnntag.model.config import (
-    ModelConfig,
-    TrainConfig,
-    check_settings,
-    from_dict,
-    read_toml,
-)
 from rnntag.model.device import resolve_device
 from rnntag.model.directory import resolve_model
 from rnntag.tagging.tagger import Tagger
+from rnntag.training.checkpoint import load_checkpoint
+from rnntag.training.distributed import joined
 from rnntag.training.loop import train as run_training
 from rnntag.training.observer import TrainObserver
 from rnntag.training.output_folder import claim_output
+from rnntag.training.recipe import Settings, read_settings, resolve
 
 if TYPE_CHECKING:
     from rnntag.console.progress import ProgressReporter
-
-MODEL_SETTINGS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
-TRAIN_SETTINGS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
 
 
 def load(
@@ -119,40 +112,18 @@ def train(
         >>> tagger.spans, sorted(tagger.info.results)[:3]
         (True, ['best_epoch', 'dev_metric', 'dev_score'])
     """
-    unknown = set(settings) - MODEL_SETTINGS - TRAIN_SETTINGS
-    if unknown:
-        raise TypeError(f"train() got an unexpected setting {sorted(unknown)[0]!r}")
-    model_config, train_config, given = (
-        read_toml(str(config)) if config else (ModelConfig(), TrainConfig(), frozenset())
-    )
-    given |= (MODEL_SETTINGS | TRAIN_SETTINGS) & set(settings)
-    model_config = from_dict(
-        ModelConfig,
-        {**vars(model_config), **{k: v for k, v in settings.items() if k in MODEL_SETTINGS}},
-        "model",
-    )
-    train_config = from_dict(
-        TrainConfig,
-        {**vars(train_config), **{k: v for k, v in settings.items() if k in TRAIN_SETTINGS}},
-        "train",
-    )
-    if scheme is not None and scheme not in SCHEMES:
-        raise UsageError(f"scheme must be one of {', '.join(SCHEMES)}")
-    read = _tagged_files(fmt, tag_column, tag_field, encoding)
-    try:
-        # Before the output folder is made: a refused setting leaves nothing behind.
-        check_settings(train_config)
-        check_settings(model_config)
-    except RnntagError as exc:
-        raise UsageError(exc.message) from None
-    if train_config.final_fit and dev is None:
+    model_config, train_config, given = read_settings(config, settings)
+    read = _tagged_files(fmt, tag_column, tag_field, encoding, scheme)
+    # Before the output folder is made: a refused setting leaves nothing behind.
+    asked = Settings(model_config, train_config, given)
+    if asked.train.final_fit and dev is None:
         raise UsageError(
             "train.final_fit trains on the training and dev files together: give a dev file"
         )
     out = Path(out)
     # The folder written must hold none of what training reads: its data, the parent model
     # of a fine-tuning.
-    parents = [resolve_model(train_config.init_from)] if train_config.init_from else []
+    parents = [resolve_model(asked.train.init_from)] if asked.train.init_from else []
     check_output(out, [p for p in (train, dev) if p], parents)
     torch_device = resolve_device(device)
     # Under torchrun, rank 0 alone writes.
@@ -162,24 +133,30 @@ def train(
         dev_data = _read(dev, read, scheme) if dev else None
         reporter = _progress_reporter() if progress and observer is None else None
         observer = observer or reporter or TrainObserver()
-        if dev_data and train_config.final_fit:
+        if dev_data and asked.train.final_fit:
             train_data, dev_data = [*train_data, *_documents_after(train_data, dev_data)], None
         observer.on_data(len(train_data), len(dev_data or []), torch_device.type)
         if dev_data:
             _check_dev_labels(train_data, dev_data, str(dev), observer)
         try:
-            run_training(
-                train_data, dev_data, out, model_config, train_config, observer, torch_device,
-                scheme, resume, should_stop, given,
-            )  # fmt: skip
+            with joined(torch_device) as cluster:
+                recipe = resolve(
+                    asked, train_data, scheme, load_checkpoint(out) if resume else None, cluster
+                )
+                run_training(recipe, dev_data, out, cluster, observer, should_stop)
         finally:
             if reporter is not None:
                 reporter.close()
     return Tagger.load(out)
 
 
-def _tagged_files(fmt: str | None, tag_column: int, tag_field: str, encoding: str) -> ReadOptions:
-    """How `train` reads its files; a format other than CoNLL or CoNLL-U is a usage error."""
+def _tagged_files(
+    fmt: str | None, tag_column: int, tag_field: str, encoding: str, scheme: str | None
+) -> ReadOptions:
+    """How `train` reads its files; a scheme, or a format other than CoNLL or CoNLL-U, that
+    does not exist is a usage error."""
+    if scheme is not None and scheme not in SCHEMES:
+        raise UsageError(f"scheme must be one of {', '.join(SCHEMES)}")
     if fmt not in (None, "conll", "conllu"):
         raise UsageError("format must be conll or conllu")
     return ReadOptions(cast("Format | None", fmt), tag_column, tag_field, encoding)

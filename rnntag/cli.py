@@ -8,33 +8,20 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperOption
+from typer.core import TyperCommand
 
 from rnntag import options as opt
+from rnntag.console.messages import messages, say
 from rnntag.errors import RnntagError, UsageError
-from rnntag.process import ClosedOutput, exit_without_collecting, long_lived
+from rnntag.process import ClosedOutput, exit_without_collecting, long_lived, use_threads
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
 # something goes wrong, and its import would add to every start-up.
 if TYPE_CHECKING:
     from rich.console import Console
-
-
-@functools.cache
-def _stderr() -> Console:
-    """The console for messages on standard error, made on first use."""
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-def _say(message: str) -> None:
-    """One line on standard error, as written (no markup, no wrapping)."""
-    _stderr().print(message, highlight=False, markup=False, soft_wrap=True)
 
 
 def _stdout() -> Console:
@@ -50,14 +37,7 @@ class _Command(TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        debug = TyperOption(
-            param_decls=["--debug"],
-            is_flag=True,
-            expose_value=False,
-            callback=lambda ctx, _, value: ctx.meta.update(debug=True) if value else None,
-            help="Show Python tracebacks on errors.",
-        )
-        self.params.append(debug)
+        self.params.append(opt.debug_option())
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         # Typer writes a required argument as `{TRAIN}`; the usage convention is `TRAIN`.
@@ -81,7 +61,7 @@ class _Command(TyperCommand):
                 # Output that cannot be written: /dev/full, a full disk, a closed descriptor.
                 exc = RnntagError(exc.strerror or str(exc), exc.filename or "standard output")
             # One line, even where the message quotes another library's of several.
-            _say("rnntag: error: " + re.sub(r"\s*\n\s*", " ", str(exc)))
+            say("rnntag: error: " + re.sub(r"\s*\n\s*", " ", str(exc)))
             raise typer.Exit(2 if isinstance(exc, UsageError) else 1) from None
 
 
@@ -106,15 +86,8 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     ctx: typer.Context,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show Python tracebacks on errors.")
-    ] = False,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
-        ),
-    ] = False,
+    debug: opt.Debug = False,
+    version: Annotated[bool, opt.version_option(_print_version)] = False,
 ) -> None:
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
     if debug:
@@ -144,17 +117,11 @@ def train(
 
     from rnntag.api import train as train_tagger
     from rnntag.console.progress import ProgressReporter, print_trained
-    from rnntag.training.loop import TrainingInterrupted
-    from rnntag.training.signals import StopOnSignal
+    from rnntag.training.signals import StopOnSignal, TrainingInterrupted
 
-    # Only those given: the rest is --config's or the defaults, some chosen by the tags.
-    settings = {
-        name: value
-        for name, value in settings.items()
-        if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
-    }
+    settings = opt.given_settings(ctx, settings)
     # Under torchrun, rank 0 alone reports.
-    console = _stderr() if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
+    console = messages() if os.environ.get("RANK", "0") == "0" else Console(stderr=True, quiet=True)
     reporter = ProgressReporter(console)
     read: dict[str, Any] = dict(
         fmt=fmt, tag_column=tag_column, tag_field=tag_field, encoding=encoding
@@ -191,6 +158,8 @@ def tag(
     encoding: opt.Encoding = "utf-8",
 ) -> None:
     """Tag text from files or standard input and write it to standard output."""
+    from rnntag.console.output import chunk_writer
+
     with long_lived():
         from rnntag.io.formats import ReadOptions
         from rnntag.io.source import STDIN
@@ -200,47 +169,13 @@ def tag(
         raise UsageError("--nbest above 1 needs --output jsonl")
     if workers <= 1:
         # With workers the network runs in them, one thread each, and never here.
-        _use_threads(threads)
+        use_threads(threads)
     read = ReadOptions(input_format, encoding=encoding)
     with Tagging(model or ["pos", "ner"], output_scheme, device, workers) as tagging:
-        write = _writer(output, tag_field, tagging.entity_types)
+        write = chunk_writer(output, tag_field, tagging.entity_types)
         for path in files or [STDIN]:
             for chunk, columns in tagging.tag_file(path, read, scores, nbest):
                 write(chunk, columns)
-
-
-def _check_output(target: Any, inputs: list[str], models: list[str]) -> None:
-    """Refuse an output that would replace one of the command's inputs or model files."""
-    from rnntag.io.files import check_output
-    from rnntag.model.directory import resolve_model
-
-    check_output(target, inputs, [resolve_model(m) for m in models])
-
-
-def _use_threads(threads: int) -> None:
-    """Run the network on `threads` CPU threads, 0 for the automatic choice (`threads_for`)."""
-    import torch
-
-    from rnntag.model.device import threads_for
-
-    torch.set_num_threads(threads_for(threads))
-
-
-def _writer(output: str, tag_field: str, types: list[str]) -> Callable[[Any, Any], None]:
-    """What writes each tagged chunk: in one piece to standard output (which may be
-    unbuffered), or, for `--output pretty`, to the terminal in one colour per entity type,
-    after a legend."""
-    if output == "pretty":
-        from rnntag.console.pretty import pretty_writer
-
-        return pretty_writer(types)
-    from rnntag.tagging.render import render
-
-    def write(chunk: Any, columns: Any) -> None:
-        sys.stdout.write(render(chunk, columns, output, tag_field))
-        sys.stdout.flush()
-
-    return write
 
 
 @command("eval")
@@ -266,22 +201,13 @@ def evaluate(
     from rnntag.console.tables import print_eval
     from rnntag.evaluation.scoring import score
 
-    _use_threads(threads)
+    use_threads(threads)
 
-    if errors and as_json:
-        raise UsageError("--errors lists errors on the terminal, not with --json")
-    # Checked before tagging, which can take a while.
-    if html is not None and not html.parent.is_dir():
-        raise UsageError(f"--html: folder {html.parent} does not exist")
-    if html is not None:
-        _check_output(html, [p for p in (test_file, gold, pred) if p], [model] if model else [])
+    opt.check_eval(test_file, model, gold, pred, html, errors, as_json)
     read: dict[str, Any] = dict(
         fmt=fmt, tag_column=tag_column, tag_field=tag_field, encoding=encoding, scheme=scheme,
         mode=mode,
     )  # fmt: skip
-    with_model, with_pred = model and test_file, gold and pred
-    if not ((with_model and not (gold or pred)) or (with_pred and not (model or test_file))):
-        raise UsageError("give either -m MODEL TEST or --gold GOLD --pred PRED")
     scored = score(
         test_file or gold or "", model=model, pred_path=pred, device=device, documents=documents,
         **read,
@@ -306,7 +232,7 @@ def evaluate(
             from rnntag.evaluation.html import render_report, write_report
 
             write_report(html, render_report(result, analysis, scored.source, scored.lines))
-            _say(f"report written to {html}")
+            say(f"report written to {html}")
 
 
 @command()
@@ -329,7 +255,7 @@ def bench(
         scores = tokenization_scores(input_file)
         show: Any = print_tokenization
     else:
-        _use_threads(threads)
+        use_threads(threads)
         scores = benchmark(model or ["pos", "ner"], input_file, input_format, encoding, device)
         show = print_bench
     if as_json:
@@ -348,9 +274,9 @@ def export(onnx: opt.OnnxFile, model_dir: opt.ModelName = None, model: opt.Model
         raise UsageError("rnntag export needs onnx: pip install 'rnntag[onnx]'") from None
 
     name = opt.one_model(model_dir, model)
-    _check_output(onnx, [], [name])
+    opt.check_written(onnx, [], [name])
     export_onnx(name, onnx)
-    _say(f"ONNX model written to {onnx}")
+    say(f"ONNX model written to {onnx}")
 
 
 @command()
@@ -371,12 +297,12 @@ def serve(
             "rnntag serve needs Starlette and uvicorn: pip install 'rnntag[serve]'"
         ) from None
 
-    _use_threads(threads)
+    use_threads(threads)
     with long_lived():
         service = TaggingService(model or ["pos", "ner"], device)
     names = ", ".join(service.names)
     try:
-        serve(service, host, port, lambda url: _say(f"rnntag: serving {names} on {url}"))
+        serve(service, host, port, lambda url: say(f"rnntag: serving {names} on {url}"))
     except KeyboardInterrupt:
         # Ctrl-C: the requests in flight have been answered by now.
         raise typer.Exit(130) from None
@@ -408,9 +334,9 @@ def plot(out: opt.Image, model_dir: opt.ModelName = None, model: opt.Model = Non
     from rnntag.model.directory import resolve_model
 
     name = opt.one_model(model_dir, model)
-    _check_output(out, [], [name])
+    opt.check_written(out, [], [name])
     plot_curve(read_curve(resolve_model(name)), out)
-    _say(f"training curve written to {out}")
+    say(f"training curve written to {out}")
 
 
 def main(argv: list[str] | None = None) -> None:

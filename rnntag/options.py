@@ -9,10 +9,11 @@ import inspect
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 import typer.models
+from typer.core import TyperOption
 
 from rnntag.errors import RnntagError, UsageError
 from rnntag.evaluation.metrics import Mode as SpanMode
@@ -39,6 +40,28 @@ def _checked(check: Callable[[str], object]) -> Callable[[str], str]:
 
 
 _encoding, _tag_field = _checked(text_decoder), _checked(parse_tag_field)
+
+
+Debug = Annotated[bool, typer.Option("--debug", help="Show Python tracebacks on errors.")]
+
+
+def version_option(callback: Callable[[bool], None]) -> typer.models.OptionInfo:
+    """`rnntag --version`, which `callback` answers before anything else is looked at."""
+    return typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True, callback=callback
+    )
+
+
+def debug_option() -> TyperOption:
+    """`--debug` as each command takes it, after its own options: it marks the context, so
+    that an error the command ends with shows its traceback."""
+    return TyperOption(
+        param_decls=["--debug"],
+        is_flag=True,
+        expose_value=False,
+        callback=lambda ctx, _, value: ctx.meta.update(debug=True) if value else None,
+        help="Show Python tracebacks on errors.",
+    )
 
 
 ModelName = Annotated[
@@ -274,6 +297,16 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def given_settings(ctx: typer.Context, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings of `with_settings` that the command line gave: the rest is --config's or
+    the defaults, some chosen by the tags."""
+    return {
+        name: value
+        for name, value in settings.items()
+        if getattr(ctx.get_parameter_source(name), "name", "") != "DEFAULT"
+    }
+
+
 def _in_panel(parameter: inspect.Parameter) -> inspect.Parameter:
     """`parameter` with its option (a copy: other commands share it) in `_OWN_PANEL`."""
     if typing.get_origin(parameter.annotation) is not Annotated:
@@ -293,3 +326,33 @@ def one_model(positional: str | None, option: str | None) -> str:
     if (positional is None) == (option is None):
         raise UsageError("name one model, as an argument or with -m")
     return positional or option or ""
+
+
+def check_written(target: Path, inputs: list[str], models: list[str]) -> None:
+    """Refuse an output that would replace one of the command's inputs or model files."""
+    from rnntag.io.files import check_output
+    from rnntag.model.directory import resolve_model
+
+    check_output(target, inputs, [resolve_model(m) for m in models])
+
+
+def check_eval(
+    test_file: str | None,
+    model: str | None,
+    gold: str | None,
+    pred: str | None,
+    html: Path | None,
+    errors: int,
+    as_json: bool,
+) -> None:
+    """Refuse `rnntag eval` options that do not go together, and an `--html` report that
+    could not be written, before tagging, which can take a while."""
+    if errors and as_json:
+        raise UsageError("--errors lists errors on the terminal, not with --json")
+    if html is not None and not html.parent.is_dir():
+        raise UsageError(f"--html: folder {html.parent} does not exist")
+    if html is not None:
+        check_written(html, [p for p in (test_file, gold, pred) if p], [model] if model else [])
+    with_model, with_pred = model and test_file, gold and pred
+    if not ((with_model and not (gold or pred)) or (with_pred and not (model or test_file))):
+        raise UsageError("give either -m MODEL TEST or --gold GOLD --pred PRED")

@@ -40,6 +40,15 @@ def exit_without_collecting() -> None:
     atexit.register(gc.freeze)
 
 
+def use_threads(threads: int) -> None:
+    """Run the network on `threads` CPU threads, 0 for the automatic choice (`threads_for`)."""
+    import torch
+
+    from rnntag.model.device import threads_for
+
+    torch.set_num_threads(threads_for(threads))
+
+
 class ClosedOutput(io.TextIOBase):
     """Standard output for a process started without one (`rnntag info >&-`): writing to it
     is an error, as writing to a closed descriptor is."""

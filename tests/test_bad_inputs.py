@@ -357,7 +357,7 @@ JSON_VALUES = st.recursive(
 def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A training stopped after its first batch, with its checkpoint."""
     import rnntag
-    from rnntag.training.loop import TrainingInterrupted
+    from rnntag.training.signals import TrainingInterrupted
 
     out = tmp_path_factory.mktemp("interrupted") / "model"
     settings = {"epochs": 2, "hidden_size": 8, "char_hidden": 8, "word_dim": 8, "threads": 1}

@@ -8,7 +8,9 @@ import torch
 from rnntag.io.formats import load_corpus
 from rnntag.model.config import ModelConfig, TrainConfig
 from rnntag.tagging.tagger import Tagger
+from rnntag.training.distributed import joined
 from rnntag.training.loop import train
+from rnntag.training.recipe import Settings, resolve
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -16,14 +18,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_training_on_cuda_gives_a_model_that_tags_alike_on_both_devices(tmp_path, data_dir):
     sentences = load_corpus(str(data_dir / "ner-train.conll"))
     dev = load_corpus(str(data_dir / "ner-dev.conll"))
-    info = train(
-        sentences,
-        dev,
-        tmp_path,
-        ModelConfig(word_dim=20, hidden_size=16),
-        TrainConfig(epochs=3, patience=3),
-        device=torch.device("cuda"),
-    )
+    settings = Settings(ModelConfig(word_dim=20, hidden_size=16), TrainConfig(epochs=3, patience=3))
+    with joined(torch.device("cuda")) as cluster:
+        info = train(resolve(settings, sentences, None, None, cluster), dev, tmp_path, cluster)
     assert info.results["device"] == "cuda"
     tokens = [s.tokens for s in dev]
     on_gpu = Tagger.load(str(tmp_path), torch.device("cuda")).predict(tokens, scores=True)

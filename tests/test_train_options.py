@@ -27,7 +27,7 @@ from rnntag.model.config import PLAIN_TAG_NETWORK, ModelConfig
 from rnntag.model.modelfile import WORD_TABLE, load_model, restored, stored
 from rnntag.training.checkpoint import fingerprint
 from rnntag.training.embeddings import load_vectors
-from rnntag.training.loop import TrainingInterrupted
+from rnntag.training.signals import TrainingInterrupted
 
 pytestmark = pytest.mark.slow
 

@@ -130,40 +130,8 @@ class TaggingService:
         Raises:
             RequestError: The body is too large, not JSON, or not a valid request.
         """
-        if len(body) > MAX_BODY_BYTES:
-            raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise RequestError(400, f"the body is not JSON ({exc})") from None
-        except (ValueError, RecursionError):
-            # Nesting too deep for the parser, or an integer of thousands of digits.
-            raise RequestError(
-                400, "the body is JSON nested too deep or with too long a number"
-            ) from None
-        if not isinstance(payload, dict):
-            raise RequestError(422, "the body must be a JSON object")
-        unknown = sorted(set(payload) - OPTIONS)
-        if unknown:
-            raise RequestError(
-                422, f"unknown field {unknown[0]!r}; known: {', '.join(sorted(OPTIONS))}"
-            )
-        if ("text" in payload) == ("tokens" in payload):
-            raise RequestError(422, "give either 'text' or 'tokens'")
-        models = payload.get("models", self.names)
-        if (
-            not isinstance(models, list)
-            or not models
-            or not all(isinstance(m, str) for m in models)
-        ):
-            raise RequestError(422, "'models' must be a non-empty list of model names")
-        for model in models:
-            if model not in self.taggers:
-                raise RequestError(
-                    422, f"model {model!r} is not loaded; loaded: {', '.join(self.names)}"
-                )
-        if len(set(models)) < len(models):
-            raise RequestError(422, "'models' names a model twice")
+        payload = _payload(body)
+        models = self._models(payload)
         sentences = self._sentences(payload, models)
         tokens = sum(len(s.tokens) for s in sentences)
         if tokens > MAX_TOKENS:
@@ -183,6 +151,24 @@ class TaggingService:
             # As `rnntag tag` with one model: the tokens that model sees.
             sentences = [self.taggers[models[0]].as_seen(s) for s in sentences]
         return Request(sentences, models, scores, nbest, scheme)
+
+    def _models(self, payload: dict[str, Any]) -> list[str]:
+        """The column names of the models a request asks for: all loaded ones by default."""
+        models = payload.get("models", self.names)
+        if (
+            not isinstance(models, list)
+            or not models
+            or not all(isinstance(m, str) for m in models)
+        ):
+            raise RequestError(422, "'models' must be a non-empty list of model names")
+        for model in models:
+            if model not in self.taggers:
+                raise RequestError(
+                    422, f"model {model!r} is not loaded; loaded: {', '.join(self.names)}"
+                )
+        if len(set(models)) < len(models):
+            raise RequestError(422, "'models' names a model twice")
+        return models
 
     def _check_nbest(self, models: list[str], nbest: int, tokens: int) -> None:
         """Refuse n-best sequences from a model without a CRF, or more work than one request
@@ -387,3 +373,28 @@ def _settle(
         future.set_exception(exception)
     else:
         future.set_result(result)
+
+
+def _payload(body: bytes) -> dict[str, Any]:
+    """A request body as a JSON object of known fields with either text or tokens."""
+    if len(body) > MAX_BODY_BYTES:
+        raise RequestError(413, f"the body is over {MAX_BODY_BYTES:,} bytes")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"the body is not JSON ({exc})") from None
+    except (ValueError, RecursionError):
+        # Nesting too deep for the parser, or an integer of thousands of digits.
+        raise RequestError(
+            400, "the body is JSON nested too deep or with too long a number"
+        ) from None
+    if not isinstance(payload, dict):
+        raise RequestError(422, "the body must be a JSON object")
+    unknown = sorted(set(payload) - OPTIONS)
+    if unknown:
+        raise RequestError(
+            422, f"unknown field {unknown[0]!r}; known: {', '.join(sorted(OPTIONS))}"
+        )
+    if ("text" in payload) == ("tokens" in payload):
+        raise RequestError(422, "give either 'text' or 'tokens'")
+    return payload

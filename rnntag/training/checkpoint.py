@@ -144,6 +144,7 @@ class Checkpoint:
     scheduler: dict[str, Any]
     path: Path  # its state.json, for messages
     settings: list[dict[str, Any]]  # model and training settings as stored (`fingerprint`)
+    out: Path  # the model directory whose training it resumes, for messages
 
     def made_from(self, sentences: list[list[str]], tags: list[list[str]]) -> bool:
         """Whether the checkpoint was made from this training data, with its settings as it
@@ -275,7 +276,7 @@ def load_checkpoint(out: Path) -> Checkpoint:
         settings = [state["info"]["model"], state["info"]["train"]]
         return Checkpoint(
             info, loop, state["data"], tensors, state["optimizer"], state["scheduler"], path,
-            settings,
+            settings, out,
         )  # fmt: skip
     except (SafetensorError, KeyError, TypeError, ValueError, RnntagError) as exc:
         raise RnntagError(f"invalid checkpoint: {exc}", str(path)) from None

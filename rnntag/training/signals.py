@@ -1,10 +1,12 @@
-"""Stopping a training cleanly on Ctrl-C or SIGTERM."""
+"""Stopping a training cleanly on Ctrl-C or SIGTERM, and the error that says it stopped."""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable
 from typing import Any
+
+from rnntag.errors import RnntagError
 
 
 class StopOnSignal:
@@ -35,3 +37,7 @@ class StopOnSignal:
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+
+
+class TrainingInterrupted(RnntagError):
+    """Training stopped on request after a batch; a checkpoint was saved."""
