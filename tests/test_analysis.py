@@ -8,14 +8,10 @@ import random
 import pytest
 
 from rnntag.errors import RnntagError
-from rnntag.evaluation.analysis import (
+from rnntag.evaluation.analysis import Mark, analyze, confusions, context, error_sentences
+from rnntag.evaluation.confusion import (
     MAX_MATRIX_LABELS,
     OTHERS,
-    Mark,
-    analyze,
-    confusions,
-    context,
-    error_sentences,
     match_spans,
     span_confusion_matrix,
     tag_confusion_matrix,

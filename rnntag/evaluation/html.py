@@ -14,14 +14,8 @@ from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-from rnntag.evaluation.analysis import (
-    MISSED,
-    SPURIOUS,
-    Analysis,
-    ConfusionMatrix,
-    ErrorSentence,
-    Mark,
-)
+from rnntag.evaluation.analysis import Analysis, ErrorSentence, Mark
+from rnntag.evaluation.confusion import MISSED, SPURIOUS, ConfusionMatrix
 from rnntag.evaluation.metrics import Evaluation
 from rnntag.version import __version__
 
