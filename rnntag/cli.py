@@ -16,6 +16,7 @@ from typer.core import TyperCommand
 from rnntag import options as opt
 from rnntag.console.messages import messages, say
 from rnntag.errors import RnntagError, UsageError
+from rnntag.model.memory import bound_kernel_cache
 from rnntag.process import ClosedOutput, exit_without_collecting, long_lived, use_threads
 
 # rich is imported where it is used: tagging prints nothing through it unless asked to or
@@ -90,6 +91,9 @@ def _options(
     version: Annotated[bool, opt.version_option(_print_version)] = False,
 ) -> None:
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
+    # Process-wide, so here and not in the library: before any network runs in this process
+    # or the worker processes it starts.
+    bound_kernel_cache()
     if debug:
         ctx.meta["debug"] = True
 

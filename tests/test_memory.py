@@ -6,6 +6,7 @@ import os
 
 import pytest
 import torch
+from conftest import run
 
 import rnntag
 from rnntag.model.memory import KERNEL_CACHE_SIZE, release_free_memory
@@ -25,8 +26,22 @@ def test_kernel_cache_is_bounded_unless_the_user_set_it(monkeypatch, set_by_user
     monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
     if set_by_user is not None:
         monkeypatch.setenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", set_by_user)
-    rnntag.load("ner", device="cpu")
+    run("info", "ner", "--json")  # any command: the command line sets it for its process
     assert os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"] == expected
+
+
+def test_the_library_leaves_the_process_settings_alone(monkeypatch, tmp_path):
+    monkeypatch.delenv("ONEDNN_PRIMITIVE_CACHE_CAPACITY", raising=False)
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+    threads = torch.get_num_threads()
+    rnntag.load("ner", device="cpu").tag("Ada Lovelace was born in London.")
+    train = tmp_path / "train.conll"
+    train.write_text("Ada\tB-PER\nsaw\tO\nLondon\tB-LOC\n\n", encoding="utf-8")
+    rnntag.train(str(train), str(tmp_path / "m"), epochs=1, hidden_size=8, threads=1)
+    assert "ONEDNN_PRIMITIVE_CACHE_CAPACITY" not in os.environ
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.get_num_threads() == threads
 
 
 # Run in a process whose address space is capped at 1 GB: each case must end in a result or

@@ -49,6 +49,8 @@ def bound_kernel_cache() -> None:
     models grew by some 350 MB of such primitives (1 MB of text: 674 MB at the end against
     436 MB with 32 kept), and a training epoch likewise. A handful of shapes cover most
     batches, so a few dozen kept cost no measurable speed. oneDNN reads the setting when it
-    makes its first primitive, so this must run before the network does.
+    makes its first primitive, so this must run before the network does. It changes the
+    whole process, so the library leaves it to the command line (and to the Dask workers it
+    sets up); a program that tags much text through the API may call it first.
     """
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(KERNEL_CACHE_SIZE))

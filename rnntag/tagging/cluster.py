@@ -59,7 +59,10 @@ class ModelsPlugin(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         """Load the models, on the CPU, in the worker process."""
+        from rnntag.model.memory import bound_kernel_cache
         from rnntag.tagging.run import Tagging
+
+        bound_kernel_cache()  # the worker process is rnntag's, as a command's is
 
         if self.key not in _loaded:
             _loaded[self.key] = Tagging(list(self.key[0]), self.key[1], device="cpu")

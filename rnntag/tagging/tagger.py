@@ -17,7 +17,6 @@ from rnntag.io.text import form_groups, hyphen_groups, stop_groups
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import resolve_model
 from rnntag.model.encode import Encoder
-from rnntag.model.memory import bound_kernel_cache
 from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
 from rnntag.tagging import tagged
@@ -38,7 +37,6 @@ class Tagger:
 
     def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
         check_output_scheme(output_scheme)
-        bound_kernel_cache()
         self.info = info
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)

@@ -15,7 +15,7 @@ import torch
 from rnntag.io.sentence import InputSentence
 from rnntag.model.config import ModelInfo
 from rnntag.model.directory import save_config
-from rnntag.model.memory import bound_kernel_cache, release_free_memory
+from rnntag.model.memory import release_free_memory
 from rnntag.training.checkpoint import remove_checkpoint
 from rnntag.training.distributed import Cluster
 from rnntag.training.observer import TrainObserver
@@ -51,13 +51,17 @@ def train(
     Returns:
         The saved model's configuration, with its results.
     """
-    # `threads` holds for this training only: a caller's own setting comes back after it.
+    # `threads` and the seeded random generators hold for this training only: a caller's
+    # own setting and random state come back after it.
     threads = torch.get_num_threads()
+    devices = [cluster.device] if cluster.device.type == "cuda" else []
     try:
-        return _train(
-            recipe, list(dev_data or []), out, cluster,
-            observer if cluster.main and observer is not None else TrainObserver(), should_stop,
-        )  # fmt: skip
+        with torch.random.fork_rng(devices=devices):
+            return _train(
+                recipe, list(dev_data or []), out, cluster,
+                observer if cluster.main and observer is not None else TrainObserver(),
+                should_stop,
+            )  # fmt: skip
     finally:
         torch.set_num_threads(threads)
 
@@ -70,7 +74,6 @@ def _train(
     observer: TrainObserver,
     should_stop: Callable[[], bool],
 ) -> ModelInfo:
-    bound_kernel_cache()
     trainer = Trainer(recipe, out, cluster)
     release_free_memory()  # the pretrained file's reading, now done
     loop, config = trainer.loop, trainer.config
