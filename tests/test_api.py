@@ -1,9 +1,10 @@
-"""The Python interface: `rnntag.load`, `Tagger.tag`, `tag_tokens`, `iter_tag`, `rnntag.train`,
-and the examples in its docstrings."""
+"""The Python interface: `rnntag.load`, `Tagger.tag`, `tag_tokens`, `iter_tag`, `rnntag.train`.
+
+The shipped models serve as models at hand; no test here asserts their particular tags
+(tests/test_shipped_models.py does, and runs the docstring examples, which show them)."""
 
 from __future__ import annotations
 
-import doctest
 import itertools
 import json
 from pathlib import Path
@@ -12,8 +13,6 @@ import pytest
 import torch
 
 import rnntag
-import rnntag.api
-import rnntag.tagging.tagger
 from rnntag.cli import main
 from rnntag.errors import RnntagError
 from rnntag.io.formats import load_corpus
@@ -45,15 +44,6 @@ def test_probabilities_of_a_long_sentence_are_probabilities(name, ner, pos):
     assert sum(p for _, p in prediction.nbest) <= 1
 
 
-@pytest.mark.parametrize("module", [rnntag, rnntag.api, rnntag.tagging.tagger])
-def test_docstring_examples_run(module, monkeypatch):
-    # The examples name the sample files relative to the repository root.
-    monkeypatch.chdir(ROOT)
-    failed, attempted = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert attempted > 0
-    assert failed == 0
-
-
 def test_tag_gives_offsets_into_the_text(ner):
     text = "  Angela Merkel flew to Washington.\n\nShe met Joe Biden there. "
     sentences = ner.tag(text)
@@ -63,8 +53,8 @@ def test_tag_gives_offsets_into_the_text(ner):
             assert text[token.start : token.end] == token.text
         for entity in sentence.entities:
             assert text[entity.start : entity.end] == entity.text
-    assert [(e.text, e.label) for e in sentences[1].entities] == [("Joe Biden", "PER")]
     assert sentences[0].text == "Angela Merkel flew to Washington."
+    assert sentences[1].text == "She met Joe Biden there."
 
 
 def test_scores_are_probabilities_only_when_asked_for(ner):
@@ -89,7 +79,7 @@ def test_tag_tokens_keeps_every_sentence_in_order(pos):
     assert [(t.start, t.end) for t in first.tokens] == [(0, 4), (5, 9), (10, 11)]
     # A POS model has tags but no entities.
     assert first.entities == []
-    assert first.tokens[2].tag == "PUNCT"
+    assert {t.tag for s in sentences for t in s.tokens} <= set(pos.info.vocab.labels)
 
 
 def test_iter_tag_is_lazy(ner):
@@ -99,9 +89,10 @@ def test_iter_tag_is_lazy(ner):
 
     first = list(itertools.islice(ner.iter_tag(endless()), 3))
     assert [s.text for s in first] == [f"Sentence {n} mentions London." for n in range(3)]
-    assert all([e.text for e in s.entities] == ["London"] for s in first)
-    # Offsets count from each text's own start.
-    assert first[2].entities[0].start == len("Sentence 2 mentions ")
+    # Offsets count from each text's own start: as each text tagged alone gives them.
+    for sentence in first:
+        (alone,) = ner.tag(sentence.text)
+        assert sentence.tokens == alone.tokens and sentence.entities == alone.entities
 
 
 def test_tag_agrees_with_the_command_line_output(ner, capsys):

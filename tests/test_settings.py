@@ -17,7 +17,7 @@ import typer.main
 from rnntag.cli import app
 from rnntag.errors import RnntagError
 from rnntag.model.config import ModelConfig, TrainConfig, check_settings, from_dict, read_toml
-from rnntag.model.directory import CONFIG_FILE, config_json, read_info, resolve_model
+from rnntag.model.directory import CONFIG_FILE, config_json, read_info
 from rnntag.model.modelfile import load_model
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1-tiny-ner"
@@ -118,8 +118,3 @@ def test_a_model_of_an_earlier_release_has_its_document_memory_on_or_off(tmp_pat
     assert config_json(info)["model"]["doc_memory"] == memory
     if memory == "off":  # the fixture's weights have no memory: it loads as before
         load_model(model)
-
-
-def test_the_shipped_models_keep_their_document_memory():
-    assert read_info(resolve_model("ner")).model.doc_memory == "on"
-    assert read_info(resolve_model("pos")).model.doc_memory == "off"

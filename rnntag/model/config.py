@@ -15,8 +15,8 @@ from rnntag.io.text import Hyphens
 
 FORMAT_VERSION = 2
 # The network `rnntag train` gives plain tags (POS) in place of the defaults the caller did
-# not set: on EWT dev it scored UPOS 96.17 +- 0.06 over 3 seeds against 95.74 +- 0.04 for the
-# defaults (docs/benchmarks.md). Span tags keep the defaults, the best measured for entities.
+# not set: it tags UPOS more accurately than the defaults' network (figures and commit in
+# docs/benchmarks.md). Span tags keep the defaults, the best measured for entities.
 PLAIN_TAG_NETWORK: dict[str, Any] = {
     "char_encoder": "lstm",
     "char_hidden": 100,
@@ -291,7 +291,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise RnntagError(f"{where}: expected a list")
         # A model's vocabularies hold some 100,000 strings: checking their types in one pass in
-        # C, rather than with a call per string, takes milliseconds instead of a tenth of a second.
+        # C, rather than with a call per string, keeps loading fast (docs/benchmarks.md).
         if inner is str and set(map(type, value)) <= {str}:
             return list(value)
         return [_convert(inner, v, where) for v in value]

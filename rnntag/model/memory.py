@@ -3,9 +3,9 @@ bounding what torch's CPU kernels keep for later.
 
 Training allocates activation tensors whose sizes change with every batch's sentence length.
 glibc keeps the freed blocks for reuse (blocks of up to 32 MB move from mmap to its heap once
-one of their size is freed) and the heap fragments, so a CoNLL-2003 epoch grows the process
-by 150 MB beyond what it ever holds at once. `malloc_trim` returns the free pages, heap
-holes included, at the cost of faulting them in again when they are next used.
+one of their size is freed) and the heap fragments, so a training epoch grows the process
+well beyond what it ever holds at once (docs/benchmarks.md). `malloc_trim` returns the free
+pages, heap holes included, at the cost of faulting them in again when they are next used.
 """
 
 from __future__ import annotations
@@ -45,11 +45,10 @@ def bound_kernel_cache() -> None:
 
     torch runs RNNs and convolutions on the CPU through oneDNN, which compiles a primitive
     for every input shape and keeps the last 1,024, each with buffers of its own. Batches of
-    sentences of one length come in many shapes, so tagging a large text with both shipped
-    models grew by some 350 MB of such primitives (1 MB of text: 674 MB at the end against
-    436 MB with 32 kept), and a training epoch likewise. A handful of shapes cover most
-    batches, so a few dozen kept cost no measurable speed. oneDNN reads the setting when it
-    makes its first primitive, so this must run before the network does. It changes the
+    sentences of one length come in many shapes, so tagging a large text, or a training
+    epoch, grew by hundreds of MB of such primitives (docs/benchmarks.md). A handful of shapes
+    cover most batches, so a few dozen kept cost no measurable speed. oneDNN reads the setting
+    when it makes its first primitive, so this must run before the network does. It changes the
     whole process, so the library leaves it to the command line (and to the Dask workers it
     sets up); a program that tags much text through the API may call it first.
     """

@@ -43,11 +43,12 @@ def build_model(info: ModelInfo) -> SequenceTagger:
 class _Unallocated(TorchFunctionMode):
     """While active, layers get their parameters on the meta device, as shapes without memory,
     and initialising them does nothing, so that a network whose weights are about to be
-    loaded is built in milliseconds rather than allocated and randomly initialised for nothing.
+    loaded is built without being allocated and randomly initialised for nothing (the start-up
+    time this saves is in docs/benchmarks.md).
 
     Other tensors, like the CRF's masks, are made as usual: they are not among the weights.
     (`torch.device("meta")` would put them on the meta device too, and its `normal_` imports
-    torch's compiler, which takes seconds.)
+    torch's compiler, a slow import.)
     """
 
     def __torch_function__(
