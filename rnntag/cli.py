@@ -91,9 +91,7 @@ def _options(
     version: Annotated[bool, opt.version_option(_print_version)] = False,
 ) -> None:
     """Sequence tagging (POS, named entities) with a BiLSTM-CRF."""
-    # Process-wide, so here and not in the library: before any network runs in this process
-    # or the worker processes it starts.
-    bound_kernel_cache()
+    bound_kernel_cache()  # process-wide, so here, not in the library; workers inherit it
     if debug:
         ctx.meta["debug"] = True
 
