@@ -122,9 +122,9 @@ def train(
         )
     out = Path(out)
     # The folder written must hold none of what training reads: its data, the parent model
-    # of a fine-tuning.
-    parents = [resolve_model(asked.train.init_from)] if asked.train.init_from else []
-    check_output(out, [p for p in (train, dev) if p], parents)
+    # of a fine-tuning, the teachers of a distillation.
+    parents = [resolve_model(m) for m in [asked.train.init_from or "", *asked.train.teacher] if m]
+    check_output(out, [p for p in (train, dev, asked.train.unlabelled) if p], parents)
     torch_device = resolve_device(device)
     # Under torchrun, rank 0 alone writes.
     writes = os.environ.get("RANK", "0") == "0"

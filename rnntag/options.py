@@ -248,6 +248,9 @@ _PANEL_OF = {
     "embeddings_max": "Pretrained vectors",
     "freeze_embeddings": "Pretrained vectors",
     "init_from": "Pretrained vectors",
+    "teacher": "Distillation",
+    "distill_weight": "Distillation",
+    "unlabelled": "Distillation",
     "lang": "Data and output",
     "seed": "Run",
     "threads": "Run",
@@ -285,6 +288,9 @@ def with_settings(command: Callable[..., None]) -> Callable[..., None]:
             flags = item.metadata["flags"] is not None
             kind_of_value = bool | None if flags else hints[item.name]
             default = None if flags else item.default
+            if item.default is dataclasses.MISSING:
+                # A list setting is a repeatable option, none given by default.
+                kind_of_value, default = kind_of_value | None, None
             options.append(
                 inspect.Parameter(
                     item.name,

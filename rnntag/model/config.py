@@ -47,6 +47,9 @@ def setting(
     and the default when neither is given; a JSON or TOML `true`, `false` or `null` (as a
     bool setting was written before it had choices) reads as on, off and the default."""
     metadata = {"help": help, "low": low, "high": high, "flags": flags}
+    if isinstance(default, list):
+        # A list setting is a repeatable option; each config gets its own list.
+        return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -187,6 +190,25 @@ class TrainConfig:
         None,
         "Fine-tune: start from this model (a shipped name or a directory), keeping its"
         " architecture and weights; the data's new words and labels get new rows.",
+    )
+    # `setting` gives each config its own list (a default factory).
+    teacher: list[str] = setting(  # noqa: RUF009
+        [],
+        "Distil: also learn each token's tag probabilities from this model (a shipped name or"
+        " a directory) of the same labels and scheme; repeat for an ensemble, whose"
+        " probabilities are averaged.",
+    )
+    distill_weight: float = setting(
+        0.5,
+        "With --teacher: the loss is (1 - W) gold CRF loss + W cross-entropy between the"
+        " teachers' and the student's tag probabilities.",
+        low=0.0,
+        high=1.0,
+    )
+    unlabelled: str | None = setting(
+        None,
+        "With --teacher: plain text, a sentence per line of space-separated tokens (or CoNLL"
+        " without tags), that the teachers alone tag: only the distillation term applies.",
     )
 
 

@@ -97,6 +97,37 @@ def predict(
     return results
 
 
+def marginals(
+    model: SequenceTagger,
+    encoder: Encoder,
+    sentences: Sequence[list[str]],
+    documents: Sequence[int | None] | None = None,
+    max_tokens: int = BATCH_TOKENS,
+) -> list[Tensor]:
+    """Each token's probability of each tag: the CRF's forward-backward marginals, or the
+    softmax under a softmax decoder; a model with a document memory pools over `documents`
+    as `predict` does.
+
+    Returns:
+        Per sentence, (len, num_tags) float32 probabilities on the CPU, in the order of the
+        model's labels; plain tensors (not inference tensors), usable as training targets.
+    """
+    model.eval()
+    results: list[Tensor] = [torch.empty(0) for _ in sentences]
+    features = FeatureCache(model, encoder)
+    with torch.no_grad():
+        batches = _emissions(model, features, sentences, documents, max_tokens, _Clock(None))
+        for indices, emissions, mask in batches:
+            if model.crf is not None:
+                # (batch, seq_len, num_tags)
+                probabilities = model.crf.marginals(emissions.float(), mask)
+            else:
+                probabilities = torch.softmax(emissions.float(), dim=2)
+            for row, i in enumerate(indices):
+                results[i] = probabilities[row, : len(sentences[i])].cpu()
+    return results
+
+
 def _emissions(
     model: SequenceTagger,
     features: FeatureCache,

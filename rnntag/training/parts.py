@@ -11,6 +11,7 @@ from rnntag.model.config import ModelInfo, TrainConfig
 from rnntag.model.encode import Batch, EncodedSentences, Encoder
 from rnntag.model.modelfile import build_model
 from rnntag.model.network import SequenceTagger
+from rnntag.training.distill import distilled_loss
 from rnntag.training.distributed import Cluster
 from rnntag.training.finetune import graft
 from rnntag.training.optim import RowAdam
@@ -57,13 +58,23 @@ def make_optimizer(
 class Loss(torch.nn.Module):
     """The model's training loss as a forward pass, so DistributedDataParallel sees it."""
 
-    def __init__(self, model: SequenceTagger):
+    def __init__(self, model: SequenceTagger, distill_weight: float = 0.0):
         super().__init__()
         self.model = model
+        self.distill_weight = distill_weight
 
-    def forward(self, batch: Batch) -> torch.Tensor:
-        """Args: batch with gold tags. Returns: () loss."""
-        return self.model.loss(batch)
+    def forward(
+        self,
+        batch: Batch,
+        targets: torch.Tensor | None = None,
+        gold: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Args: batch with gold tags; when distilling, (batch, seq_len, num_labels) the
+        teachers' marginals and (batch,) True for the rows with gold tags (see
+        `rnntag.training.distill.distilled_loss`). Returns: () loss."""
+        if targets is None or gold is None:
+            return self.model.loss(batch)
+        return distilled_loss(self.model, batch, targets, gold, self.distill_weight)
 
 
 def moving_average(model: SequenceTagger, decay: float) -> AveragedModel | None:

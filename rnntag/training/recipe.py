@@ -33,6 +33,7 @@ from rnntag.model.encode import build_vocabularies, clip_word, key_function, wor
 from rnntag.model.network import SequenceTagger
 from rnntag.model.subword import learn_bpe
 from rnntag.training.checkpoint import Checkpoint, fingerprint, settings_of
+from rnntag.training.distill import Distillation, check_options, distillation
 from rnntag.training.distributed import Cluster
 from rnntag.training.embeddings import pretrained_vocabulary
 from rnntag.training.finetune import check_parent, extended_info, load_parent
@@ -86,6 +87,7 @@ class Settings:
             check_settings(self.model)
         except RnntagError as exc:
             raise UsageError(exc.message) from None
+        check_options(self.train, self.given)
 
 
 @dataclass
@@ -124,6 +126,7 @@ class Recipe:
         choices: What was chosen from the data among the settings the caller left open, a
             line each, as `rnntag train` says them.
         start: What the weights start from.
+        distill: The teachers' marginals, with `--teacher` and a weight above 0.
         made_by: `resolve`'s mark: a recipe made without it is refused.
     """
 
@@ -134,6 +137,7 @@ class Recipe:
     digest: str
     choices: tuple[str, ...]
     start: Start
+    distill: Distillation | None = None
     made_by: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -162,16 +166,13 @@ def resolve(
         The recipe.
     """
     tokens, tags = [s.tokens for s in data], [s.tags or [] for s in data]
+    documents = [s.document for s in data]
     model_config = _with_data_decided(settings, checkpoint, data, tags, scheme)
     start = Start(checkpoint=checkpoint)
     if checkpoint is not None:
         info = checkpoint.info
         _check_unchanged(info, model_config, settings.train, checkpoint.out)
         tags = _converted(tags, info.scheme)
-        if not checkpoint.made_from(tokens, tags):
-            raise RnntagError(
-                "the checkpoint was made with other training data or settings", str(checkpoint.out)
-            )
     else:
         schemes, parent = _schemes(settings, model_config, tags, scheme)
         tags = _converted(tags, schemes[1])
@@ -179,10 +180,17 @@ def resolve(
             tokens, tags, schemes, model_config, settings.train, parent, cluster
         )
         start.parent = parent[1] if parent else None
+    distill = distillation(info.train, info, tokens, documents, cluster.device)
+    # The unlabelled sentences are training data too, with no tags.
+    unlabelled = distill.unlabelled if distill else []
+    digested = (tokens + unlabelled, tags + [[] for _ in unlabelled])
+    if checkpoint is not None and not checkpoint.made_from(*digested):
+        raise RnntagError(
+            "the checkpoint was made with other training data or settings", str(checkpoint.out)
+        )
     return Recipe(
-        info, tokens, tags, [s.document for s in data],
-        fingerprint(settings_of(info), tokens, tags),
-        tuple(_choices(info, settings)), start, _RESOLVED,
+        info, tokens, tags, documents, fingerprint(settings_of(info), *digested),
+        tuple(_choices(info, settings)), start, distill, _RESOLVED,
     )  # fmt: skip
 
 
@@ -252,6 +260,8 @@ def _check_unchanged(
                 continue
             if name == "embeddings":
                 now, then = (Path(value).name if value else value for value in (now, then))
+            if isinstance(now, list):
+                now, then = (" ".join(value) or "none" for value in (now, then))
             if now != then:
                 option = "--" + name.replace("_", "-")
                 raise UsageError(

@@ -27,6 +27,7 @@ from rnntag.model.modelfile import first_not_finite, save_model
 from rnntag.model.network import SequenceTagger
 from rnntag.tagging.predict import predict
 from rnntag.training.checkpoint import LoopState, save_checkpoint
+from rnntag.training.distill import Targets
 from rnntag.training.distributed import Cluster
 from rnntag.training.observer import EpochResult, TrainObserver
 from rnntag.training.optim import clip_grad_norm
@@ -76,7 +77,7 @@ class Trainer:
         # DistributedDataParallel must know when it wraps the model.
         self.optimizer = make_optimizer(self.model, config, self.device)
         # The model's loss, wrapped for several processes if need be.
-        self.network = cluster.wrap(Loss(self.model))
+        self.network = cluster.wrap(Loss(self.model, config.distill_weight))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda e: 1.0 / (1.0 + config.lr_decay * e)
         )
@@ -86,8 +87,12 @@ class Trainer:
                 self.model, self.optimizer, self.scheduler, self.rng, self.average
             )
         self.encoded, self.lengths, self.documents = training_items(
-            self.encoder, recipe.tokens, recipe.tags, recipe.documents, config.bptt
+            self.encoder, *_with_unlabelled(recipe), config.bptt
         )
+        self.targets = None
+        if recipe.distill is not None:
+            lengths = [len(t) for t in recipe.tokens + recipe.distill.unlabelled]
+            self.targets = Targets(recipe.distill, lengths, len(recipe.tokens), config.bptt)
         # (num_words,) True for the words seen once in training
         self.singletons = singleton_mask(len(self.encoder.words), self.encoded.words).to(
             self.device
@@ -200,7 +205,10 @@ class Trainer:
             torch.rand(batch.words.shape, device=device) < config.unk_replace
         )
         batch.words = torch.where(drop, UNK_INDEX, batch.words)
-        loss = self.network(batch)
+        if self.targets is None:
+            loss = self.network(batch)
+        else:
+            loss = self.network(batch, *self.targets.batch(indices, device))
         self.optimizer.zero_grad()
         loss.backward()
         if config.clip > 0:
@@ -284,6 +292,21 @@ class Trainer:
             self.out, self.info, self.loop, self.model, self.optimizer, self.scheduler,
             self.digest, self.average,
         )  # fmt: skip
+
+
+def _with_unlabelled(
+    recipe: Recipe,
+) -> tuple[list[list[str]], list[list[str]], list[int | None]]:
+    """The training sentences, their tags and documents, followed by the unlabelled
+    sentences of a distillation, tagged with the first label (the loss ignores it)."""
+    if recipe.distill is None:
+        return recipe.tokens, recipe.tags, recipe.documents
+    unlabelled, label = recipe.distill.unlabelled, recipe.info.vocab.labels[0]
+    return (
+        recipe.tokens + unlabelled,
+        recipe.tags + [[label] * len(s) for s in unlabelled],
+        recipe.documents + recipe.distill.documents,
+    )
 
 
 def _not_finite(what: str, out: Path) -> RnntagError:
