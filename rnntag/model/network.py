@@ -266,10 +266,7 @@ class SequenceTagger(nn.Module):
         Returns:
             (batch, seq_len) tag indices, 0 at padded positions.
         """
-        if self.crf is not None:
-            return self.crf.decode(emissions, mask)[1]
-        # (batch, seq_len)
-        return torch.where(mask, emissions.argmax(dim=2), 0)
+        return decode(self.crf, emissions, mask)
 
     def path_scores(self, emissions: Tensor, mask: Tensor) -> PathScores:
         """The best tags with their marginals (see `CRF.path_scores`); under a softmax
@@ -282,14 +279,27 @@ class SequenceTagger(nn.Module):
         Returns:
             The scores along each sentence's best path.
         """
-        if self.crf is not None:
-            return self.crf.path_scores(emissions, mask)
-        # (batch, seq_len, num_tags)
-        log_p = torch.log_softmax(emissions, dim=2)
-        # (batch, seq_len)
-        best = torch.where(mask, log_p.argmax(dim=2), 0)
-        # (batch, seq_len)
-        token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
-        # (batch, seq_len)
-        cumulative = token.cumsum(dim=1)
-        return PathScores(best, token, cumulative, token, torch.zeros_like(token))
+        return path_scores(self.crf, emissions, mask)
+
+
+def decode(crf: CRF | None, emissions: Tensor, mask: Tensor) -> Tensor:
+    """`SequenceTagger.decode` with the given CRF, or none for a softmax decoder."""
+    if crf is not None:
+        return crf.decode(emissions, mask)[1]
+    # (batch, seq_len)
+    return torch.where(mask, emissions.argmax(dim=2), 0)
+
+
+def path_scores(crf: CRF | None, emissions: Tensor, mask: Tensor) -> PathScores:
+    """`SequenceTagger.path_scores` with the given CRF, or none for a softmax decoder."""
+    if crf is not None:
+        return crf.path_scores(emissions, mask)
+    # (batch, seq_len, num_tags)
+    log_p = torch.log_softmax(emissions, dim=2)
+    # (batch, seq_len)
+    best = torch.where(mask, log_p.argmax(dim=2), 0)
+    # (batch, seq_len)
+    token = log_p.gather(2, best.unsqueeze(2)).squeeze(2)
+    # (batch, seq_len)
+    cumulative = token.cumsum(dim=1)
+    return PathScores(best, token, cumulative, token, torch.zeros_like(token))

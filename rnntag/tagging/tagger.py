@@ -21,7 +21,9 @@ from rnntag.model.modelfile import load_model
 from rnntag.model.network import SequenceTagger
 from rnntag.tagging import tagged
 from rnntag.tagging.conventions import joined, joined_sentence, spread
-from rnntag.tagging.predict import FeatureCache, predict
+from rnntag.tagging.emissions import FeatureCache
+from rnntag.tagging.ensemble import Ensemble, ensemble_members
+from rnntag.tagging.predict import predict
 from rnntag.tagging.tagged import Prediction
 
 
@@ -30,17 +32,21 @@ class Tagger:
     (see `FeatureCache`), so its weights must not change while it is used.
 
     Args:
-        info: The model's configuration.
-        model: The network.
+        info: The model's configuration (an ensemble's first member's, whose conventions for
+            plain text it follows).
+        model: The network, or an ensemble.
         output_scheme: Span scheme of the tags returned; by default IOB2 (BIO).
     """
 
-    def __init__(self, info: ModelInfo, model: SequenceTagger, output_scheme: str | None = None):
+    def __init__(
+        self, info: ModelInfo, model: SequenceTagger | Ensemble, output_scheme: str | None = None
+    ):
         check_output_scheme(output_scheme)
         self.info = info
         self.model = model
         self.encoder = Encoder(info.vocab, info.model)
-        self.cache = FeatureCache(model, self.encoder)
+        # An ensemble keeps its members' features itself.
+        self.cache = None if isinstance(model, Ensemble) else FeatureCache(model, self.encoder)
         self.output_scheme: str | None = None
         if info.scheme is not None:
             self.output_scheme = output_scheme or OUTPUT_SCHEME
@@ -56,9 +62,14 @@ class Tagger:
         device: torch.device | None = None,
         output_scheme: str | None = None,
     ) -> Tagger:
-        """Load a model directory."""
-        info, model = load_model(resolve_model(path), device)
-        return cls(info, model, output_scheme)
+        """Load a model directory, or an ensemble: model names joined by `+` (see
+        `rnntag.tagging.ensemble`)."""
+        members = ensemble_members(path)
+        if members is None:
+            info, model = load_model(resolve_model(path), device)
+            return cls(info, model, output_scheme)
+        loaded = [load_model(resolve_model(m), device) for m in members]
+        return cls(loaded[0][0], Ensemble(loaded), output_scheme)
 
     @property
     def spans(self) -> bool:
