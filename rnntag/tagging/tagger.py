@@ -109,6 +109,18 @@ class Tagger:
             documents=documents,
         )
 
+    def predict_seen(
+        self,
+        sentences: Sequence[InputSentence],
+        scores: bool = False,
+        nbest: int = 1,
+        stages: dict[str, float] | None = None,
+    ) -> list[Prediction]:
+        """As `predict`, for sentences already in this model's tokens (`as_seen`), with
+        their documents: nothing left to join."""
+        documents = [s.document for s in sentences]
+        return self.predict([s.tokens for s in sentences], scores, nbest, stages, documents)
+
     def predict_read(
         self,
         sentences: Sequence[InputSentence],
@@ -234,7 +246,7 @@ class Tagger:
     def _tag(self, sentences: list[InputSentence], scores: bool) -> list[tagged.Sentence]:
         sentences = [self.as_seen(s) for s in sentences]
         full = [s for s in sentences if s.tokens]
-        predicted = iter(self.predict_read(full, scores))
+        predicted = iter(self.predict_seen(full, scores))
         return [
             tagged.tagged_sentence(s, next(predicted), self.spans)
             if s.tokens

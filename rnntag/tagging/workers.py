@@ -47,7 +47,9 @@ def tag_chunk(
     `Tagger.predict_read`), and the sentences they stand on: a model tagging alone gives its
     own tokens (`Tagger.as_seen`), several models the tokens as read."""
     if len(taggers) == 1:
-        sentences = [taggers[0].as_seen(s) for s in sentences]
+        (tagger,) = taggers
+        seen = [tagger.as_seen(s) for s in sentences]
+        return seen, [tagger.predict_seen(seen, scores, nbest, stages)]
     return sentences, [tagger.predict_read(sentences, scores, nbest, stages) for tagger in taggers]
 
 
