@@ -20,6 +20,8 @@ from rnntag.training.signals import TrainingInterrupted
 # Short trainings: the tests compare weights, not scores.
 SHORT = {"epochs": 1, "hidden_size": 8, "word_dim": 8, "char_hidden": 8, "batch_size": 16}
 SHORT = SHORT | {"threads": 1, "seed": 1}
+# Long enough to learn the samples (as `TINY_TRAINING`).
+TINY = SHORT | {"epochs": 12, "hidden_size": 32, "word_dim": 32, "batch_size": 8, "lr_decay": 0.0}
 
 
 def _brute_marginals(crf: CRF, emissions: torch.Tensor, length: int) -> torch.Tensor:
@@ -110,6 +112,46 @@ def test_unlabelled_sentences_are_learnt_from(tmp_path, tiny_models):
     rnntag.train(train, tmp_path / "more", unlabelled=str(DATA / "sentences.txt"), **distil)
 
     assert _weights(tmp_path / "more") != _weights(tmp_path / "labelled")
+
+
+def _dev_tokens() -> list[list[str]]:
+    blocks = (DATA / "ner-dev.conll").read_text(encoding="utf-8").strip().split("\n\n")
+    return [[line.split()[0] for line in block.splitlines()] for block in blocks]
+
+
+def test_a_student_tags_unlabelled_text_as_its_teacher_does(tmp_path):
+    # A teacher that calls people organisations and organisations people, so that its tags
+    # and the gold tags disagree; a student that learnt from the teacher agrees with it on
+    # text it never saw gold tags for, and one that did not learn from it does not.
+    swapped = (DATA / "ner-train.conll").read_text(encoding="utf-8")
+    swapped = swapped.replace("-PER", "-TMP").replace("-ORG", "-PER").replace("-TMP", "-ORG")
+    (tmp_path / "swapped.conll").write_text(swapped, encoding="utf-8")
+    rnntag.train(tmp_path / "swapped.conll", tmp_path / "teacher", **TINY)
+    sentences = _dev_tokens()
+    (tmp_path / "unlabelled.txt").write_text(
+        "".join(" ".join(s) + "\n" for s in sentences), encoding="utf-8"
+    )
+    teacher = [str(tmp_path / "teacher")]
+    for name, weight in (("taught", 1.0), ("untaught", 0.0)):
+        rnntag.train(
+            DATA / "ner-train.conll", tmp_path / name, teacher=teacher, distill_weight=weight,
+            unlabelled=str(tmp_path / "unlabelled.txt"), **TINY,
+        )  # fmt: skip
+
+    def entity_tags(model: str) -> list[str]:
+        tagged = rnntag.Tagger.load(tmp_path / model).tag_tokens(sentences)
+        return [token.tag for sentence in tagged for token in sentence.tokens]
+
+    said = entity_tags("teacher")
+    names = [i for i, tag in enumerate(said) if tag != "O"]
+    assert len(names) >= 20
+
+    def agreement(model: str) -> float:
+        tags = entity_tags(model)
+        return sum(tags[i] == said[i] for i in names) / len(names)
+
+    assert agreement("taught") >= 0.8
+    assert agreement("untaught") <= 0.5
 
 
 def test_a_teacher_of_other_labels_is_refused_with_one_line(tmp_path, tiny_models, capsys):
