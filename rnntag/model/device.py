@@ -31,5 +31,10 @@ def threads_for(requested: int) -> int:
     other busy process (docs/usage.md, Tag)."""
     if requested > 0:
         return requested
+    return max(1, min(MAX_AUTO_THREADS, usable_cores() // 2))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(MAX_AUTO_THREADS, (cores or 1) // 2))
+    return cores or 1

@@ -8,11 +8,12 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import UsageError
-from rnntag.io.chunks import read_chunks
+from rnntag.io.chunks import read_ahead, read_chunks
 from rnntag.io.formats import ReadOptions
 from rnntag.io.plaintext import text_blocks
 from rnntag.io.schemes import split_tag
@@ -67,6 +68,7 @@ class Tagging:
         self.labels = column_names(models)
         self.workers = workers
         self._stack = contextlib.ExitStack()
+        self.together: ThreadPoolExecutor | None = None
         if workers > 1:
             self.pool = self._stack.enter_context(WorkerPool(models, output_scheme, workers))
             self.spans = self.pool.spans
@@ -83,6 +85,7 @@ class Tagging:
             ]
             self.spans = [t.spans for t in self.taggers]
             infos = [t.info for t in self.taggers]
+            self.together = self._threads_for_models(torch_device.type)
         self.abbreviations = frozenset(a for info in infos for a in info.abbreviations)
         """Where plain text's sentences do not end, for these models (see `read_text`)."""
         self.entity_types = sorted(
@@ -90,6 +93,19 @@ class Tagging:
             - {""}
         )
         """The entity types of the span models, in alphabetical order."""
+
+    def _threads_for_models(self, device_type: str) -> ThreadPoolExecutor | None:
+        """A thread per model, so that several models tag each chunk at once, where the
+        cores allow it: each model's network runs on torch's threads, and together they
+        must not ask for more cores than this process may use."""
+        import torch
+
+        from rnntag.model.device import usable_cores
+
+        models = len(self.taggers)
+        if models == 1 or device_type != "cpu" or torch.get_num_threads() * models > usable_cores():
+            return None
+        return self._stack.enter_context(ThreadPoolExecutor(models, "rnntag-model"))
 
     def __enter__(self) -> Tagging:
         return self
@@ -132,9 +148,12 @@ class Tagging:
                 )
                 tagged = self.pool.tag(pieces, scores, nbest, stream.pending)
             else:
+                incoming = read_chunks(stream, path, fmt, abbreviations=self.abbreviations)
+                # Per-stage seconds are counted one model after the other.
+                together = None if stages is not None else self.together
                 tagged = (
-                    tag_chunk(self.taggers, chunk, scores, nbest, stages)
-                    for chunk in read_chunks(stream, path, fmt, abbreviations=self.abbreviations)
+                    tag_chunk(self.taggers, chunk, scores, nbest, stages, together)
+                    for chunk in read_ahead(incoming)
                 )
             for chunk, predicted in tagged:
                 columns = [

@@ -15,7 +15,7 @@ import gc
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +42,21 @@ def tag_chunk(
     scores: bool = False,
     nbest: int = 1,
     stages: dict[str, float] | None = None,
+    together: Executor | None = None,
 ) -> tuple[list[InputSentence], list[list[Prediction]]]:
     """Each model's predictions for a chunk of sentences as read (see
     `Tagger.predict_read`), and the sentences they stand on: a model tagging alone gives its
-    own tokens (`Tagger.as_seen`), several models the tokens as read."""
+    own tokens (`Tagger.as_seen`), several models the tokens as read. With `together` (a
+    thread pool), several models tag at once, each in a thread of its own: torch lets go of
+    the interpreter lock in the networks, so each gets a core."""
     if len(taggers) == 1:
         (tagger,) = taggers
         seen = [tagger.as_seen(s) for s in sentences]
         return seen, [tagger.predict_seen(seen, scores, nbest, stages)]
-    return sentences, [tagger.predict_read(sentences, scores, nbest, stages) for tagger in taggers]
+    if together is None:
+        return sentences, [t.predict_read(sentences, scores, nbest, stages) for t in taggers]
+    running = [together.submit(t.predict_read, sentences, scores, nbest) for t in taggers]
+    return sentences, [future.result() for future in running]
 
 
 def _start_worker(models: list[str], output_scheme: str | None) -> None:
