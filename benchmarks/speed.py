@@ -191,6 +191,12 @@ def main() -> None:
     parser.add_argument(
         "--against", help="another NER model, timed right after --ner in every round"
     )
+    parser.add_argument("--pos", default="pos", help="the POS model beside --ner on plain text")
+    parser.add_argument(
+        "--against-pos",
+        help="another POS model: plain text tagged with it and --ner, right after --pos in every"
+        " round",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     options = parser.parse_args()
     results: dict[str, object] = {"threads": torch.get_num_threads()}
@@ -240,15 +246,22 @@ def main() -> None:
         }
         for prefix, model in subjects.items():
             ner_start = startup([model], 3)
-            both_start = startup(["pos", model], 3)
+            both_start = startup([options.pos, model], 3)
             pretokenised = ["-m", model, "--input", "tokens", str(tokens_file)]
-            plain = ["-m", "pos", "-m", model, str(text_file)]
+            plain = ["-m", options.pos, "-m", model, str(text_file)]
             found |= {
                 f"{prefix}network": tokens / network_seconds(model, sentences),
                 f"{prefix}pretokenised": tokens / (tag_seconds(pretokenised, 1, "")[0] - ner_start),
                 f"{prefix}plain": text_tokens / (tag_seconds(plain, 1, "")[0] - both_start),
                 f"{prefix}ner_start": ner_start,
                 f"{prefix}both_start": both_start,
+            }
+        if options.against_pos:
+            both_start = startup([options.against_pos, options.ner], 3)
+            plain = ["-m", options.against_pos, "-m", options.ner, str(text_file)]
+            found |= {
+                "against-pos plain": text_tokens / (tag_seconds(plain, 1, "")[0] - both_start),
+                "against-pos both_start": both_start,
             }
         rounds.append(found)
 
@@ -259,11 +272,13 @@ def main() -> None:
         "floor": "floor: bare BiLSTM, batches of 128",
         "network": "rnntag ner network: BiLSTM, emissions, Viterbi",
         "pretokenised": "rnntag tag -m ner --input tokens (start-up subtracted)",
-        "plain": "rnntag tag (pos + ner) plain text (start-up subtracted)",
+        "plain": f"rnntag tag ({options.pos} + ner) plain text (start-up subtracted)",
         "onnx": "onnxruntime: the exported ner model from tokens (OnnxTagger.tag)",
     }
     if options.against:
         names |= {f"against {k}": f"{v}, {options.against}" for k, v in list(names.items())[1:4]}
+    if options.against_pos:
+        names["against-pos plain"] = f"{names['plain']}, {options.against_pos} for pos"
     for key, name in names.items():
         if key not in rounds[0]:
             continue
@@ -273,9 +288,9 @@ def main() -> None:
             "ratio_to_floor": round(statistics.median(r[key] / r["floor"] for r in rounds), 3),
             "ratios_by_round": [round(r[key] / r["floor"], 3) for r in rounds],
         }
-        if key.startswith("against "):
+        if key.startswith("against"):
             # The paired comparison: both models timed in the same round.
-            by_round = [r[key] / r[key.removeprefix("against ")] for r in rounds]
+            by_round = [r[key] / r[key.split(" ", 1)[1]] for r in rounds]
             entry["ratio_to_--ner"] = round(statistics.median(by_round), 3)
             entry["ratio_to_--ner_by_round"] = [round(x, 3) for x in by_round]
         results[name] = entry

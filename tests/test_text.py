@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnntag.io.text import split_text
@@ -172,3 +173,45 @@ def test_pieces_of_a_kept_form_join(text, forms, expected):
     single = [range(i, i + 1) for i in range(len(tokens))]
     groups = form_groups(tokens, offsets, single, frozenset(forms))
     assert ["".join(tokens[k] for k in g) for g in groups] == expected
+
+
+def _form_groups_by_definition(tokens, offsets, groups, forms):
+    """`form_groups` as its docstring says it, trying every run at every group."""
+    found, g = [], 0
+    while g < len(groups):
+        end = g + 1
+        for h in range(min(len(groups), g + 8), g + 1, -1):
+            run = range(groups[g].start, groups[h - 1].stop)
+            touching = all(offsets[k][1] == offsets[k + 1][0] for k in run[:-1])
+            if touching and "".join(tokens[k] for k in run) in forms:
+                end = h
+                break
+        found.append(range(groups[g].start, groups[end - 1].stop))
+        g = end
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(
+        st.tuples(st.sampled_from(["a", "'", "s", "-", "b", "."]), st.booleans()),
+        min_size=1,
+        max_size=14,
+    ),
+    cuts=st.sets(st.integers(1, 13)),
+    forms=st.sets(st.text(alphabet="as'-b.", min_size=2, max_size=5), max_size=12),
+)
+def test_form_groups_join_as_defined(pieces, cuts, forms):
+    from rnntag.io.text import form_groups
+
+    tokens, offsets, position = [], [], 0
+    for token, space_after in pieces:
+        tokens.append(token)
+        offsets.append((position, position + len(token)))
+        position += len(token) + space_after
+    bounds = [0, *sorted(c for c in cuts if c < len(tokens)), len(tokens)]
+    groups = [range(a, b) for a, b in itertools.pairwise(bounds)]
+    forms = frozenset(forms | {"'s", "'s-b", "a.b"})
+
+    expected = _form_groups_by_definition(tokens, offsets, groups, forms)
+    assert form_groups(tokens, offsets, groups, forms) == expected

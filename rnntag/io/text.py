@@ -8,6 +8,7 @@ offsets); a few adjustments bring its output to UD English EWT conventions.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -365,14 +366,22 @@ def form_groups(
     Returns:
         Consecutive ranges covering all tokens, in order.
     """
+    # Most tokens have a space after them, so most groups start no run: the runs that touch
+    # throughout are found first, and only those are joined and looked up.
+    apart = [a[1] != b[0] for a, b in itertools.pairwise(offsets)]
     found: list[range] = []
     g = 0
     while g < len(groups):
+        reach = g + 1
+        if not any(apart[groups[g].start : groups[g].stop - 1]):
+            limit = min(len(groups), g + _MAX_PIECES)
+            while reach < limit and not any(
+                apart[groups[reach - 1].stop - 1 : groups[reach].stop - 1]
+            ):
+                reach += 1
         end = g + 1
-        for h in range(min(len(groups), g + _MAX_PIECES), g + 1, -1):
-            run = range(groups[g].start, groups[h - 1].stop)
-            touching = all(offsets[k][1] == offsets[k + 1][0] for k in run[:-1])
-            if touching and "".join(tokens[k] for k in run) in forms:
+        for h in range(reach, g + 1, -1):
+            if "".join(tokens[groups[g].start : groups[h - 1].stop]) in forms:
                 end = h
                 break
         found.append(range(groups[g].start, groups[end - 1].stop))
