@@ -3,10 +3,7 @@ input, and a pipeline gets its output as soon as what was written so far is tagg
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
 
 from rnntag.io.formats import Format, ReadOptions, read_sentences
 from rnntag.io.plaintext import text_blocks
@@ -16,11 +13,6 @@ from rnntag.io.source import TextSource
 # Sentences read ahead and sorted by length at a time; bounds memory when streaming, and is
 # large enough that most batches hold sentences of a single length.
 CHUNK_SIZE = 8192
-# Chunks read ahead of the one being tagged: one keeps the reader busy while the networks
-# run; more would only hold memory.
-READ_AHEAD = 2
-
-T = TypeVar("T")
 
 
 def chunks(
@@ -84,52 +76,3 @@ def read_chunks(
         return (block.sentences() for block in blocks)
     untagged = ReadOptions(fmt, tag_column=None)
     return chunks(read_sentences(stream, path, untagged), size, stream.pending)
-
-
-def read_ahead(items: Iterator[T], ahead: int = READ_AHEAD) -> Iterator[T]:
-    """`items`, made in a thread of their own up to `ahead` items before they are asked for:
-    reading and splitting the next chunk (Python) then runs while this thread's networks
-    (torch, which lets go of the interpreter lock) tag the last, on a core that tagging
-    with one thread leaves idle. An error in the reader is raised here, after the items made
-    before it; closing the iterator early stops the reader at its next item.
-
-    Args:
-        items: What to make ahead, e.g. `read_chunks(...)`.
-        ahead: Most items made and not yet taken.
-
-    Returns:
-        An iterator over `items`, in their order.
-    """
-    made: queue.Queue[tuple[bool, object]] = queue.Queue(ahead)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, object]) -> bool:
-        while not stop.is_set():
-            try:
-                made.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def make() -> None:
-        try:
-            for item in items:
-                if not put((False, item)):
-                    return
-        except BaseException as error:  # raised again where the items are taken
-            put((True, error))
-            return
-        put((True, None))
-
-    threading.Thread(target=make, name="rnntag-read-ahead", daemon=True).start()
-    try:
-        while True:
-            last, item = made.get()
-            if last:
-                if item is not None:
-                    raise item  # type: ignore[misc]
-                return
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()

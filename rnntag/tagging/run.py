@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rnntag.errors import UsageError
-from rnntag.io.chunks import read_ahead, read_chunks
+from rnntag.io.chunks import read_chunks
 from rnntag.io.formats import ReadOptions
 from rnntag.io.plaintext import text_blocks
 from rnntag.io.schemes import split_tag
@@ -148,12 +148,11 @@ class Tagging:
                 )
                 tagged = self.pool.tag(pieces, scores, nbest, stream.pending)
             else:
-                incoming = read_chunks(stream, path, fmt, abbreviations=self.abbreviations)
                 # Per-stage seconds are counted one model after the other.
                 together = None if stages is not None else self.together
                 tagged = (
                     tag_chunk(self.taggers, chunk, scores, nbest, stages, together)
-                    for chunk in read_ahead(incoming)
+                    for chunk in read_chunks(stream, path, fmt, abbreviations=self.abbreviations)
                 )
             for chunk, predicted in tagged:
                 columns = [
