@@ -13,6 +13,7 @@ from conftest import DATA, TINY_TRAINING, run
 
 import rnntag
 from rnntag.errors import UsageError
+from rnntag.io.conll import read_conll
 from rnntag.model.crf import CRF
 from rnntag.training.distill import cross_entropy, log_marginals
 from rnntag.training.signals import TrainingInterrupted
@@ -115,8 +116,9 @@ def test_unlabelled_sentences_are_learnt_from(tmp_path, tiny_models):
 
 
 def _dev_tokens() -> list[list[str]]:
-    blocks = (DATA / "ner-dev.conll").read_text(encoding="utf-8").strip().split("\n\n")
-    return [[line.split()[0] for line in block.splitlines()] for block in blocks]
+    path = DATA / "ner-dev.conll"
+    with path.open(encoding="utf-8") as stream:
+        return [s.tokens for s in read_conll(stream, str(path), tag_column=None)]
 
 
 def test_a_student_tags_unlabelled_text_as_its_teacher_does(tmp_path):
